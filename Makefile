@@ -1,0 +1,33 @@
+# Quick start: `make demo` (whole pipeline on generated data), `make test`.
+# Both create .venv (Python 3.10, constraints.txt) when it is missing.
+PYTHON310 ?= $(shell command -v python3.10 2>/dev/null || echo $(HOME)/.pyenv/versions/3.10.13/bin/python3.10)
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_DIR ?= runs/demo
+DEMO_ROWS ?= 2000
+DEMO_EPOCHS ?= 5
+
+.PHONY: venv demo test test-fast clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py requirements.txt constraints.txt
+	test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -r requirements.txt -c constraints.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+demo: venv
+	$(VENV)/bin/fer-pipeline demo-data --output $(DEMO_DIR)/data/demo.csv.gz --rows $(DEMO_ROWS)
+	$(VENV)/bin/fer-pipeline run --data $(DEMO_DIR)/data/demo.csv.gz --output $(DEMO_DIR) \
+		--epochs $(DEMO_EPOCHS) --batch-size 64 --accuracy-threshold 0.3
+
+test: venv
+	$(PY) -m pytest -q tests
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not e2e" tests
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,115 @@
+"""`fer-pipeline`: the top floor. Subcommands import what they need lazily, so
+`check-csv` and `demo-data` never load TensorFlow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+
+def _demo_data(args) -> int:
+    from pipeline import demo_data
+
+    counts = demo_data.write_demo_file(args.output, rows=args.rows, seed=args.seed, with_usage=not args.no_usage)
+    print(f"wrote {counts['rows']} rows to {args.output}: {json.dumps(counts)}")
+    return 0
+
+
+def _check_csv(args) -> int:
+    from components.fer_example_gen import parser
+
+    try:
+        if args.rejects:
+            with open(args.rejects, "w", newline="") as out:
+                stats = parser.scan(args.path, rejects_out=out)
+        else:
+            stats = parser.scan(args.path)
+    except parser.FerCsvError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    report = stats.as_dict()
+    exceeded = stats.rows > 0 and stats.reject_fraction > args.max_reject_fraction
+    report["max_reject_fraction"] = args.max_reject_fraction
+    report["ok"] = not exceeded
+    print(f"{args.path}: rows={stats.rows} valid={stats.valid} rejected={stats.rejected} "
+          f"({stats.reject_fraction:.3%}, allowed {args.max_reject_fraction:.3%})")
+    for reason, count in report["by_reason"].items():
+        if count:
+            print(f"  {reason}: {count}")
+    print("  splits: " + ", ".join(f"{s}={n}" for s, n in report["by_split"].items()))
+    if args.rejects:
+        print(f"  rejects written to {args.rejects}")
+    if exceeded:
+        print(f"error: reject fraction {stats.reject_fraction:.3%} exceeds {args.max_reject_fraction:.3%}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+    return 1 if exceeded else 0
+
+
+def _run(args) -> int:
+    from pipeline import local_runner
+
+    train_config = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+                    "model": args.model, "patience": args.patience, "resume": args.resume}
+    result = local_runner.run(
+        args.data,
+        args.output,
+        train_config=train_config,
+        max_rows_per_split=args.max_rows,
+        beam_args=args.beam_arg,
+        accuracy_lower_bound=args.accuracy_threshold,
+        max_reject_fraction=args.max_reject_fraction,
+        enable_class_weights=args.class_weights,
+        enable_inferred_schema=args.inferred_schema,
+    )
+    return 0 if result.stages else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from components.fer_example_gen.parser import DEFAULT_MAX_REJECT_FRACTION
+
+    p = argparse.ArgumentParser(prog="fer-pipeline", description="FER-2013 TFX pipeline")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo-data", help="write a synthetic FER-format CSV (procedurally drawn faces)")
+    d.add_argument("--output", required=True, help="CSV path (.gz compresses)")
+    d.add_argument("--rows", type=int, required=True)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--no-usage", action="store_true", help="omit the Usage column")
+    d.set_defaults(func=_demo_data)
+
+    c = sub.add_parser("check-csv", help="validate a FER CSV with the ExampleGen's parser")
+    c.add_argument("path")
+    c.add_argument("--rejects", help="write rejected rows (line,reason,detail) to this CSV")
+    c.add_argument("--max-reject-fraction", type=float, default=DEFAULT_MAX_REJECT_FRACTION)
+    c.add_argument("--json", action="store_true", help="print a JSON report as the last line")
+    c.set_defaults(func=_check_csv)
+
+    r = sub.add_parser("run", help="run the whole pipeline locally (LocalDagRunner + Beam DirectRunner)")
+    r.add_argument("--data", required=True, help="FER CSV (plain or .gz)")
+    r.add_argument("--output", required=True, help="run directory (MLMD, artifacts, serving_model/)")
+    r.add_argument("--epochs", type=int, default=100)
+    r.add_argument("--batch-size", type=int, default=128)
+    r.add_argument("--learning-rate", type=float, default=1e-4)
+    r.add_argument("--patience", type=int, default=4, help="early-stopping patience in epochs")
+    r.add_argument("--model", default="proposed_cnn")
+    r.add_argument("--max-rows", type=int, help="at most N rows of each split, in file order")
+    r.add_argument("--beam-arg", action="append", help="Beam pipeline argument (repeatable); replaces the defaults")
+    r.add_argument("--accuracy-threshold", type=float, default=0.5, help="blessing: lowest overall eval accuracy")
+    r.add_argument("--max-reject-fraction", type=float, default=DEFAULT_MAX_REJECT_FRACTION)
+    r.add_argument("--class-weights", action="store_true", help="train with balanced class weights")
+    r.add_argument("--inferred-schema", action="store_true", help="also run SchemaGen for comparison")
+    r.add_argument("--resume", action="store_true", help="continue training from OUTPUT/checkpoints/<model>")
+    r.set_defaults(func=_run)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Class-balance check over StatisticsGen output."""

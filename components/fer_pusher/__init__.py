@@ -1,0 +1,1 @@
+"""The Pusher that does not push the same model twice."""

@@ -1,0 +1,1 @@
+"""The Trainer with one more optional input: the class-balance report."""

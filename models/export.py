@@ -1,0 +1,76 @@
+"""Exports a trained Keras 3 model with the Transform graph as a TF Serving SavedModel.
+
+The Transform layer is a tf_keras object (tensorflow_transform uses legacy Keras), so it is
+called inside the serving functions of a tf.Module, never inside the Keras 3 model.
+
+Signatures:
+  serving_default: image uint8 [N, 48, 48, 1] -> probabilities float32 [N, 7]
+  classify:        inputs = serialized tf.Example [N] -> scores float32 [N, 7],
+                   classes string [N, 7] (class names); method name
+                   tensorflow/serving/classify so TF Serving's Classify API accepts it;
+                   TFMA evaluates through it (prediction key `scores`).
+"""
+
+import os
+
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+from models import features
+
+CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
+
+
+class ServingModule(tf.Module):
+    def __init__(self, model, tf_transform_output):
+        super().__init__()
+        self.model = model
+        self.tft_layer = tf_transform_output.transform_features_layer()
+        raw_spec = dict(tf_transform_output.raw_feature_spec())
+        raw_spec.pop(features.LABEL_KEY, None)  # clients do not send labels
+        self._raw_spec = raw_spec
+        self._class_names = tf.constant(features.CLASS_NAMES)
+
+    def _predict(self, raw_features):
+        transformed = self.tft_layer(raw_features)
+        return self.model(transformed[features.IMAGE_KEY], training=False)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec((None,) + features.IMAGE_SHAPE, tf.uint8, name=features.SERVING_IMAGE_INPUT)
+        ]
+    )
+    def serve_images(self, image):
+        pixels = tf.reshape(tf.cast(image, tf.int64), [-1, features.NUM_PIXELS])
+        return {features.SERVING_PROBABILITIES_OUTPUT: self._predict({features.PIXELS_KEY: pixels})}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.EXAMPLES_INPUT)])
+    def classify(self, inputs):
+        raw = tf.io.parse_example(inputs, self._raw_spec)
+        scores = self._predict(raw)
+        classes = tf.tile(self._class_names[tf.newaxis, :], [tf.shape(scores)[0], 1])
+        return {features.CLASSIFY_SCORES_OUTPUT: scores, features.CLASSIFY_CLASSES_OUTPUT: classes}
+
+
+def export_serving_model(model, tf_transform_output, export_dir: str) -> str:
+    module = ServingModule(model, tf_transform_output)
+    signatures = {
+        "serving_default": module.serve_images.get_concrete_function(),
+        features.EXAMPLES_SIGNATURE: module.classify.get_concrete_function(),
+    }
+    tf.saved_model.save(module, export_dir, signatures=signatures)
+    _mark_classify_signature(export_dir)
+    return export_dir
+
+
+def _mark_classify_signature(export_dir: str) -> None:
+    """tf.saved_model.save writes every signature as 'predict'; TF Serving's Classify
+    checks the method name, so the tf.Example signature gets the classify one."""
+    path = os.path.join(export_dir, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        meta_graph.signature_def[features.EXAMPLES_SIGNATURE].method_name = CLASSIFY_METHOD_NAME
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(saved_model.SerializeToString())

@@ -1,0 +1,43 @@
+"""The single source of feature keys, image geometry and class names.
+
+Everything that names a feature, a split or a class imports it from here. This module
+must stay free of TensorFlow so that light tools (the CSV checker, the demo-data writer,
+clients) can use it without loading TF.
+"""
+
+IMAGE_HEIGHT = 48
+IMAGE_WIDTH = 48
+IMAGE_CHANNELS = 1
+IMAGE_SHAPE = (IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS)
+NUM_PIXELS = IMAGE_HEIGHT * IMAGE_WIDTH * IMAGE_CHANNELS  # 2,304
+
+# FER-2013 label order. Every part of the system (Trainer output, serving signature,
+# Evaluator class ids, client overlay) relies on this exact order.
+CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+NUM_CLASSES = len(CLASS_NAMES)
+
+# Raw tf.Example features written by the ExampleGen.
+PIXELS_KEY = "pixels"  # int64 x 2304, row-major, 0..255
+LABEL_KEY = "label"  # int64 in [0, 6]
+
+# Transformed features produced by Transform (models/preprocessing.py).
+IMAGE_KEY = "image"  # float32 [48, 48, 1] in [0, 1]
+
+# Serving contract (serving_default and the tf.Example signature).
+SERVING_IMAGE_INPUT = "image"  # uint8 [N, 48, 48, 1]
+SERVING_PROBABILITIES_OUTPUT = "probabilities"  # float32 [N, 7]
+EXAMPLES_SIGNATURE = "classify"
+EXAMPLES_INPUT = "inputs"  # serialized tf.Example, the name TF Serving's Classify expects
+CLASSIFY_SCORES_OUTPUT = "scores"
+CLASSIFY_CLASSES_OUTPUT = "classes"
+
+# CSV format (Kaggle FER-2013).
+CSV_EMOTION_COLUMN = "emotion"
+CSV_PIXELS_COLUMN = "pixels"
+CSV_USAGE_COLUMN = "Usage"
+
+# Usage value -> split name. With no Usage column the ExampleGen makes a seeded
+# train/eval split (the paper's 80/20).
+USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "eval", "PrivateTest": "test"}
+SPLITS = ("train", "eval", "test")
+TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = SPLITS

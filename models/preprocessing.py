@@ -1,0 +1,26 @@
+"""Transform: raw pixels -> model input. `preprocessing_fn` is the tf.Transform entry point
+(Transform is given its import path, models.preprocessing.preprocessing_fn); the work is in
+plain functions that are unit-tested on their own."""
+
+import tensorflow as tf
+
+from models import features
+
+
+def scale_pixels(pixels: tf.Tensor) -> tf.Tensor:
+    """int pixels [N, 2304] in 0..255 -> float32 [N, 48, 48, 1] in [0, 1]."""
+    image = tf.cast(pixels, tf.float32) / 255.0
+    return tf.reshape(image, (-1,) + features.IMAGE_SHAPE)
+
+
+def flatten_label(label: tf.Tensor) -> tf.Tensor:
+    """int label [N, 1] -> int64 [N] (sparse class ids in FER order)."""
+    return tf.reshape(tf.cast(label, tf.int64), [-1])
+
+
+def preprocessing_fn(inputs):
+    """tf.Transform preprocessing_fn. The label is absent at serving time."""
+    outputs = {features.IMAGE_KEY: scale_pixels(inputs[features.PIXELS_KEY])}
+    if features.LABEL_KEY in inputs:
+        outputs[features.LABEL_KEY] = flatten_label(inputs[features.LABEL_KEY])
+    return outputs

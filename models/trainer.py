@@ -1,0 +1,225 @@
+"""Training: plain functions (dataset, optimizer, resumable early stopping, fit) and the
+thin TFX adapter `run_fn` (the Trainer is given its import path, models.trainer.run_fn).
+
+Paper settings (defaults): Adam lr 1e-4 with Keras' legacy `decay=1e-6`, i.e. inverse-time
+decay per step lr_t = 1e-4 / (1 + 1e-6 t); batch 128; up to 100 epochs; early stopping
+with patience 4 on validation accuracy, best weights restored. Labels are sparse class ids
+with sparse categorical cross-entropy, which equals the paper's one-hot categorical
+cross-entropy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Dict, Optional
+
+import keras
+import tensorflow as tf
+
+from models import export, features, registry
+
+TRAINING_SUMMARY_FILE = "training_summary.json"
+CHECKPOINT_STATE_FILE = "state.json"
+LAST_MODEL_FILE = "last.keras"
+BEST_WEIGHTS_FILE = "best.weights.h5"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model: str = registry.DEFAULT_MODEL
+    epochs: int = 100
+    batch_size: int = 128
+    learning_rate: float = 1e-4
+    decay: float = 1e-6
+    patience: int = 4
+    use_class_weights: bool = False
+    shuffle_buffer: int = 8192
+    seed: int = 42
+    checkpoint_dir: Optional[str] = None  # defaults to the Trainer's model_run dir
+    resume: bool = False  # continue from checkpoint_dir's last epoch
+    class_balance_uri: Optional[str] = None  # set by the FerTrainer executor
+
+    @classmethod
+    def from_dict(cls, values: Optional[Dict]) -> "TrainConfig":
+        values = dict(values or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown training options: {sorted(unknown)}")
+        return cls(**values)
+
+
+def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    schedule = keras.optimizers.schedules.InverseTimeDecay(
+        config.learning_rate, decay_steps=1, decay_rate=config.decay
+    )
+    return keras.optimizers.Adam(learning_rate=schedule)
+
+
+def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            keras.metrics.SparseTopKCategoricalAccuracy(k=2, name="top2_accuracy"),
+        ],
+    )
+    return model
+
+
+def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size: int, shuffle: bool, seed: int,
+                 shuffle_buffer: int = 8192) -> tf.data.Dataset:
+    """One pass over transformed examples as (image [B,48,48,1], label [B]) batches."""
+    from tfx_bsl.tfxio import dataset_options
+
+    dataset = data_accessor.tf_dataset_factory(
+        file_pattern,
+        dataset_options.TensorFlowDatasetOptions(
+            batch_size=batch_size,
+            label_key=features.LABEL_KEY,
+            num_epochs=1,
+            shuffle=shuffle,
+            shuffle_seed=seed,
+            shuffle_buffer_size=shuffle_buffer,
+        ),
+        tf_transform_output.transformed_metadata.schema,
+    )
+    return dataset.map(lambda x, y: (x[features.IMAGE_KEY], y), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE
+    )
+
+
+class ResumableEarlyStopping(keras.callbacks.Callback):
+    """Early stopping on val accuracy whose state lives on disk, so training continues
+    across sittings: after each epoch it saves the full model (with optimizer state) and,
+    on a new best, the best weights; `state.json` holds the epoch, best score, wait count
+    and the per-epoch history. At the end the best weights are restored."""
+
+    def __init__(self, directory: str, patience: int, monitor: str = "val_accuracy"):
+        super().__init__()
+        self.directory = directory
+        self.patience = patience
+        self.monitor = monitor
+        self.state = {"epoch": 0, "best": None, "best_epoch": None, "wait": 0, "history": [], "stopped_early": False}
+
+    @property
+    def state_path(self):
+        return os.path.join(self.directory, CHECKPOINT_STATE_FILE)
+
+    def load(self) -> bool:
+        if not tf.io.gfile.exists(self.state_path):
+            return False
+        with tf.io.gfile.GFile(self.state_path) as f:
+            self.state = json.load(f)
+        return True
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        score = logs.get(self.monitor)
+        if score is None:
+            raise ValueError(f"early stopping needs {self.monitor!r}; got metrics {sorted(logs)}")
+        state = self.state
+        state["epoch"] = epoch + 1
+        state["history"].append({"epoch": epoch + 1, **logs})
+        tf.io.gfile.makedirs(self.directory)
+        if state["best"] is None or score > state["best"]:
+            state.update(best=score, best_epoch=epoch + 1, wait=0)
+            self.model.save_weights(os.path.join(self.directory, BEST_WEIGHTS_FILE))
+        else:
+            state["wait"] += 1
+            if state["wait"] >= self.patience:
+                state["stopped_early"] = True
+                self.model.stop_training = True
+        self.model.save(os.path.join(self.directory, LAST_MODEL_FILE))
+        with tf.io.gfile.GFile(self.state_path, "w") as f:
+            json.dump(state, f, indent=1)
+
+    def restore_best(self, model: keras.Model) -> None:
+        path = os.path.join(self.directory, BEST_WEIGHTS_FILE)
+        if tf.io.gfile.exists(path):
+            model.load_weights(path)
+
+
+def load_class_weights(class_balance_uri: str) -> Dict[int, float]:
+    from components.class_balance import logic
+
+    report = logic.read_report(class_balance_uri)
+    return {int(k): float(v) for k, v in report["class_weights"].items()}
+
+
+def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset, log_dir: str,
+          checkpoint_dir: str) -> tuple:
+    """Builds (or resumes) and fits the model. Returns (model, summary dict)."""
+    keras.utils.set_random_seed(config.seed)
+    stopper = ResumableEarlyStopping(checkpoint_dir, config.patience)
+    initial_epoch = 0
+    if config.resume and stopper.load():
+        model = keras.models.load_model(os.path.join(checkpoint_dir, LAST_MODEL_FILE))
+        initial_epoch = stopper.state["epoch"]
+        print(f"[Trainer] resuming {config.model} from epoch {initial_epoch} ({checkpoint_dir})", flush=True)
+    else:
+        model = compile_model(registry.build(config.model), config)
+    class_weight = None
+    if config.use_class_weights:
+        if not config.class_balance_uri:
+            raise ValueError("use_class_weights is set but no class-balance report was given to the Trainer")
+        class_weight = load_class_weights(config.class_balance_uri)
+        print(f"[Trainer] balanced class weights: {class_weight}", flush=True)
+
+    started = time.time()
+    if stopper.state["stopped_early"] or initial_epoch >= config.epochs:
+        print("[Trainer] the checkpointed run had already finished; restoring its best weights", flush=True)
+    else:
+        model.fit(
+            train_ds,
+            validation_data=eval_ds,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            class_weight=class_weight,
+            callbacks=[stopper, keras.callbacks.TensorBoard(log_dir=log_dir)],
+            verbose=2,
+        )
+    elapsed = time.time() - started
+    stopper.restore_best(model)
+    state = stopper.state
+    summary = {
+        "model": config.model,
+        "config": dataclasses.asdict(config),
+        "epochs_run": state["epoch"],
+        "resumed_from_epoch": initial_epoch,
+        "best_epoch": state["best_epoch"],
+        "best_val_accuracy": state["best"],
+        "stopped_early": state["stopped_early"],
+        "history": state["history"],
+        "fit_seconds": elapsed,
+        "parameters": int(model.count_params()),
+    }
+    return model, summary
+
+
+def run_fn(fn_args) -> None:
+    """TFX Trainer entry point: FnArgs -> trained, exported serving model."""
+    import tensorflow_transform as tft
+
+    config = TrainConfig.from_dict(fn_args.custom_config)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    make = lambda files, shuffle: make_dataset(  # noqa: E731
+        files, fn_args.data_accessor, tf_transform_output, config.batch_size, shuffle, config.seed, config.shuffle_buffer
+    )
+    checkpoint_dir = config.checkpoint_dir or os.path.join(fn_args.model_run_dir, "checkpoints")
+    model, summary = train(
+        config, make(fn_args.train_files, True), make(fn_args.eval_files, False), fn_args.model_run_dir, checkpoint_dir
+    )
+    export.export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_SUMMARY_FILE), "w") as f:
+        json.dump(summary, f, indent=1)
+    print(
+        f"[Trainer] {config.model}: {summary['epochs_run']} epochs, best val accuracy "
+        f"{summary['best_val_accuracy']:.4f} at epoch {summary['best_epoch']}"
+        f"{' (stopped early)' if summary['stopped_early'] else ''}",
+        flush=True,
+    )

@@ -1,0 +1,33 @@
+"""Defaults for the pipeline (the TFX template's configs module)."""
+
+import os
+
+from models import features, registry
+
+PIPELINE_NAME = "fer"
+PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+RUN_FN = "models.trainer.run_fn"
+
+# Blessing: the paper's CNN reaches ~0.6 on FER-2013; the demo uses a lower bound (its data
+# and training budget are small), set by --accuracy-threshold.
+DEFAULT_ACCURACY_LOWER_BOUND = 0.5
+DEFAULT_MAX_REJECT_FRACTION = 0.001
+
+EVAL_SPLIT = features.EVAL_SPLIT
+
+
+def serving_model_dir(output_dir: str) -> str:
+    """TF Serving layout: <output>/serving_model/fer/<version>/."""
+    return os.path.join(output_dir, "serving_model", PIPELINE_NAME)
+
+
+def pipeline_root(output_dir: str) -> str:
+    return os.path.join(output_dir, "pipeline_root")
+
+
+def metadata_path(output_dir: str) -> str:
+    return os.path.join(output_dir, "metadata.sqlite")
+
+
+def checkpoint_dir(output_dir: str, model_name: str = registry.DEFAULT_MODEL) -> str:
+    return os.path.join(output_dir, "checkpoints", model_name)

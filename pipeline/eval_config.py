@@ -1,0 +1,75 @@
+"""The Evaluator's TFMA configuration.
+
+Metrics: example count, accuracy, top-2 accuracy, per-class precision and recall (class
+ids 0..6, named in reports through models/features.CLASS_NAMES), macro-F1 (pipeline/tfma_metrics.py), and the
+multi-class confusion matrix; slices: overall and by true emotion.
+Blessing: accuracy >= a lower bound and no regression against the latest blessed model,
+both on the overall slice only (a threshold in a plain MetricConfig would apply to every
+slice, and a rare class's slice would then veto the model).
+"""
+
+from typing import Optional
+
+import tensorflow_model_analysis as tfma
+
+from models import features
+from pipeline import tfma_metrics
+
+ACCURACY = "sparse_categorical_accuracy"
+TOP2_ACCURACY = "top2_accuracy"
+TOP1 = '{"top_k": 1, "thresholds": [0.0]}'
+
+
+def make_eval_config(accuracy_lower_bound: float, regression_tolerance: Optional[float] = 0.0) -> tfma.EvalConfig:
+    """regression_tolerance: how far (absolute accuracy) a candidate may fall below the
+    latest blessed model; None drops the comparison (for evaluations without a baseline)."""
+    overall = [tfma.SlicingSpec()]
+    blessing = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": accuracy_lower_bound}),
+    )
+    if regression_tolerance is not None:
+        blessing.change_threshold.CopyFrom(
+            tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -regression_tolerance - 1e-10},
+            )
+        )
+    class_ids = tfma.BinarizationOptions(class_ids={"values": list(range(features.NUM_CLASSES))})
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=features.EXAMPLES_SIGNATURE,
+                label_key=features.LABEL_KEY,
+                prediction_key=features.CLASSIFY_SCORES_OUTPUT,
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(
+                        class_name="SparseCategoricalAccuracy",
+                        per_slice_thresholds=[tfma.PerSliceMetricThreshold(slicing_specs=overall, threshold=blessing)],
+                    ),
+                    tfma.MetricConfig(
+                        class_name="SparseTopKCategoricalAccuracy",
+                        config='{"k": 2, "name": "%s"}' % TOP2_ACCURACY,
+                    ),
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+                    tfma.MetricConfig(class_name="MacroF1", module=tfma_metrics.__name__),
+                ]
+            ),
+            tfma.MetricsSpec(
+                # top_k=1: class c counts as predicted when it is the arg-max, as in a
+                # multi-class confusion matrix (the default 0.5 threshold on one class's
+                # probability would call most arg-max predictions negative).
+                metrics=[
+                    tfma.MetricConfig(class_name="Precision", config=TOP1),
+                    tfma.MetricConfig(class_name="Recall", config=TOP1),
+                    tfma.MetricConfig(class_name="F1Score", config=TOP1),
+                ],
+                binarize=class_ids,
+            ),
+        ],
+    )

@@ -1,0 +1,211 @@
+"""Runs create_pipeline() with TFX's LocalDagRunner on Beam's DirectRunner.
+
+Prints one line when each stage starts and one when it finishes, with its headline result
+(pipeline/run_report.py), and returns those results. MLMD lives in OUTPUT/metadata.sqlite,
+artifacts under OUTPUT/pipeline_root, pushed models under OUTPUT/serving_model/fer/<version>.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import sys
+import time
+from typing import Dict, List, Optional
+from unittest import mock
+
+from pipeline import configs
+
+# Below this many rows, Beam's in_memory DirectRunner beats multi_processing on 2 cores:
+# worker start-up and pickling across processes cost more than they save (measured:
+# bench/results/beam_mode.md).
+MULTI_PROCESSING_MIN_ROWS = 20000
+_BYTES_PER_CSV_ROW = 8200  # ~2,304 pixel tokens of 1-3 digits + separators
+
+
+def estimate_rows(csv_path: str, max_rows_per_split: Optional[int] = None) -> int:
+    size = os.path.getsize(csv_path)
+    if csv_path.endswith(".gz"):
+        size *= 2.3  # FER pixel text compresses about 2.3x
+    rows = int(size / _BYTES_PER_CSV_ROW)
+    if max_rows_per_split:
+        rows = min(rows, 3 * max_rows_per_split)
+    return rows
+
+
+def default_beam_args(estimated_rows: int) -> List[str]:
+    """DirectRunner options sized to the data: multi_processing over all cores for large
+    inputs, in_memory for small ones."""
+    if estimated_rows >= MULTI_PROCESSING_MIN_ROWS:
+        return ["--direct_running_mode=multi_processing", f"--direct_num_workers={os.cpu_count() or 1}"]
+    return ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+@dataclasses.dataclass
+class StageResult:
+    node_id: str
+    seconds: float
+    cached: bool
+    headline: str
+    details: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class RunResult:
+    output_dir: str
+    stages: Dict[str, StageResult]
+    blessed: bool
+    pushed_path: Optional[str]
+
+
+class _LoggingShim:
+    """Stands in for the `absl.logging` module inside local_dag_runner. LocalDagRunner
+    reports stage progress only as absl INFO messages, and libraries loaded during the run
+    lower absl's verbosity, so a logging handler would miss them; the shim sees every call
+    and forwards it unchanged."""
+
+    def __init__(self, real, reporter):
+        self._real = real
+        self._reporter = reporter
+
+    def info(self, msg, *args, **kwargs):
+        self._reporter.on_message(str(msg) % args if args else str(msg))
+        self._real.info(msg, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+class _StageReporter:
+    """Turns LocalDagRunner's 'Component X is running/finished.' messages into console
+    lines with timings and headline results."""
+
+    _PATTERN = re.compile(r"Component (\S+) is (running|finished)\.")
+
+    def __init__(self, pipeline_name: str, metadata_path: str, stream):
+        self.pipeline_name = pipeline_name
+        self.metadata_path = metadata_path
+        self.stream = stream
+        self.started: Dict[str, float] = {}
+        self.results: Dict[str, StageResult] = {}
+
+    def on_message(self, message: str) -> None:
+        match = self._PATTERN.search(message)
+        if not match:
+            return
+        node_id, what = match.groups()
+        if what == "running":
+            self.started[node_id] = time.time()
+            print(f"==> {node_id} ...", file=self.stream, flush=True)
+            return
+        seconds = time.time() - self.started.get(node_id, time.time())
+        cached, text, details = self._summarize(node_id)
+        self.results[node_id] = StageResult(node_id, seconds, cached, text, details)
+        tag = "cached" if cached else f"{seconds:.1f}s"
+        print(f"<== {node_id} [{tag}] {text}", file=self.stream, flush=True)
+
+    def _summarize(self, node_id: str):
+        from ml_metadata.metadata_store import metadata_store
+        from ml_metadata.proto import metadata_store_pb2
+
+        from pipeline import run_report
+
+        try:
+            config = metadata_store_pb2.ConnectionConfig()
+            config.sqlite.filename_uri = self.metadata_path
+            config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+            store = metadata_store.MetadataStore(config)
+            found = run_report.node_outputs(store, self.pipeline_name, node_id)
+            if found is None:
+                return False, "", {}
+            execution, outputs = found
+            cached = execution.last_known_state == metadata_store_pb2.Execution.CACHED
+            return cached, run_report.headline(node_id, outputs), run_report.details(node_id, outputs)
+        except Exception as e:  # a report must never fail the run it reports on
+            return False, f"(no summary: {type(e).__name__}: {e})", {}
+
+
+def _log_to_file(output_dir: str) -> str:
+    """Everything at INFO goes to OUTPUT/logs/run-<time>.log; the console keeps warnings."""
+    os.makedirs(os.path.join(output_dir, "logs"), exist_ok=True)
+    path = os.path.join(output_dir, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
+    handler = logging.FileHandler(path)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for existing in root.handlers:
+        existing.setLevel(max(existing.level, logging.WARNING))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("absl").setLevel(logging.INFO)
+    return path
+
+
+def run(
+    data: str,
+    output_dir: str,
+    *,
+    train_config: Optional[Dict] = None,
+    max_rows_per_split: Optional[int] = None,
+    beam_args: Optional[List[str]] = None,
+    accuracy_lower_bound: float = configs.DEFAULT_ACCURACY_LOWER_BOUND,
+    max_reject_fraction: float = configs.DEFAULT_MAX_REJECT_FRACTION,
+    enable_class_weights: bool = False,
+    enable_inferred_schema: bool = False,
+    enable_training: bool = True,
+    stream=sys.stdout,
+) -> RunResult:
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import create_pipeline
+
+    data = os.path.abspath(data)
+    if not os.path.isfile(data):
+        raise FileNotFoundError(f"--data {data}: no such file")
+    output_dir = os.path.abspath(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    estimated = estimate_rows(data, max_rows_per_split)
+    beam_args = list(beam_args) if beam_args else default_beam_args(estimated)
+    print(f"FER pipeline: data {data} (~{estimated} rows), output {output_dir}", file=stream)
+    print(f"Beam: {' '.join(beam_args)}", file=stream, flush=True)
+
+    train_config = dict(train_config or {})
+    train_config.setdefault("checkpoint_dir", configs.checkpoint_dir(output_dir, train_config.get("model", configs.registry.DEFAULT_MODEL)))
+    pipeline = create_pipeline(
+        pipeline_name=configs.PIPELINE_NAME,
+        pipeline_root=configs.pipeline_root(output_dir),
+        data_root=os.path.dirname(data),
+        data_file_pattern=os.path.basename(data),
+        serving_model_dir=configs.serving_model_dir(output_dir),
+        train_config=train_config,
+        max_rows_per_split=max_rows_per_split,
+        max_reject_fraction=max_reject_fraction,
+        accuracy_lower_bound=accuracy_lower_bound,
+        enable_class_weights=enable_class_weights,
+        enable_inferred_schema=enable_inferred_schema,
+        enable_training=enable_training,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            configs.metadata_path(output_dir)
+        ),
+        beam_pipeline_args=beam_args,
+    )
+    reporter = _StageReporter(configs.PIPELINE_NAME, configs.metadata_path(output_dir), stream)
+    log_path = _log_to_file(output_dir)
+    print(f"Full log: {log_path}", file=stream, flush=True)
+    from tfx.orchestration.local import local_dag_runner
+
+    with mock.patch.object(local_dag_runner, "logging", _LoggingShim(local_dag_runner.logging, reporter)):
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+
+    empty = StageResult("", 0.0, False, "")
+    pushed_path = reporter.results.get("Pusher", empty).details.get("pushed_path")
+    blessed = bool(reporter.results.get("Evaluator", empty).details.get("blessed"))
+    if not enable_training:
+        print("Data stages done (training disabled).", file=stream, flush=True)
+    elif pushed_path:
+        print(f"Model blessed and pushed: {pushed_path}", file=stream, flush=True)
+    else:
+        print("Model NOT blessed: nothing was pushed (see the Evaluator line above).", file=stream, flush=True)
+    return RunResult(output_dir, reporter.results, blessed, pushed_path)

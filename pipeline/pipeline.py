@@ -1,0 +1,123 @@
+"""create_pipeline(): the one definition of the FER pipeline, for every runner.
+
+FerExampleGen -> ImportSchemaGen -> StatisticsGen -> ExampleValidator
+                                               \-> ClassBalanceCheck
+-> Transform -> FerTrainer -> (latest blessed model) -> Evaluator -> FerPusher
+"""
+
+from typing import Any, Dict, List, Optional
+
+from tfx import v1 as tfx
+from tfx.dsl.components.base import base_node
+
+from components.class_balance.component import ClassBalanceCheck
+from components.fer_example_gen.component import FerExampleGen
+from components.fer_pusher.component import FerPusher
+from components.fer_trainer.component import FerTrainer
+from models import features
+from pipeline import configs, eval_config
+from schema import SCHEMA_DIR
+
+
+def create_pipeline(
+    pipeline_name: str,
+    pipeline_root: str,
+    data_root: str,
+    serving_model_dir: str,
+    *,
+    data_file_pattern: str = "*.csv*",
+    preprocessing_fn: str = configs.PREPROCESSING_FN,
+    run_fn: str = configs.RUN_FN,
+    train_config: Optional[Dict[str, Any]] = None,
+    max_rows_per_split: Optional[int] = None,
+    max_reject_fraction: float = configs.DEFAULT_MAX_REJECT_FRACTION,
+    accuracy_lower_bound: float = configs.DEFAULT_ACCURACY_LOWER_BOUND,
+    regression_tolerance: float = 0.0,
+    min_class_share: float = 0.05,
+    max_distribution_distance: float = 0.05,
+    enable_inferred_schema: bool = False,
+    enable_class_weights: bool = False,
+    enable_training: bool = True,
+    enable_cache: bool = True,
+    metadata_connection_config: Optional[Any] = None,
+    beam_pipeline_args: Optional[List[str]] = None,
+) -> tfx.dsl.Pipeline:
+    """Builds the pipeline.
+
+    Args:
+      data_root: directory holding the FER CSV(s) matched by `data_file_pattern`.
+      serving_model_dir: Pusher destination; models land in <serving_model_dir>/<version>.
+      train_config: models.trainer.TrainConfig fields (model, epochs, batch_size, ...).
+      enable_inferred_schema: also run SchemaGen (inferred) for comparison with schema/.
+      enable_class_weights: train with the class-balance check's balanced weights.
+      enable_training: False stops after Transform (data checks only; benchmarks).
+    """
+    example_gen = FerExampleGen(
+        input_base=data_root,
+        file_pattern=data_file_pattern,
+        max_reject_fraction=max_reject_fraction,
+        max_rows_per_split=max_rows_per_split,
+    )
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=f"{SCHEMA_DIR}/schema.pbtxt")
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
+    )
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    class_balance = ClassBalanceCheck(
+        statistics=statistics_gen.outputs["statistics"],
+        min_class_share=min_class_share,
+        max_distribution_distance=max_distribution_distance,
+    )
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=preprocessing_fn,
+    )
+    train_config = dict(train_config or {})
+    train_config["use_class_weights"] = enable_class_weights
+    trainer = FerTrainer(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        class_balance=class_balance.outputs["class_balance"],
+        run_fn=run_fn,
+        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
+        eval_args=tfx.proto.EvalArgs(splits=[configs.EVAL_SPLIT]),
+        custom_config=train_config,
+    )
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        eval_config=eval_config.make_eval_config(accuracy_lower_bound, regression_tolerance),
+        example_splits=[configs.EVAL_SPLIT],
+    )
+    pusher = FerPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
+        ),
+    ).with_id("Pusher")
+
+    components: List[base_node.BaseNode] = [example_gen, schema_gen, statistics_gen, example_validator, class_balance,
+                                            transform]
+    if enable_training:
+        components += [trainer, model_resolver, evaluator, pusher]
+    if enable_inferred_schema:
+        components.insert(3, tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"]).with_id("InferredSchemaGen"))
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=components,
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [],
+    )

@@ -1,0 +1,200 @@
+"""Headline results of each stage, read back from MLMD and the stage's output artifacts.
+
+The local runner prints one line when a stage starts and one when it finishes with its
+headline result; the same summaries come back to callers (CLI, tests) as a dict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict, List, Optional
+
+from ml_metadata.proto import metadata_store_pb2
+
+
+
+def node_outputs(store, pipeline_name: str, node_id: str):
+    """(execution, {output_key: [artifact, ...]}) of the node's latest execution, or None."""
+    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
+    if context is None:
+        return None
+    executions = store.get_executions_by_context(context.id)
+    if not executions:
+        return None
+    execution = max(executions, key=lambda e: e.id)
+    events = store.get_events_by_execution_ids([execution.id])
+    outputs: Dict[str, List] = {}
+    ids = {}
+    for event in events:
+        # Resolver nodes record what they resolved as INTERNAL_OUTPUT events.
+        if event.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT,
+                          metadata_store_pb2.Event.INTERNAL_OUTPUT):
+            key = event.path.steps[0].key if event.path.steps else "?"
+            ids[event.artifact_id] = key
+    for artifact in store.get_artifacts_by_id(list(ids)):
+        outputs.setdefault(ids[artifact.id], []).append(artifact)
+    return execution, outputs
+
+
+def _prop(artifact, name, default=None):
+    if name in artifact.custom_properties:
+        value = artifact.custom_properties[name]
+        return getattr(value, value.WhichOneof("value"))
+    if name in artifact.properties:
+        value = artifact.properties[name]
+        return getattr(value, value.WhichOneof("value"))
+    return default
+
+
+def _read_json(path: str) -> Optional[dict]:
+    import tensorflow as tf
+
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """Overall-slice metrics from an Evaluator output, by metric name."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(evaluation_uri)
+    metrics: Dict[str, float] = {}
+    for slice_key, by_output in result.slicing_metrics:
+        if slice_key != ():
+            continue
+        for by_sub_key in by_output.values():
+            for sub_key, values in by_sub_key.items():
+                for name, value in values.items():
+                    if isinstance(value, dict) and "doubleValue" in value:
+                        metrics[f"{name}{'/' + sub_key if sub_key else ''}"] = value["doubleValue"]
+    return metrics
+
+
+def validation_failures(evaluation_uri: str) -> List[str]:
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_validation_result(evaluation_uri)
+    failures = []
+    for details in result.metric_validations_per_slice:
+        for failure in details.failures:
+            failures.append(
+                f"{failure.metric_key.name}={failure.metric_value.double_value.value:.4f} "
+                f"({failure.message.strip() or 'threshold not met'})"
+            )
+    return failures
+
+
+def headline(node_id: str, outputs: Dict[str, List]) -> str:
+    """One line describing what a stage produced."""
+    one = lambda key: outputs.get(key, [None])[0]  # noqa: E731
+    if node_id == "FerExampleGen":
+        rejects = one("rejects")
+        summary = _read_json(os.path.join(rejects.uri, "summary.json")) if rejects else None
+        if not summary:
+            return "no summary"
+        splits = ", ".join(f"{s} {summary['by_split'][s]}" for s in summary["splits"])
+        text = f"{summary['rows']} rows: {summary['valid']} written ({splits}), {summary['rejected']} rejected"
+        if summary["skipped"]:
+            text += f", {summary['skipped']} beyond --max-rows"
+        if summary["rejected"]:
+            reasons = ", ".join(f"{k} {v}" for k, v in summary["by_reason"].items() if v)
+            text += f" [{reasons}] -> {rejects.uri}/rejects.csv"
+        return text
+    if node_id == "ExampleValidator":
+        anomalies = one("anomalies")
+        return anomalies_headline(anomalies.uri) if anomalies else "no anomalies output"
+    if node_id == "ClassBalanceCheck":
+        from components.class_balance import logic
+
+        balance = one("class_balance")
+        return logic.headline(logic.read_report(balance.uri)) if balance else "no report"
+    if node_id == "FerTrainer":
+        run = one("model_run")
+        summary = _read_json(os.path.join(run.uri, "training_summary.json")) if run else None
+        if not summary:
+            return "no training summary"
+        return (
+            f"{summary['model']}: {summary['epochs_run']} epoch(s), best val accuracy "
+            f"{summary['best_val_accuracy']:.4f} (epoch {summary['best_epoch']})"
+            + (", stopped early" if summary["stopped_early"] else "")
+        )
+    if node_id == "latest_blessed_model_resolver":
+        models = outputs.get("model", [])
+        return f"baseline: model {models[0].id}" if models else "baseline: none (first blessed model wins on threshold alone)"
+    if node_id == "Evaluator":
+        evaluation, blessing = one("evaluation"), one("blessing")
+        metrics = overall_metrics(evaluation.uri) if evaluation else {}
+        acc = metrics.get("sparse_categorical_accuracy")
+        top2 = metrics.get("top2_accuracy")
+        f1 = next((v for k, v in metrics.items() if k.startswith("f1_score")), None)
+        parts = [f"accuracy {acc:.4f}" if acc is not None else "accuracy ?"]
+        if top2 is not None:
+            parts.append(f"top-2 {top2:.4f}")
+        if f1 is not None:
+            parts.append(f"macro-F1 {f1:.4f}")
+        blessed = blessing is not None and _prop(blessing, "blessed", 0) == 1
+        text = ", ".join(parts) + (" -> BLESSED" if blessed else " -> NOT blessed")
+        if not blessed and evaluation is not None:
+            text += ": " + "; ".join(validation_failures(evaluation.uri) or ["see the evaluation output"])
+        return text
+    if node_id == "Pusher":
+        pushed = one("pushed_model")
+        if pushed is not None and _prop(pushed, "pushed", 0) == 1:
+            if _prop(pushed, "reused_existing_version", 0) == 1:
+                return f"already served as {_prop(pushed, 'pushed_destination', '?')} (identical model, not copied)"
+            return f"pushed to {_prop(pushed, 'pushed_destination', '?')}"
+        return "nothing pushed (model not blessed)"
+    if node_id == "ImportSchemaGen":
+        schema = one("schema")
+        return schema_headline(os.path.join(schema.uri, "schema.pbtxt")) if schema else ""
+    if node_id == "Transform":
+        transformed = one("transformed_examples")
+        return f"transformed {_prop(transformed, 'split_names', '?')}" if transformed else ""
+    if node_id == "StatisticsGen":
+        stats = one("statistics")
+        return f"statistics for {_prop(stats, 'split_names', '?')}" if stats else ""
+    return ""
+
+
+def details(node_id: str, outputs: Dict[str, List]) -> dict:
+    """Machine-readable results of the stages the runner's caller needs."""
+    if node_id == "Evaluator" and outputs.get("blessing"):
+        return {"blessed": _prop(outputs["blessing"][0], "blessed", 0) == 1}
+    if node_id == "Pusher" and outputs.get("pushed_model"):
+        pushed = outputs["pushed_model"][0]
+        if _prop(pushed, "pushed", 0) == 1:
+            return {"pushed_path": _prop(pushed, "pushed_destination")}
+    return {}
+
+
+def schema_headline(path: str) -> str:
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    import tensorflow as tf
+
+    schema = text_format.Parse(tf.io.gfile.GFile(path).read(), schema_pb2.Schema())
+    return "schema: " + ", ".join(f.name for f in schema.feature)
+
+
+def anomalies_headline(uri: str) -> str:
+    import glob
+
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    found = []
+    for path in sorted(glob.glob(os.path.join(uri, "Split-*", "SchemaDiff.pb"))):
+        anomalies = anomalies_pb2.Anomalies()
+        with open(path, "rb") as f:
+            anomalies.ParseFromString(f.read())
+        split = os.path.basename(os.path.dirname(path))[len("Split-") :]
+        for feature, info in anomalies.anomaly_info.items():
+            found.append(f"{split}/{feature}: {info.short_description}")
+        if anomalies.HasField("dataset_anomaly_info"):
+            found.append(f"{split}: {anomalies.dataset_anomaly_info.short_description}")
+    return "anomalies: none" if not found else f"anomalies ({len(found)}): " + "; ".join(found)
+
+

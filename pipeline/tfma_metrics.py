@@ -1,0 +1,76 @@
+"""Custom TFMA metric: macro-F1 over the 7 classes, from the arg-max confusion matrix.
+
+TFMA's own macro averaging cannot combine with top-k (arg-max) binarization of per-class
+F1 (it looks for sub-keys without top_k), so this metric derives macro-F1 from the
+multi-class confusion matrix that the Evaluator computes anyway (threshold 0.0 = arg-max).
+"""
+
+from typing import Dict, Optional
+
+import numpy as np
+from tensorflow_model_analysis.metrics import metric_types, metric_util, multi_class_confusion_matrix_metrics
+from tensorflow_model_analysis.proto import config_pb2
+
+from models import features
+
+MACRO_F1_NAME = "macro_f1"
+
+
+def macro_f1_from_confusion(counts: np.ndarray) -> float:
+    """counts[actual, predicted]. Averages F1 over the classes that occur as a label or
+    a prediction (scikit-learn's macro-F1); a class's F1 is 0 when it has no true positive."""
+    counts = np.asarray(counts, dtype=np.float64)
+    tp = np.diag(counts)
+    support = counts.sum(axis=1)
+    predicted = counts.sum(axis=0)
+    present = (support + predicted) > 0
+    if not present.any():
+        return float("nan")
+    denominator = support + predicted
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    return float(f1[present].mean())
+
+
+def confusion_counts(matrix_proto, num_classes: int = features.NUM_CLASSES) -> np.ndarray:
+    """Dense [actual, predicted] counts from one MultiClassConfusionMatrixAtThresholds
+    matrix; examples with no prediction (below the threshold) are left out."""
+    counts = np.zeros((num_classes, num_classes))
+    for entry in matrix_proto.entries:
+        if 0 <= entry.actual_class_id < num_classes and 0 <= entry.predicted_class_id < num_classes:
+            counts[entry.actual_class_id, entry.predicted_class_id] += entry.num_weighted_examples
+    return counts
+
+
+class MacroF1(metric_types.Metric):
+    def __init__(self, name: str = MACRO_F1_NAME):
+        super().__init__(metric_util.merge_per_key_computations(_macro_f1), name=name)
+
+
+def _macro_f1(
+    name: str = MACRO_F1_NAME,
+    eval_config: Optional[config_pb2.EvalConfig] = None,
+    model_name: str = "",
+    output_name: str = "",
+    example_weighted: bool = False,
+) -> metric_types.MetricComputations:
+    key = metric_types.MetricKey(
+        name=name, model_name=model_name, output_name=output_name, example_weighted=example_weighted
+    )
+    computations = multi_class_confusion_matrix_metrics.multi_class_confusion_matrices(
+        thresholds=[0.0],
+        eval_config=eval_config,
+        model_name=model_name,
+        output_name=output_name,
+        example_weighted=example_weighted,
+    )
+    matrices_key = computations[-1].keys[-1]
+
+    def result(metrics: Dict) -> Dict:
+        proto = metrics[matrices_key].to_proto().multi_class_confusion_matrix_at_thresholds
+        return {key: macro_f1_from_confusion(confusion_counts(proto.matrices[0]))}
+
+    computations.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
+    return computations
+
+
+metric_types.register_metric(MacroF1)

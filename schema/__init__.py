@@ -1,0 +1,6 @@
+"""The curated schema (schema.pbtxt), shipped as package data."""
+
+import os
+
+SCHEMA_DIR = os.path.dirname(os.path.abspath(__file__))
+SCHEMA_FILE = os.path.join(SCHEMA_DIR, "schema.pbtxt")

@@ -1,0 +1,21 @@
+"""FER pipeline: a TFX pipeline for facial emotion recognition on FER-2013."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="fer-pipeline",
+    version="0.1.0",
+    description="TFX pipeline reproducing Saravanan et al., Facial Emotion Recognition using CNNs",
+    python_requires=">=3.9,<3.11",
+    packages=find_packages(include=["cli*", "pipeline*", "components*", "models*", "schema*"]),
+    package_data={"schema": ["*.pbtxt"]},
+    install_requires=[
+        "tfx[kfp]==1.16.0",
+        "tensorflow==2.16.2",
+        "keras==3.6.0",
+        "tf-keras==2.16.0",
+        "apache-beam[gcp]==2.59.0",
+        "numpy<2",
+    ],
+    entry_points={"console_scripts": ["fer-pipeline=cli.main:main"]},
+)

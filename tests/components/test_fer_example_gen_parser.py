@@ -1,0 +1,185 @@
+"""The row parser: every reject reason, every accepted variant, and the row accounting."""
+
+import gzip
+import io
+
+import numpy as np
+import pytest
+
+from components.fer_example_gen import parser
+from models import features
+
+PIXELS = " ".join(str(i % 256) for i in range(features.NUM_PIXELS))
+
+
+def write(tmp_path, text: str, name="f.csv", mode="w", **kw):
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        with gzip.open(path, "wt", newline="") as f:
+            f.write(text)
+    else:
+        with open(path, mode, newline="", **kw) as f:
+            f.write(text)
+    return str(path)
+
+
+def read_all(path, **kw):
+    reader = parser.FerCsvReader(path, **kw)
+    items = list(reader)
+    return items, reader.stats
+
+
+def rows_of(items):
+    return [i for i in items if isinstance(i, parser.Row)]
+
+
+def rejects_of(items):
+    return [i for i in items if isinstance(i, parser.Reject)]
+
+
+def test_valid_row_parses_pixels_label_and_split(tmp_path):
+    path = write(tmp_path, f"emotion,pixels,Usage\n3,{PIXELS},Training\n5,{PIXELS},PublicTest\n0,{PIXELS},PrivateTest\n")
+    items, stats = read_all(path)
+    rows = rows_of(items)
+    assert [(r.label, r.split, r.line) for r in rows] == [(3, "train", 2), (5, "eval", 3), (0, "test", 4)]
+    assert rows[0].pixels.dtype == np.uint8 and rows[0].pixels.shape == (features.NUM_PIXELS,)
+    np.testing.assert_array_equal(rows[0].pixels, np.arange(features.NUM_PIXELS) % 256)
+    assert (stats.rows, stats.valid, stats.rejected) == (3, 3, 0)
+
+
+@pytest.mark.parametrize(
+    "row, reason",
+    [
+        (f"3,{PIXELS}", parser.FIELD_COUNT),
+        (f"3,{PIXELS},Training,extra", parser.FIELD_COUNT),
+        ("3,1 2 3,Training", parser.PIXEL_COUNT),
+        (f"3,{PIXELS} 7,Training", parser.PIXEL_COUNT),
+        ("3,,Training", parser.PIXEL_COUNT),
+        (f"3,{PIXELS.replace('17', '1x7', 1)},Training", parser.PIXEL_VALUE),
+        (f"3,{PIXELS.replace('17', '256', 1)},Training", parser.PIXEL_VALUE),
+        (f"3,{PIXELS.replace('17', '-1', 1)},Training", parser.PIXEL_VALUE),
+        (f"3,{PIXELS.replace('17', '1.5', 1)},Training", parser.PIXEL_VALUE),
+        (f"7,{PIXELS},Training", parser.LABEL),
+        (f"-1,{PIXELS},Training", parser.LABEL),
+        (f"happy,{PIXELS},Training", parser.LABEL),
+        (f"3.0,{PIXELS},Training", parser.LABEL),
+        (f",{PIXELS},Training", parser.LABEL),
+        (f"3,{PIXELS},Validation", parser.USAGE),
+        (f"3,{PIXELS},", parser.USAGE),
+    ],
+)
+def test_each_reject_reason(tmp_path, row, reason):
+    path = write(tmp_path, f"emotion,pixels,Usage\n1,{PIXELS},Training\n{row}\n2,{PIXELS},PublicTest\n")
+    items, stats = read_all(path)
+    rejects = rejects_of(items)
+    assert [(r.line, r.reason) for r in rejects] == [(3, reason)]
+    assert rejects[0].detail  # says what was wrong
+    assert (stats.rows, stats.valid, stats.rejected) == (3, 2, 1)
+    assert stats.rows == stats.valid + stats.rejected + stats.skipped
+    assert stats.by_reason == {reason: 1}
+
+
+def test_pixel_value_detail_names_the_position(tmp_path):
+    pixels = " ".join(["0"] * 10 + ["999"] + ["0"] * (features.NUM_PIXELS - 11))
+    path = write(tmp_path, f"emotion,pixels,Usage\n3,{pixels},Training\n")
+    (reject,) = rejects_of(read_all(path)[0])
+    assert reject.reason == parser.PIXEL_VALUE and "pixel 10" in reject.detail and "999" in reject.detail
+
+
+def test_csv_syntax_error_is_a_reject_not_a_crash(tmp_path):
+    path = write(tmp_path, f"emotion,pixels,Usage\n3,{PIXELS},Training\n4,\"12\0 3\",Training\n5,{PIXELS},Training\n")
+    items, stats = read_all(path)
+    assert [r.reason for r in rejects_of(items)] == [parser.CSV_SYNTAX]
+    assert stats.valid == 2 and stats.rows == 3
+
+
+@pytest.mark.parametrize("variant", ["gzip", "crlf", "bom", "quoted", "bom_gzip_crlf", "spaces", "case"])
+def test_accepted_variants(tmp_path, variant):
+    header, row = "emotion,pixels,Usage", f"3,{PIXELS},Training"
+    newline = "\r\n" if "crlf" in variant else "\n"
+    if variant == "quoted":
+        header, row = '"emotion","pixels","Usage"', f'"3","{PIXELS}","Training"'
+    if variant == "spaces":
+        row = f" 3 , {PIXELS.replace(' ', '  ')} , Training "
+    if variant == "case":
+        header = "Emotion,Pixels,usage"
+    text = header + newline + row + newline + row + newline
+    if "bom" in variant:
+        text = "\ufeff" + text
+    name = "f.csv.gz" if "gzip" in variant else "f.csv"
+    items, stats = read_all(write(tmp_path, text, name=name))
+    assert stats.rejected == 0 and stats.valid == 2, rejects_of(items)
+    assert all(r.label == 3 and r.split == "train" for r in rows_of(items))
+
+
+def test_gzip_detected_by_content_not_name(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_bytes(gzip.compress(f"emotion,pixels,Usage\n3,{PIXELS},Training\n".encode()))
+    assert read_all(str(path))[1].valid == 1
+
+
+def test_blank_lines_are_not_rows(tmp_path):
+    path = write(tmp_path, f"emotion,pixels,Usage\n\n3,{PIXELS},Training\n\n")
+    items, stats = read_all(path)
+    assert stats.rows == 1 and rows_of(items)[0].line == 3
+
+
+def test_no_usage_column_gives_seeded_80_20_split(tmp_path):
+    text = "emotion,pixels\n" + "".join(f"{i % 7},{PIXELS}\n" for i in range(2000))
+    path = write(tmp_path, text)
+    items, stats = read_all(path, seed=1)
+    splits = [r.split for r in rows_of(items)]
+    assert set(splits) == {"train", "eval"}
+    assert 0.76 < splits.count("train") / len(splits) < 0.84
+    assert splits == [r.split for r in rows_of(read_all(path, seed=1)[0])]  # seeded: reproducible
+    assert splits != [r.split for r in rows_of(read_all(path, seed=2)[0])]
+    assert stats.has_usage_column is False
+
+
+def test_max_rows_per_split_keeps_file_order_and_counts_skipped(tmp_path):
+    text = "emotion,pixels,Usage\n" + "".join(f"{i % 7},{PIXELS},Training\n" for i in range(10))
+    text += "".join(f"1,{PIXELS},PublicTest\n" for _ in range(3))
+    items, stats = read_all(write(tmp_path, text), max_rows_per_split=4)
+    rows = rows_of(items)
+    assert [r.line for r in rows if r.split == "train"] == [2, 3, 4, 5]
+    assert len([r for r in rows if r.split == "eval"]) == 3
+    assert (stats.rows, stats.valid, stats.skipped) == (13, 7, 6)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("", "empty"), ("a,b,c\n1,2,3\n", "must name the columns"), ("emotion,emotion,pixels\n", "each once")],
+)
+def test_bad_header_is_a_file_error(tmp_path, text, message):
+    with pytest.raises(parser.FerCsvError, match=message):
+        read_all(write(tmp_path, text))
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(parser.FerCsvError, match="cannot open"):
+        read_all(str(tmp_path / "nope.csv"))
+
+
+def test_threshold():
+    stats = parser.ParseStats(rows=1000, valid=998, rejected=2)
+    stats.by_reason[parser.LABEL] = 2
+    stats.check_threshold(0.002)  # 0.2 % is allowed at 0.2 %
+    with pytest.raises(parser.RejectThresholdExceeded, match=r"2 of 1000 rows rejected.*label=2"):
+        stats.check_threshold(0.001)
+
+
+def test_scan_writes_rejects_csv(tmp_path):
+    path = write(tmp_path, f"emotion,pixels,Usage\n9,{PIXELS},Training\n3,{PIXELS},Training\n")
+    out = io.StringIO()
+    stats = parser.scan(path, rejects_out=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "line,reason,detail"
+    assert lines[1].startswith("2,label,")
+    assert stats.rejected == 1 and stats.valid == 1
+
+
+def test_real_fer_sample_parses_cleanly(real_fer_csv):
+    reader = parser.FerCsvReader(real_fer_csv, max_rows_per_split=500)
+    rows = [r for r in reader if isinstance(r, parser.Row)]
+    assert reader.stats.rejected == 0
+    assert {r.split for r in rows} == {"train", "eval"}

@@ -1,0 +1,47 @@
+"""FerTrainer: the Trainer plus the class-balance input handed to run_fn."""
+
+import json
+
+from tfx.types import artifact_utils, standard_artifacts
+
+from components.class_balance.component import ClassBalance
+from components.fer_trainer import component
+
+
+def _artifact(cls, uri, splits=None):
+    a = cls()
+    a.uri = str(uri)
+    if splits:
+        a.split_names = artifact_utils.encode_split_names(splits)
+    return a
+
+
+def _fn_args(tmp_path, with_balance):
+    inputs = {
+        "examples": [_artifact(standard_artifacts.Examples, tmp_path / "ex", ["train", "eval"])],
+        "transform_graph": [_artifact(standard_artifacts.TransformGraph, tmp_path / "tg")],
+    }
+    if with_balance:
+        inputs["class_balance"] = [_artifact(ClassBalance, tmp_path / "cb")]
+    outputs = {
+        "model": [_artifact(standard_artifacts.Model, tmp_path / "model")],
+        "model_run": [_artifact(standard_artifacts.ModelRun, tmp_path / "run")],
+    }
+    props = {"train_args": json.dumps({"splits": ["train"]}), "eval_args": json.dumps({"splits": ["eval"]}),
+             "custom_config": json.dumps({"epochs": 3})}
+    return component.Executor()._GetFnArgs(inputs, outputs, props)
+
+
+def test_executor_passes_class_balance_location(tmp_path):
+    fn_args = _fn_args(tmp_path, with_balance=True)
+    assert fn_args.custom_config == {"epochs": 3, "class_balance_uri": str(tmp_path / "cb")}
+
+
+def test_executor_without_class_balance_keeps_config(tmp_path):
+    assert _fn_args(tmp_path, with_balance=False).custom_config == {"epochs": 3}
+
+
+def test_component_spec_has_the_extra_optional_input():
+    spec_input = component.FerTrainerSpec.INPUTS[component.CLASS_BALANCE_KEY]
+    assert spec_input.type is ClassBalance and spec_input.optional
+    assert set(component.FerTrainerSpec.OUTPUTS) == {"model", "model_run"}

@@ -1,0 +1,57 @@
+"""The exported SavedModel: Transform graph + Keras 3 model behind TF Serving signatures."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+from components.fer_example_gen.encoding import serialize_example
+from models import export, features
+
+
+@pytest.fixture(scope="module")
+def exported(transform_output_dir, tmp_path_factory):
+    import tensorflow_transform as tft
+
+    inputs = keras.Input(features.IMAGE_SHAPE, name=features.IMAGE_KEY)
+    # Mean brightness -> class scores, so the output depends on the input pixels.
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    outputs = keras.layers.Dense(features.NUM_CLASSES, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    path = str(tmp_path_factory.mktemp("export") / "1")
+    export.export_serving_model(model, tft.TFTransformOutput(transform_output_dir[0]), path)
+    return model, path
+
+
+def test_serving_default_takes_uint8_images(exported):
+    model, path = exported
+    loaded = tf.saved_model.load(path)
+    fn = loaded.signatures["serving_default"]
+    assert fn.structured_input_signature[1][features.SERVING_IMAGE_INPUT].dtype == tf.uint8
+    images = np.random.default_rng(0).integers(0, 256, (3,) + features.IMAGE_SHAPE).astype(np.uint8)
+    probabilities = fn(image=tf.constant(images))[features.SERVING_PROBABILITIES_OUTPUT].numpy()
+    assert probabilities.shape == (3, features.NUM_CLASSES)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    # Same as the Keras model on the scaled image: the Transform graph did the scaling.
+    np.testing.assert_allclose(probabilities, model(images.astype("float32") / 255.0).numpy(), rtol=1e-5)
+
+
+def test_classify_signature_parses_examples(exported):
+    model, path = exported
+    images = np.random.default_rng(1).integers(0, 256, (2,) + features.IMAGE_SHAPE).astype(np.uint8)
+    serialized = [serialize_example(0, img.ravel()) for img in images]
+    out = tf.saved_model.load(path).signatures[features.EXAMPLES_SIGNATURE](inputs=tf.constant(serialized))
+    scores = out[features.CLASSIFY_SCORES_OUTPUT].numpy()
+    np.testing.assert_allclose(scores, model(images.astype("float32") / 255.0).numpy(), rtol=1e-5)
+    assert [c.decode() for c in out[features.CLASSIFY_CLASSES_OUTPUT].numpy()[0]] == list(features.CLASS_NAMES)
+
+
+def test_classify_signature_has_the_classify_method_name(exported):
+    saved_model = saved_model_pb2.SavedModel()
+    with open(f"{exported[1]}/saved_model.pb", "rb") as f:
+        saved_model.ParseFromString(f.read())
+    signatures = saved_model.meta_graphs[0].signature_def
+    assert signatures[features.EXAMPLES_SIGNATURE].method_name == "tensorflow/serving/classify"
+    assert signatures["serving_default"].method_name == "tensorflow/serving/predict"
+    assert list(signatures[features.EXAMPLES_SIGNATURE].inputs) == [features.EXAMPLES_INPUT]

@@ -1,0 +1,90 @@
+"""Training functions: config, the paper's optimizer, resumable early stopping, class weights."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import trainer
+
+
+def test_config_defaults_are_the_papers():
+    config = trainer.TrainConfig()
+    assert (config.model, config.batch_size, config.learning_rate, config.decay, config.patience, config.epochs) == (
+        "proposed_cnn", 128, 1e-4, 1e-6, 4, 100)
+    assert config.use_class_weights is False
+
+
+def test_config_rejects_unknown_options():
+    with pytest.raises(ValueError, match="unknown training options"):
+        trainer.TrainConfig.from_dict({"epochz": 3})
+
+
+def test_optimizer_uses_legacy_inverse_time_decay():
+    optimizer = trainer.make_optimizer(trainer.TrainConfig())
+    schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
+    # Keras 2's decay=1e-6: lr_t = lr_0 / (1 + decay * t)
+    assert float(schedule(0)) == pytest.approx(1e-4)
+    assert float(schedule(1_000_000)) == pytest.approx(1e-4 / 2)
+
+
+def _tiny_model():
+    inputs = keras.Input((4,), name="image")
+    return keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(inputs))
+
+
+def _data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64") * 3  # learnable: class 0 or 3
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+
+
+@pytest.fixture
+def tiny_registry(monkeypatch):
+    monkeypatch.setitem(trainer.registry.MODELS, "tiny", _tiny_model)
+
+
+def test_train_checkpoints_each_epoch_and_stops_early(tmp_path, tiny_registry):
+    config = trainer.TrainConfig(model="tiny", epochs=30, patience=2, learning_rate=0.0)  # lr 0: never improves
+    model, summary = trainer.train(config, _data(), _data(seed=1), str(tmp_path / "logs"), str(tmp_path / "ckpt"))
+    assert summary["epochs_run"] == 3 and summary["stopped_early"] is True and summary["best_epoch"] == 1
+    state = json.load(open(tmp_path / "ckpt" / trainer.CHECKPOINT_STATE_FILE))
+    assert state["epoch"] == 3 and len(state["history"]) == 3
+    assert os.path.exists(tmp_path / "ckpt" / trainer.LAST_MODEL_FILE)
+    assert os.listdir(tmp_path / "logs")  # TensorBoard events
+
+
+def test_resume_continues_from_the_last_epoch(tmp_path, tiny_registry):
+    first = trainer.TrainConfig(model="tiny", epochs=2, learning_rate=0.01)
+    trainer.train(first, _data(), _data(seed=1), str(tmp_path / "logs"), str(tmp_path / "ckpt"))
+    resumed = trainer.TrainConfig(model="tiny", epochs=4, learning_rate=0.01, resume=True)
+    model, summary = trainer.train(resumed, _data(), _data(seed=1), str(tmp_path / "logs"), str(tmp_path / "ckpt"))
+    assert summary["resumed_from_epoch"] == 2
+    assert [h["epoch"] for h in summary["history"]] == [1, 2, 3, 4]
+    assert summary["epochs_run"] == 4
+
+
+def test_best_weights_are_restored(tmp_path, tiny_registry):
+    config = trainer.TrainConfig(model="tiny", epochs=3, learning_rate=0.05, patience=10)
+    model, summary = trainer.train(config, _data(), _data(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
+    best = keras.models.clone_model(model)
+    best.load_weights(str(tmp_path / "c" / trainer.BEST_WEIGHTS_FILE))
+    for a, b in zip(model.get_weights(), best.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_class_weights_from_report(tmp_path, tiny_registry):
+    from components.class_balance import logic
+
+    logic.write_report(logic.analyze({"train": [10, 1, 10, 10, 10, 10, 10]}), str(tmp_path))
+    weights = trainer.load_class_weights(str(tmp_path))
+    assert weights[1] == pytest.approx(61 / 7)
+    config = trainer.TrainConfig(model="tiny", epochs=1, use_class_weights=True, class_balance_uri=str(tmp_path))
+    trainer.train(config, _data(), _data(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
+    with pytest.raises(ValueError, match="class-balance report"):
+        trainer.train(trainer.TrainConfig(model="tiny", epochs=1, use_class_weights=True), _data(), _data(),
+                      str(tmp_path / "l2"), str(tmp_path / "c2"))

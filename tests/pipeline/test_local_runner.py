@@ -1,0 +1,20 @@
+"""Runner helpers: the Beam mode chosen by data size, and row estimates."""
+
+import os
+
+from pipeline import demo_data, local_runner
+
+
+def test_small_data_runs_in_memory_large_data_uses_all_cores():
+    assert local_runner.default_beam_args(1000) == ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    large = local_runner.default_beam_args(local_runner.MULTI_PROCESSING_MIN_ROWS)
+    assert large == ["--direct_running_mode=multi_processing", f"--direct_num_workers={os.cpu_count()}"]
+
+
+def test_estimate_rows_from_file_size(tmp_path):
+    plain, gz = tmp_path / "a.csv", tmp_path / "a.csv.gz"
+    demo_data.write_demo_file(str(plain), rows=200)
+    demo_data.write_demo_file(str(gz), rows=200)
+    for path in (plain, gz):
+        assert 100 < local_runner.estimate_rows(str(path)) < 400
+    assert local_runner.estimate_rows(str(plain), max_rows_per_split=10) == 30
