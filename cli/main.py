@@ -49,22 +49,30 @@ def _check_csv(args) -> int:
 
 
 def _run(args) -> int:
+    import logging
+
     from pipeline import local_runner
 
     train_config = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                     "model": args.model, "patience": args.patience, "resume": args.resume}
-    result = local_runner.run(
-        args.data,
-        args.output,
-        train_config=train_config,
-        max_rows_per_split=args.max_rows,
-        beam_args=args.beam_arg,
-        accuracy_lower_bound=args.accuracy_threshold,
-        max_reject_fraction=args.max_reject_fraction,
-        enable_class_weights=args.class_weights,
-        enable_inferred_schema=args.inferred_schema,
-    )
-    return 0 if result.stages else 1
+    try:
+        local_runner.run(
+            args.data,
+            args.output,
+            train_config=train_config,
+            max_rows_per_split=args.max_rows,
+            beam_args=args.beam_arg,
+            accuracy_lower_bound=args.accuracy_threshold,
+            max_reject_fraction=args.max_reject_fraction,
+            enable_class_weights=args.class_weights,
+            enable_inferred_schema=args.inferred_schema,
+        )
+    except Exception as e:  # the traceback goes to the run's log file, the reason to the console
+        logging.getLogger(__name__).exception("pipeline run failed")
+        print(f"error: the pipeline run failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    # A model that is not blessed is a normal outcome, not an error.
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,8 @@ from typing import Dict, List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline import tfma_metrics
+
 
 
 def node_outputs(store, pipeline_name: str, node_id: str):
@@ -129,7 +131,7 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
         metrics = overall_metrics(evaluation.uri) if evaluation else {}
         acc = metrics.get("sparse_categorical_accuracy")
         top2 = metrics.get("top2_accuracy")
-        f1 = next((v for k, v in metrics.items() if k.startswith("f1_score")), None)
+        f1 = metrics.get(tfma_metrics.MACRO_F1_NAME)
         parts = [f"accuracy {acc:.4f}" if acc is not None else "accuracy ?"]
         if top2 is not None:
             parts.append(f"top-2 {top2:.4f}")

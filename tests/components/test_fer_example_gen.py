@@ -114,3 +114,16 @@ def test_component_declares_rejects_output_and_parameters():
     assert set(gen.outputs) == {"examples", "rejects"}
     assert gen.exec_properties[component.MAX_ROWS_PER_SPLIT_KEY] == 10
     assert gen.exec_properties[component.MAX_REJECT_FRACTION_KEY] == parser.DEFAULT_MAX_REJECT_FRACTION
+
+
+def test_gzip_tfrecord_writer_is_read_by_tensorflow(tmp_path):
+    from components.fer_example_gen.tfrecord import GzipTFRecordWriter
+
+    rng = np.random.default_rng(0)
+    records = [rng.bytes(int(n)) for n in rng.integers(0, 5000, 700)] + [b""]  # > 1 MiB: several chunks
+    path = str(tmp_path / "x.gz")
+    with GzipTFRecordWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+    read = [r.numpy() for r in tf.data.TFRecordDataset(path, compression_type="GZIP")]
+    assert read == records

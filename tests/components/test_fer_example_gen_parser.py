@@ -59,6 +59,9 @@ def test_valid_row_parses_pixels_label_and_split(tmp_path):
         (f"3,{PIXELS.replace('17', '256', 1)},Training", parser.PIXEL_VALUE),
         (f"3,{PIXELS.replace('17', '-1', 1)},Training", parser.PIXEL_VALUE),
         (f"3,{PIXELS.replace('17', '1.5', 1)},Training", parser.PIXEL_VALUE),
+        (f"3,{PIXELS.replace('17', '1e3', 1)},Training", parser.PIXEL_VALUE),
+        (f"3,{PIXELS.replace(' 17 ', ' 18446744073709551621 ', 1)},Training", parser.PIXEL_VALUE),  # 2**64 + 5
+        (f"3,{PIXELS} x,Training", parser.PIXEL_VALUE),
         (f"7,{PIXELS},Training", parser.LABEL),
         (f"-1,{PIXELS},Training", parser.LABEL),
         (f"happy,{PIXELS},Training", parser.LABEL),
@@ -183,3 +186,32 @@ def test_real_fer_sample_parses_cleanly(real_fer_csv):
     rows = [r for r in reader if isinstance(r, parser.Row)]
     assert reader.stats.rejected == 0
     assert {r.split for r in rows} == {"train", "eval"}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_vectorised_path_agrees_with_python_ints(seed):
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 256, features.NUM_PIXELS)
+    values[: seed % 5] = [0, 9, 10, 99, 100][: seed % 5]  # every token length
+    text = " ".join(map(str, values))
+    assert parser._parse_canonical(text) is not None
+    np.testing.assert_array_equal(parser.parse_pixels(text), values)
+
+
+@pytest.mark.parametrize("text", ["0255 " + "1 " * 2303, "\t".join(["5"] * 2304), "  " + " ".join(["7"] * 2304) + "  "])
+def test_non_canonical_but_valid_rows_are_accepted(text):
+    pixels = parser.parse_pixels(text)
+    assert pixels.size == features.NUM_PIXELS and pixels.dtype == np.uint8
+
+
+def test_gzip_reader_stopped_early_closes_cleanly(tmp_path):
+    import threading
+
+    text = "emotion,pixels,Usage\n" + f"3,{PIXELS},Training\n" * 2000  # ~16 MB: many read-ahead chunks
+    path = write(tmp_path, text, name="big.csv.gz")
+    before = threading.active_count()
+    with parser.open_text(path) as stream:
+        stream.readline()
+    assert threading.active_count() == before
+    items, stats = read_all(path)
+    assert stats.valid == 2000

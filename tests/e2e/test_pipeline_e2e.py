@@ -103,3 +103,19 @@ def test_unblessed_model_is_not_pushed(runs):
     assert re.search(r"<== Pusher .* nothing pushed", stdout)
     assert "Model NOT blessed: nothing was pushed" in stdout
     assert len(glob.glob(os.path.join(runs[0], "serving_model", "fer", "*"))) == 1
+
+
+def test_too_many_rejects_fail_the_run_with_a_clear_message(tmp_path):
+    pixels = " ".join(["9"] * features.NUM_PIXELS)
+    csv = tmp_path / "bad.csv"
+    csv.write_text("emotion,pixels,Usage\n" + f"3,{pixels},Training\n" * 6 + f"2,{pixels},PublicTest\n" * 2
+                   + "8,1 2 3,Training\n" * 2)
+    output = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "cli.main", "run", "--data", str(csv), "--output", str(output)],
+                            capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert result.returncode == 1
+    assert "error: the pipeline run failed: RejectThresholdExceeded:" in result.stderr
+    assert "2 of 10 rows rejected (20.000%), above the allowed 0.100%" in result.stderr
+    assert "<== " not in result.stdout.split("==> FerExampleGen")[-1]  # nothing ran after the failure
+    (rejects,) = glob.glob(f"{output}/pipeline_root/FerExampleGen/rejects/*/rejects.csv")
+    assert len(open(rejects).read().splitlines()) == 3  # header + both rejected rows
