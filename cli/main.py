@@ -49,8 +49,6 @@ def _check_csv(args) -> int:
 
 
 def _run(args) -> int:
-    import logging
-
     from pipeline import local_runner
 
     train_config = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
@@ -67,8 +65,7 @@ def _run(args) -> int:
             enable_class_weights=args.class_weights,
             enable_inferred_schema=args.inferred_schema,
         )
-    except Exception as e:  # the traceback goes to the run's log file, the reason to the console
-        logging.getLogger(__name__).exception("pipeline run failed")
+    except Exception as e:  # the traceback is in the run's log file; the reason goes to the console
         print(f"error: the pipeline run failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     # A model that is not blessed is a normal outcome, not an error.

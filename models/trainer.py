@@ -18,6 +18,7 @@ from typing import Dict, Optional
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from models import export, features, registry
 
@@ -217,9 +218,4 @@ def run_fn(fn_args) -> None:
     export.export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=1)
-    print(
-        f"[Trainer] {config.model}: {summary['epochs_run']} epochs, best val accuracy "
-        f"{summary['best_val_accuracy']:.4f} at epoch {summary['best_epoch']}"
-        f"{' (stopped early)' if summary['stopped_early'] else ''}",
-        flush=True,
-    )
+    logging.info("Trainer summary: %s", json.dumps({k: v for k, v in summary.items() if k != "history"}))

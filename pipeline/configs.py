@@ -2,7 +2,7 @@
 
 import os
 
-from models import features, registry
+from models import features
 
 PIPELINE_NAME = "fer"
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
@@ -29,5 +29,5 @@ def metadata_path(output_dir: str) -> str:
     return os.path.join(output_dir, "metadata.sqlite")
 
 
-def checkpoint_dir(output_dir: str, model_name: str = registry.DEFAULT_MODEL) -> str:
+def checkpoint_dir(output_dir: str, model_name: str) -> str:
     return os.path.join(output_dir, "checkpoints", model_name)

@@ -127,7 +127,7 @@ class _StageReporter:
             return False, f"(no summary: {type(e).__name__}: {e})", {}
 
 
-def _log_to_file(output_dir: str) -> str:
+def _log_to_file(output_dir: str) -> logging.FileHandler:
     """Everything at INFO goes to OUTPUT/logs/run-<time>.log; the console keeps warnings."""
     os.makedirs(os.path.join(output_dir, "logs"), exist_ok=True)
     path = os.path.join(output_dir, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
@@ -140,7 +140,7 @@ def _log_to_file(output_dir: str) -> str:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("absl").setLevel(logging.INFO)
-    return path
+    return handler
 
 
 def run(
@@ -159,6 +159,7 @@ def run(
 ) -> RunResult:
     from tfx import v1 as tfx
 
+    from models import registry
     from pipeline.pipeline import create_pipeline
 
     data = os.path.abspath(data)
@@ -172,7 +173,8 @@ def run(
     print(f"Beam: {' '.join(beam_args)}", file=stream, flush=True)
 
     train_config = dict(train_config or {})
-    train_config.setdefault("checkpoint_dir", configs.checkpoint_dir(output_dir, train_config.get("model", configs.registry.DEFAULT_MODEL)))
+    train_config.setdefault("model", registry.DEFAULT_MODEL)
+    train_config.setdefault("checkpoint_dir", configs.checkpoint_dir(output_dir, train_config["model"]))
     pipeline = create_pipeline(
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=configs.pipeline_root(output_dir),
@@ -192,12 +194,19 @@ def run(
         beam_pipeline_args=beam_args,
     )
     reporter = _StageReporter(configs.PIPELINE_NAME, configs.metadata_path(output_dir), stream)
-    log_path = _log_to_file(output_dir)
-    print(f"Full log: {log_path}", file=stream, flush=True)
+    log_handler = _log_to_file(output_dir)
+    print(f"Full log: {log_handler.baseFilename}", file=stream, flush=True)
     from tfx.orchestration.local import local_dag_runner
 
-    with mock.patch.object(local_dag_runner, "logging", _LoggingShim(local_dag_runner.logging, reporter)):
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+    try:
+        with mock.patch.object(local_dag_runner, "logging", _LoggingShim(local_dag_runner.logging, reporter)):
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+    except Exception:
+        logging.getLogger(__name__).exception("pipeline run failed")
+        raise
+    finally:
+        logging.getLogger().removeHandler(log_handler)
+        log_handler.close()
 
     empty = StageResult("", 0.0, False, "")
     pushed_path = reporter.results.get("Pusher", empty).details.get("pushed_path")

@@ -156,18 +156,28 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples_utils.set_file_format(examples, "tfrecords_gzip")
 
         logging.info("FerExampleGen: %s", json.dumps(summary, sort_keys=True))
-        by_split = ", ".join(f"{s}={summary['by_split'][s]}" for s in summary["splits"])
-        print(
-            f"[FerExampleGen] rows={summary['rows']} written={summary['valid']} ({by_split}) "
-            f"rejected={summary['rejected']} skipped={summary['skipped']} -> {rejects.uri}/{REJECTS_FILE}",
-            flush=True,
-        )
         missing = [s for s in (features.TRAIN_SPLIT, features.EVAL_SPLIT) if s not in summary["splits"]]
         if missing:
             raise ValueError(f"FerExampleGen: no valid rows for split(s) {missing} in {paths}")
         stats = parser.ParseStats(rows=summary["rows"], rejected=summary["rejected"])
         stats.by_reason.update({k: v for k, v in summary["by_reason"].items() if v})
-        stats.check_threshold(float(exec_properties[MAX_REJECT_FRACTION_KEY]), source=", ".join(paths))
+        try:
+            stats.check_threshold(float(exec_properties[MAX_REJECT_FRACTION_KEY]), source=", ".join(paths))
+        except parser.RejectThresholdExceeded as e:
+            raise parser.RejectThresholdExceeded(f"{e}\n{_keep_rejects_of_failed_run(rejects.uri)}") from None
+
+
+def _keep_rejects_of_failed_run(rejects_uri: str, shown: int = 5) -> str:
+    """TFX deletes a failed execution's output directories, the rejects artifact included.
+    Copy the list beside it so that it outlives the failure; return a message naming it
+    with the first rejects."""
+    source = os.path.join(rejects_uri, REJECTS_FILE)
+    kept = rejects_uri.rstrip("/") + "-" + REJECTS_FILE
+    tf.io.gfile.copy(source, kept, overwrite=True)
+    with tf.io.gfile.GFile(source) as f:
+        lines = f.read().splitlines()
+    first = "\n".join(f"  {line}" for line in lines[1 : shown + 1])
+    return f"All {len(lines) - 1} rejected rows: {kept}\nFirst ones (file,line,reason,detail):\n{first}"
 
 
 class FerExampleGen(FileBasedExampleGen):

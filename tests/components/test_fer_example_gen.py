@@ -97,10 +97,14 @@ def test_executor_writes_splits_rejects_and_counts(tmp_path):
 def test_executor_fails_over_reject_threshold_after_writing_rejects(tmp_path):
     csv_text = "emotion,pixels,Usage\n" + f"3,{PIXELS},Training\n" * 5 + f"5,{PIXELS},PublicTest\n" + "8,1,Training\n"
     run, examples, rejects = _run_executor(tmp_path, csv_text, max_reject_fraction=0.1)
-    with pytest.raises(parser.RejectThresholdExceeded, match="1 of 7 rows rejected"):
+    with pytest.raises(parser.RejectThresholdExceeded, match="1 of 7 rows rejected") as raised:
         run()
-    # Nothing is lost: the reject list is there to read even though the run failed.
-    assert os.path.exists(os.path.join(rejects.uri, component.REJECTS_FILE))
+    # Nothing is lost: TFX deletes the failed execution's outputs, so the list is kept
+    # beside the artifact and the message names it and shows the first rejects.
+    kept = rejects.uri + "-" + component.REJECTS_FILE
+    assert f"All 1 rejected rows: {kept}" in str(raised.value)
+    assert "fer.csv,8,label," in str(raised.value)
+    assert open(kept).read().splitlines()[1].startswith("fer.csv,8,label,")
 
 
 def test_executor_requires_train_and_eval(tmp_path):

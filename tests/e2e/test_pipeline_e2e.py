@@ -117,5 +117,8 @@ def test_too_many_rejects_fail_the_run_with_a_clear_message(tmp_path):
     assert "error: the pipeline run failed: RejectThresholdExceeded:" in result.stderr
     assert "2 of 10 rows rejected (20.000%), above the allowed 0.100%" in result.stderr
     assert "<== " not in result.stdout.split("==> FerExampleGen")[-1]  # nothing ran after the failure
-    (rejects,) = glob.glob(f"{output}/pipeline_root/FerExampleGen/rejects/*/rejects.csv")
+    # TFX removes a failed execution's outputs; the list is kept beside them and named.
+    (rejects,) = glob.glob(f"{output}/pipeline_root/FerExampleGen/rejects/*-rejects.csv")
+    assert f"All 2 rejected rows: {rejects}" in result.stderr
+    assert "bad.csv,10,label," in result.stderr
     assert len(open(rejects).read().splitlines()) == 3  # header + both rejected rows
