@@ -18,10 +18,12 @@ from unittest import mock
 
 from pipeline import configs
 
-# Below this many rows, Beam's in_memory DirectRunner beats multi_processing on 2 cores:
-# worker start-up and pickling across processes cost more than they save (measured:
-# bench/results/beam_mode.md).
-MULTI_PROCESSING_MIN_ROWS = 20000
+# Below this many rows the DirectRunner runs in_memory. Measured on 2 cores, in_memory beat
+# multi_processing for StatisticsGen + Transform both on 2,000 rows (31 s vs 46 s) and on
+# the whole of FER-2013, 32,298 rows (91 s vs 112 s): worker start-up and pickling 9 KB
+# examples across processes cost more than a second core saves (bench/results/beam_mode.md).
+# Larger inputs go to multi_processing over all cores; --beam-arg overrides either way.
+MULTI_PROCESSING_MIN_ROWS = 100_000
 _BYTES_PER_CSV_ROW = 8200  # ~2,304 pixel tokens of 1-3 digits + separators
 
 
