@@ -129,8 +129,22 @@ class _StageReporter:
             return False, f"(no summary: {type(e).__name__}: {e})", {}
 
 
+# Warnings every run prints that say nothing about this run; they stay in the log file.
+_KNOWN_NOISE = re.compile(
+    r"ArtifactQuery\.property_predicate is not supported"  # TFX resolver internals
+    r"|does not have payload_format custom property"  # Transform's output; TF Example is right
+    r"|parse_example_dataset \(from tensorflow"  # deprecation inside tfx_bsl
+)
+
+
+class _DropKnownNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _KNOWN_NOISE.search(record.getMessage())
+
+
 def _log_to_file(output_dir: str) -> logging.FileHandler:
-    """Everything at INFO goes to OUTPUT/logs/run-<time>.log; the console keeps warnings."""
+    """Everything at INFO goes to OUTPUT/logs/run-<time>.log; the console keeps warnings
+    (less the known noise)."""
     os.makedirs(os.path.join(output_dir, "logs"), exist_ok=True)
     path = os.path.join(output_dir, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
     handler = logging.FileHandler(path)
@@ -139,6 +153,7 @@ def _log_to_file(output_dir: str) -> logging.FileHandler:
     root = logging.getLogger()
     for existing in root.handlers:
         existing.setLevel(max(existing.level, logging.WARNING))
+        existing.addFilter(_DropKnownNoise())
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("absl").setLevel(logging.INFO)
@@ -211,10 +226,13 @@ def run(
         log_handler.close()
 
     empty = StageResult("", 0.0, False, "")
-    pushed_path = reporter.results.get("Pusher", empty).details.get("pushed_path")
+    push = reporter.results.get("Pusher", empty).details
+    pushed_path = push.get("pushed_path")
     blessed = bool(reporter.results.get("Evaluator", empty).details.get("blessed"))
     if not enable_training:
         print("Data stages done (training disabled).", file=stream, flush=True)
+    elif pushed_path and push.get("already_served"):
+        print(f"Model blessed; the same model is already served: {pushed_path}", file=stream, flush=True)
     elif pushed_path:
         print(f"Model blessed and pushed: {pushed_path}", file=stream, flush=True)
     else:

@@ -82,10 +82,16 @@ def validation_failures(evaluation_uri: str) -> List[str]:
     failures = []
     for details in result.metric_validations_per_slice:
         for failure in details.failures:
-            failures.append(
-                f"{failure.metric_key.name}={failure.metric_value.double_value.value:.4f} "
-                f"({failure.message.strip() or 'threshold not met'})"
-            )
+            value = failure.metric_value.double_value.value
+            threshold = failure.metric_threshold
+            if failure.metric_key.is_diff:
+                why = f"fell below the baseline by more than {-threshold.change_threshold.absolute.value:.4g}"
+            elif threshold.HasField("value_threshold"):
+                why = f"below the lower bound {threshold.value_threshold.lower_bound.value:g}"
+            else:
+                why = failure.message.strip() or "threshold not met"
+            name = failure.metric_key.name + (" change vs baseline" if failure.metric_key.is_diff else "")
+            failures.append(f"{name}={value:.4f} {why}")
     return failures
 
 
@@ -168,7 +174,8 @@ def details(node_id: str, outputs: Dict[str, List]) -> dict:
     if node_id == "Pusher" and outputs.get("pushed_model"):
         pushed = outputs["pushed_model"][0]
         if _prop(pushed, "pushed", 0) == 1:
-            return {"pushed_path": _prop(pushed, "pushed_destination")}
+            return {"pushed_path": _prop(pushed, "pushed_destination"),
+                    "already_served": _prop(pushed, "reused_existing_version", 0) == 1}
     return {}
 
 

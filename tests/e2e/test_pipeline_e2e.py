@@ -92,6 +92,7 @@ def test_second_run_is_cached(runs):
     assert {s: finished[s] for s in reused} == {s: "cached" for s in reused}
     assert re.search(r"<== Evaluator .* -> BLESSED", stdout)
     assert re.search(r"<== Pusher .* already served as .*serving_model/fer/\d+ \(identical model, not copied\)", stdout)
+    assert "Model blessed; the same model is already served:" in stdout
     assert len(glob.glob(os.path.join(runs[0], "serving_model", "fer", "*"))) == 1
 
 

@@ -18,3 +18,12 @@ def test_estimate_rows_from_file_size(tmp_path):
     for path in (plain, gz):
         assert 100 < local_runner.estimate_rows(str(path)) < 400
     assert local_runner.estimate_rows(str(plain), max_rows_per_split=10) == 30
+
+
+def test_known_noise_is_dropped_from_the_console_only():
+    import logging
+
+    noise = logging.LogRecord("absl", logging.WARNING, "", 0, "ArtifactQuery.property_predicate is not supported.", (), None)
+    real = logging.LogRecord("absl", logging.WARNING, "", 0, "Schema anomaly in feature pixels", (), None)
+    keep = local_runner._DropKnownNoise()
+    assert not keep.filter(noise) and keep.filter(real)
