@@ -123,7 +123,8 @@ def open_text(path: str) -> IO[str]:
     except OSError as e:
         raise FerCsvError(f"{path}: cannot open: {e.strerror or e}") from e
     if raw.peek(2)[:2] == b"\x1f\x8b":
-        raw = io.BufferedReader(_ReadAhead(gzip.GzipFile(fileobj=raw)), buffer_size=_READ_AHEAD_CHUNK)  # type: ignore
+        raw.close()
+        raw = io.BufferedReader(_ReadAhead(gzip.GzipFile(path, "rb")), buffer_size=_READ_AHEAD_CHUNK)  # type: ignore
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
 
 
@@ -290,6 +291,8 @@ class FerCsvReader:
                     last_line = reader.line_num
                     yield self._reject(start_line, CSV_SYNTAX, str(e))
                     continue
+                except (OSError, EOFError) as e:  # e.g. a truncated or corrupt gzip stream
+                    raise FerCsvError(f"{self.path} near line {start_line}: cannot read the file: {e}") from e
                 last_line = reader.line_num
                 if not record:  # blank line: not a row
                     continue

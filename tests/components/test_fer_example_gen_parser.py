@@ -215,3 +215,13 @@ def test_gzip_reader_stopped_early_closes_cleanly(tmp_path):
     assert threading.active_count() == before
     items, stats = read_all(path)
     assert stats.valid == 2000
+
+
+def test_truncated_gzip_is_a_file_error_naming_the_file(tmp_path):
+    good = tmp_path / "good.csv.gz"
+    write(tmp_path, "emotion,pixels,Usage\n" + f"3,{PIXELS},Training\n" * 300, name="good.csv.gz")
+    data = good.read_bytes()
+    bad = tmp_path / "bad.csv.gz"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(parser.FerCsvError, match=r"bad\.csv\.gz near line \d+: cannot read the file"):
+        read_all(str(bad))
