@@ -11,7 +11,6 @@ RUN_FN = "models.trainer.run_fn"
 # Blessing: the paper's CNN reaches ~0.6 on FER-2013; the demo uses a lower bound (its data
 # and training budget are small), set by --accuracy-threshold.
 DEFAULT_ACCURACY_LOWER_BOUND = 0.5
-DEFAULT_MAX_REJECT_FRACTION = 0.001
 
 EVAL_SPLIT = features.EVAL_SPLIT
 

@@ -16,6 +16,7 @@ import time
 from typing import Dict, List, Optional
 from unittest import mock
 
+from components.fer_example_gen import parser
 from pipeline import configs
 
 # Below this many rows the DirectRunner runs in_memory. Measured on 2 cores, in_memory beat
@@ -168,7 +169,7 @@ def run(
     max_rows_per_split: Optional[int] = None,
     beam_args: Optional[List[str]] = None,
     accuracy_lower_bound: float = configs.DEFAULT_ACCURACY_LOWER_BOUND,
-    max_reject_fraction: float = configs.DEFAULT_MAX_REJECT_FRACTION,
+    max_reject_fraction: float = parser.DEFAULT_MAX_REJECT_FRACTION,
     enable_class_weights: bool = False,
     enable_inferred_schema: bool = False,
     enable_training: bool = True,

@@ -10,7 +10,9 @@ from typing import Any, Dict, List, Optional
 from tfx import v1 as tfx
 from tfx.dsl.components.base import base_node
 
+from components.class_balance import logic as class_balance_logic
 from components.class_balance.component import ClassBalanceCheck
+from components.fer_example_gen import parser as csv_parser
 from components.fer_example_gen.component import FerExampleGen
 from components.fer_pusher.component import FerPusher
 from components.fer_trainer.component import FerTrainer
@@ -30,11 +32,11 @@ def create_pipeline(
     run_fn: str = configs.RUN_FN,
     train_config: Optional[Dict[str, Any]] = None,
     max_rows_per_split: Optional[int] = None,
-    max_reject_fraction: float = configs.DEFAULT_MAX_REJECT_FRACTION,
+    max_reject_fraction: float = csv_parser.DEFAULT_MAX_REJECT_FRACTION,
     accuracy_lower_bound: float = configs.DEFAULT_ACCURACY_LOWER_BOUND,
     regression_tolerance: float = 0.0,
-    min_class_share: float = 0.05,
-    max_distribution_distance: float = 0.05,
+    min_class_share: float = class_balance_logic.DEFAULT_MIN_SHARE,
+    max_distribution_distance: float = class_balance_logic.DEFAULT_MAX_DISTANCE,
     enable_inferred_schema: bool = False,
     enable_class_weights: bool = False,
     enable_training: bool = True,

@@ -1,6 +1,7 @@
 """ClassBalance component: reads StatisticsGen output, writes the class-balance report."""
 
 import json
+import os
 
 from tfx import types
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
@@ -18,7 +19,6 @@ class ClassBalance(types.Artifact):
 
 def load_split_counts(statistics: types.Artifact) -> dict:
     from tensorflow_data_validation import load_stats_binary
-    import os
 
     counts = {}
     for split in artifact_utils.decode_split_names(statistics.split_names):
