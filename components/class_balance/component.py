@@ -14,7 +14,8 @@ from components.class_balance import logic
 class ClassBalance(types.Artifact):
     """class_balance.json: per-split class shares, imbalance, drift, class weights."""
 
-    TYPE_NAME = "ClassBalance"
+    # "namespace.Name": the form KFP v2 requires of custom artifact types.
+    TYPE_NAME = "fer.ClassBalance"
 
 
 def load_split_counts(statistics: types.Artifact) -> dict:

@@ -47,7 +47,8 @@ _RECORD_FILE = "data_tfrecord-00000-of-00001.gz"
 class FerRejects(artifact.Artifact):
     """Rows the ExampleGen refused: rejects.csv (file,line,reason,detail) + summary.json."""
 
-    TYPE_NAME = "FerRejects"
+    # "namespace.Name": the form KFP v2 requires of custom artifact types.
+    TYPE_NAME = "fer.FerRejects"
 
 
 class FerExampleGenSpec(FileBasedExampleGenSpec):

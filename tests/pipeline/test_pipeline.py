@@ -42,3 +42,23 @@ def test_flags():
 def test_beam_args_reach_the_pipeline():
     pipeline = build(beam_pipeline_args=["--direct_num_workers=2"])
     assert pipeline.beam_pipeline_args == ["--direct_num_workers=2"]
+
+
+def test_the_same_pipeline_compiles_for_kubeflow_v2(tmp_path):
+    """Guards the runner-independence of create_pipeline() (custom artifact type names must
+    be 'namespace.Name' for KFP v2; the data root can be a runtime parameter)."""
+    from tfx import v1 as tfx
+    from tfx.orchestration import data_types
+
+    data_root = data_types.RuntimeParameter(name="data-root", ptype=str, default="gs://bucket/fer/data")
+    pipeline = create_pipeline("fer", "gs://bucket/root", data_root, "gs://bucket/serving/fer")
+    output = tmp_path / "pipeline.json"
+    tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image="fer-pipeline:test"),
+        output_filename=str(output),
+    ).run(pipeline, write_out=True)
+    spec = json.loads(output.read_text())["pipelineSpec"]
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(ALL) - {"latest_blessed_model_resolver"} <= set(tasks)
+    assert spec["root"]["inputDefinitions"]["parameters"]["data-root"]["type"] == "STRING"
+    assert "FerExampleGen" in tasks["StatisticsGen"]["dependentTasks"]
