@@ -47,9 +47,9 @@ def example_gen(path):
 
     out = tempfile.mkdtemp()
     try:
-        summary = write_examples([path], lambda s: os.path.join(out, f"Split-{s}"), os.path.join(out, "rejects.csv"))
+        stats, _ = write_examples([path], lambda s: os.path.join(out, f"Split-{s}"), os.path.join(out, "rejects.csv"))
         size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
-        return summary["rows"], summary, size
+        return stats.rows, stats, size
     finally:
         shutil.rmtree(out)
 
@@ -67,7 +67,7 @@ def main():
         rows_np = numpy_parse(args.csv)
         best["numpy"] = min(best["numpy"], time.perf_counter() - t)
         t = time.perf_counter()
-        rows_eg, summary, size = example_gen(args.csv)
+        rows_eg, stats, size = example_gen(args.csv)
         best["example_gen"] = min(best["example_gen"], time.perf_counter() - t)
     assert rows_np == rows_eg, (rows_np, rows_eg)
     result = {
@@ -78,8 +78,8 @@ def main():
         "example_gen_rows_per_s": round(rows_eg / best["example_gen"]),
         "ratio_example_gen_over_numpy": round(best["example_gen"] / best["numpy"], 2),
         "goal_ratio_at_most": 2.0,
-        "written": summary["valid"],
-        "rejected": summary["rejected"],
+        "written": stats.valid,
+        "rejected": stats.rejected,
         "tfrecord_bytes": size,
         "rounds": args.rounds,
         "machine": f"{platform.node()} {os.cpu_count()} cores, {platform.processor() or platform.machine()}",

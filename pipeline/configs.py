@@ -2,8 +2,6 @@
 
 import os
 
-from models import features
-
 PIPELINE_NAME = "fer"
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
@@ -11,8 +9,6 @@ RUN_FN = "models.trainer.run_fn"
 # Blessing: the paper's CNN reaches ~0.6 on FER-2013; the demo uses a lower bound (its data
 # and training budget are small), set by --accuracy-threshold.
 DEFAULT_ACCURACY_LOWER_BOUND = 0.5
-
-EVAL_SPLIT = features.EVAL_SPLIT
 
 
 def serving_model_dir(output_dir: str) -> str:

@@ -11,7 +11,7 @@ numpy only (no TensorFlow).
 from __future__ import annotations
 
 import csv
-from typing import IO, Optional
+from typing import IO
 
 import numpy as np
 
@@ -138,14 +138,3 @@ def write_demo_file(path: str, rows: int, seed: int = 0, with_usage: bool = True
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "wt", newline="") as f:
         return write_demo_csv(f, rows=rows, seed=seed, with_usage=with_usage)
-
-
-def faces_grid(path: str, per_class: int = 6, seed: int = 0) -> Optional[str]:
-    """Writes a PGM contact sheet (one row per class) to eyeball the generator."""
-    rng = np.random.default_rng(seed)
-    rows = [np.hstack([draw_face(c, rng) for _ in range(per_class)]) for c in range(features.NUM_CLASSES)]
-    sheet = np.vstack(rows)
-    with open(path, "wb") as f:
-        f.write(b"P5 %d %d 255\n" % (sheet.shape[1], sheet.shape[0]))
-        f.write(sheet.tobytes())
-    return path

@@ -86,7 +86,7 @@ def create_pipeline(
         class_balance=class_balance.outputs["class_balance"],
         run_fn=run_fn,
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
-        eval_args=tfx.proto.EvalArgs(splits=[configs.EVAL_SPLIT]),
+        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config=train_config,
     )
     model_resolver = tfx.dsl.Resolver(
@@ -99,7 +99,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         eval_config=eval_config.make_eval_config(accuracy_lower_bound, regression_tolerance),
-        example_splits=[configs.EVAL_SPLIT],
+        example_splits=[features.EVAL_SPLIT],
     )
     pusher = FerPusher(
         model=trainer.outputs["model"],

@@ -15,7 +15,6 @@ from ml_metadata.proto import metadata_store_pb2
 from pipeline import tfma_metrics
 
 
-
 def node_outputs(store, pipeline_name: str, node_id: str):
     """(execution, {output_key: [artifact, ...]}) of the node's latest execution, or None."""
     context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")

@@ -33,6 +33,7 @@ def frame(record: bytes) -> bytes:
 
 
 class GzipTFRecordWriter:
+    # zlib level 1: ~3.5x faster than the default level 6, files ~3 % larger (bench/results/ingest.md).
     def __init__(self, path: str, compresslevel: int = 1):
         self._file = tf.io.gfile.GFile(path, "wb")
         self._gzip = gzip.GzipFile(fileobj=self._file, mode="wb", compresslevel=compresslevel, mtime=0)
