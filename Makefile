@@ -6,8 +6,10 @@ PY := $(VENV)/bin/python
 DEMO_DIR ?= runs/demo
 DEMO_ROWS ?= 2000
 DEMO_EPOCHS ?= 5
+# The pipeline image (Dockerfile); kubeflow/config.py's DEFAULT_IMAGE is the same tag.
+IMAGE ?= fer-pipeline:0.1.0
 
-.PHONY: venv demo test test-fast clean
+.PHONY: venv demo test test-fast image clean
 
 venv: $(VENV)/.installed
 
@@ -32,6 +34,10 @@ test: venv
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not e2e" tests
+
+image:
+	@command -v docker >/dev/null 2>&1 || { echo "make image: needs a Docker engine (docker build); none found" >&2; exit 1; }
+	docker build -t $(IMAGE) .
 
 clean:
 	rm -rf runs .pytest_cache

@@ -72,6 +72,106 @@ def _run(args) -> int:
     return 0
 
 
+def _kubeflow_compile(args) -> int:
+    from kubeflow import runner
+
+    # Options left out keep CompileOptions' defaults (TrainConfig's, the blessing bound's, ...).
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+             "patience": args.patience, "accuracy_lower_bound": args.accuracy_threshold,
+             "serving_tag": args.serving_tag}
+    options = runner.CompileOptions(
+        image=args.image, pipeline_root=args.pipeline_root, data_root=args.data_root,
+        serving_model_dir=args.serving_model_dir, beam_args=args.beam_arg, model=args.model,
+        max_rows_per_split=args.max_rows, enable_class_weights=args.class_weights,
+        enable_infra_validation=not args.no_infra_validation,
+        **{name: value for name, value in given.items() if value is not None},
+    )
+    job = runner.compile_pipeline(args.output, options)
+    spec = job["pipelineSpec"]
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    print(f"wrote {args.output}: {len(spec['root']['dag']['tasks'])} tasks, image {options.image}, "
+          f"pipeline root {job['runtimeConfig']['gcsOutputDirectory']}")
+    print("  runtime parameters: " + ", ".join(f"{n}={p['defaultValue']}" for n, p in sorted(parameters.items())))
+    return 0
+
+
+def _kubeflow_submit(args) -> int:
+    from kubeflow import submit
+
+    try:
+        job = submit.load_compiled(args.pipeline)
+        parameters = submit.parse_parameters(args.param or [], job)
+        caching = False if args.no_cache else None
+        if args.vertex:
+            if not (args.project and args.region):
+                print("error: --vertex needs --project and --region", file=sys.stderr)
+                return 2
+            name = submit.submit_vertex(
+                args.pipeline, project=args.project, region=args.region, run_name=args.run_name,
+                parameters=parameters, pipeline_root_override=args.pipeline_root, enable_caching=caching,
+                service_account=args.service_account)
+            print(f"submitted to Vertex AI Pipelines: {name}")
+        else:
+            if not args.host:
+                print("error: give --host URL (Kubeflow Pipelines) or --vertex", file=sys.stderr)
+                return 2
+            run_id = submit.submit_kfp(
+                job, args.host, experiment=args.experiment, run_name=args.run_name, parameters=parameters,
+                pipeline_root_override=args.pipeline_root, namespace=args.namespace,
+                service_account=args.service_account, enable_caching=caching, existing_token=args.token)
+            print(f"submitted to {args.host}: run {run_id}")
+    except submit.SubmitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _add_kubeflow(sub) -> None:
+    from kubeflow import config  # no TensorFlow
+
+    k = sub.add_parser("kubeflow", help="compile for / submit to Kubeflow Pipelines v2 or Vertex AI Pipelines")
+    ksub = k.add_subparsers(dest="kubeflow_command", required=True)
+    c = ksub.add_parser("compile", help="compile create_pipeline() with KubeflowV2DagRunner into a PipelineJob JSON")
+    c.add_argument("--output", required=True, help="pipeline file to write (JSON)")
+    c.add_argument("--image", default=config.DEFAULT_IMAGE, help="pipeline image every task runs in (see Dockerfile)")
+    c.add_argument("--pipeline-root", default=config.DEFAULT_PIPELINE_ROOT, help="artifact root (gs:// or a path every pod mounts)")
+    c.add_argument("--data-root", default=config.DEFAULT_DATA_ROOT, help="default of the data_root runtime parameter")
+    c.add_argument("--serving-model-dir", help="Pusher destination (default: serving_model/fer beside the pipeline root)")
+    c.add_argument("--beam-arg", action="append",
+                   help="Beam pipeline argument for every Beam-powered component (repeatable); replaces the defaults "
+                        + " ".join(config.DEFAULT_BEAM_ARGS))
+    c.add_argument("--model", default="proposed_cnn")
+    c.add_argument("--epochs", type=int, help="default of the epochs runtime parameter")
+    c.add_argument("--batch-size", type=int, help="default of the batch_size runtime parameter")
+    c.add_argument("--learning-rate", type=float, help="default of the learning_rate runtime parameter")
+    c.add_argument("--patience", type=int)
+    c.add_argument("--max-rows", type=int, help="at most N rows of each split (smoke runs)")
+    c.add_argument("--accuracy-threshold", type=float, help="blessing: lowest overall eval accuracy")
+    c.add_argument("--class-weights", action="store_true")
+    c.add_argument("--no-infra-validation", action="store_true",
+                   help="leave out InfraValidator (needed for Vertex AI, which has no Kubernetes API)")
+    c.add_argument("--serving-tag", help="tensorflow/serving image tag InfraValidator starts (default 2.16.1, "
+                                         "TensorFlow's version)")
+    c.set_defaults(func=_kubeflow_compile)
+
+    s = ksub.add_parser("submit", help="create a run of a compiled pipeline")
+    s.add_argument("--pipeline", default="pipeline.json", help="compiled pipeline file")
+    s.add_argument("--host", help="Kubeflow Pipelines API endpoint, e.g. http://localhost:8080")
+    s.add_argument("--vertex", action="store_true", help="submit to Vertex AI Pipelines instead")
+    s.add_argument("--project", help="Vertex: Google Cloud project")
+    s.add_argument("--region", help="Vertex: region, e.g. europe-west4")
+    s.add_argument("--experiment", default=config.DEFAULT_EXPERIMENT, help="KFP experiment (created if missing)")
+    s.add_argument("--run-name")
+    s.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="runtime parameter (repeatable): data_root, epochs, batch_size, learning_rate")
+    s.add_argument("--pipeline-root", help="override the compiled pipeline root for this run")
+    s.add_argument("--namespace", help="KFP: namespace (multi-user deployments)")
+    s.add_argument("--service-account")
+    s.add_argument("--token", help="KFP: bearer token (else the client's usual auth)")
+    s.add_argument("--no-cache", action="store_true", help="run every task, ignoring cached results")
+    s.set_defaults(func=_kubeflow_submit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from components.fer_example_gen.parser import DEFAULT_MAX_REJECT_FRACTION
     from pipeline import configs  # no TensorFlow: keeps `--help` and check-csv light
@@ -110,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--inferred-schema", action="store_true", help="also run SchemaGen for comparison")
     r.add_argument("--resume", action="store_true", help="continue training from OUTPUT/checkpoints/<model>")
     r.set_defaults(func=_run)
+
+    _add_kubeflow(sub)
     return p
 
 

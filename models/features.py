@@ -24,6 +24,7 @@ LABEL_KEY = "label"  # int64 in [0, 6]
 IMAGE_KEY = "image"  # float32 [48, 48, 1] in [0, 1]
 
 # Serving contract (serving_default and the tf.Example signature).
+SERVING_MODEL_NAME = "fer"  # TF Serving's model name: <model_base_path>=.../fer/<version>/
 SERVING_IMAGE_INPUT = "image"  # uint8 [N, 48, 48, 1]
 SERVING_PROBABILITIES_OUTPUT = "probabilities"  # float32 [N, 7]
 EXAMPLES_SIGNATURE = "classify"

@@ -2,6 +2,8 @@
 
 import os
 
+from models import features
+
 PIPELINE_NAME = "fer"
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
@@ -13,7 +15,7 @@ DEFAULT_ACCURACY_LOWER_BOUND = 0.5
 
 def serving_model_dir(output_dir: str) -> str:
     """TF Serving layout: <output>/serving_model/fer/<version>/."""
-    return os.path.join(output_dir, "serving_model", PIPELINE_NAME)
+    return os.path.join(output_dir, "serving_model", features.SERVING_MODEL_NAME)
 
 
 def pipeline_root(output_dir: str) -> str:

@@ -2,23 +2,25 @@
 
 FerExampleGen -> ImportSchemaGen -> StatisticsGen -> ExampleValidator
                                                \-> ClassBalanceCheck
--> Transform -> FerTrainer -> (latest blessed model) -> Evaluator -> FerPusher
+-> Transform -> FerTrainer -> (latest blessed model) -> Evaluator -> [FerInfraValidator] -> FerPusher
 """
 
 from typing import Any, Dict, List, Optional
 
 from tfx import v1 as tfx
 from tfx.dsl.components.base import base_node
+from tfx.proto import infra_validator_pb2
 
 from components.class_balance import logic as class_balance_logic
 from components.class_balance.component import ClassBalanceCheck
 from components.fer_example_gen import parser as csv_parser
 from components.fer_example_gen.component import FerExampleGen
+from components.fer_infra_validator import component as infra_validation
 from components.fer_pusher.component import FerPusher
-from components.fer_trainer.component import FerTrainer
+from components.fer_trainer import component as fer_trainer
 from models import features
 from pipeline import configs, eval_config
-from schema import SCHEMA_DIR
+from schema import SCHEMA_FILE
 
 
 def create_pipeline(
@@ -28,6 +30,7 @@ def create_pipeline(
     serving_model_dir: str,
     *,
     data_file_pattern: str = "*.csv*",
+    schema_file: str = SCHEMA_FILE,
     preprocessing_fn: str = configs.PREPROCESSING_FN,
     run_fn: str = configs.RUN_FN,
     train_config: Optional[Dict[str, Any]] = None,
@@ -40,6 +43,8 @@ def create_pipeline(
     enable_inferred_schema: bool = False,
     enable_class_weights: bool = False,
     enable_training: bool = True,
+    enable_infra_validation: bool = False,
+    infra_validation_serving_spec: Optional[infra_validator_pb2.ServingSpec] = None,
     enable_cache: bool = True,
     metadata_connection_config: Optional[Any] = None,
     beam_pipeline_args: Optional[List[str]] = None,
@@ -47,20 +52,28 @@ def create_pipeline(
     """Builds the pipeline.
 
     Args:
-      data_root: directory holding the FER CSV(s) matched by `data_file_pattern`.
+      data_root: directory holding the FER CSV(s) matched by `data_file_pattern`; a str or a
+        RuntimeParameter (KFP).
       serving_model_dir: Pusher destination; models land in <serving_model_dir>/<version>.
-      train_config: models.trainer.TrainConfig fields (model, epochs, batch_size, ...).
+      schema_file: the curated schema; its path inside the container image on a cluster.
+      train_config: models.trainer.TrainConfig fields (model, epochs, batch_size, ...). The
+        values of FerTrainer's knobs (epochs, batch_size, learning_rate) may be
+        RuntimeParameters.
       enable_inferred_schema: also run SchemaGen (inferred) for comparison with schema/.
       enable_class_weights: train with the class-balance check's balanced weights.
       enable_training: False stops after Transform (data checks only; benchmarks).
+      enable_infra_validation: serve the candidate with TF Serving before pushing, as
+        `infra_validation_serving_spec` says (needs a container platform: Kubeflow variant).
     """
+    if enable_infra_validation and infra_validation_serving_spec is None:
+        raise ValueError("enable_infra_validation needs infra_validation_serving_spec")
     example_gen = FerExampleGen(
         input_base=data_root,
         file_pattern=data_file_pattern,
         max_reject_fraction=max_reject_fraction,
         max_rows_per_split=max_rows_per_split,
     )
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=f"{SCHEMA_DIR}/schema.pbtxt")
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
     )
@@ -79,7 +92,8 @@ def create_pipeline(
     )
     train_config = dict(train_config or {})
     train_config["use_class_weights"] = enable_class_weights
-    trainer = FerTrainer(
+    knobs = {name: train_config.pop(name) for name in fer_trainer.KNOBS if train_config.get(name) is not None}
+    trainer = fer_trainer.FerTrainer(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
@@ -88,6 +102,7 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config=train_config,
+        **{name: fer_trainer.as_knob(name, value) for name, value in knobs.items()},
     )
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -101,9 +116,19 @@ def create_pipeline(
         eval_config=eval_config.make_eval_config(accuracy_lower_bound, regression_tolerance),
         example_splits=[features.EVAL_SPLIT],
     )
+    infra_validator = None
+    if enable_infra_validation:
+        infra_validator = infra_validation.FerInfraValidator(
+            model=trainer.outputs["model"],
+            examples=example_gen.outputs["examples"],
+            serving_spec=infra_validation_serving_spec,
+            validation_spec=infra_validation.VALIDATION_SPEC,
+            request_spec=infra_validation.request_spec(),
+        ).with_id("InfraValidator")
     pusher = FerPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra_validator.outputs["blessing"] if infra_validator else None,
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
@@ -112,7 +137,7 @@ def create_pipeline(
     components: List[base_node.BaseNode] = [example_gen, schema_gen, statistics_gen, example_validator, class_balance,
                                             transform]
     if enable_training:
-        components += [trainer, model_resolver, evaluator, pusher]
+        components += [trainer, model_resolver, evaluator] + ([infra_validator] if infra_validator else []) + [pusher]
     if enable_inferred_schema:
         components.insert(3, tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"]).with_id("InferredSchemaGen"))
     return tfx.dsl.Pipeline(

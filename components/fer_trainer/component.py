@@ -1,38 +1,64 @@
-"""FerTrainer: TFX's Trainer plus an optional `class_balance` input.
+"""FerTrainer: TFX's Trainer plus an optional `class_balance` input and typed knobs.
 
 TFX's Trainer has no slot for a custom artifact, and the class weights the validation
 step computes must reach run_fn. This component keeps the Trainer's spec, executor and
 behaviour and adds the input; its executor hands the artifact's location to run_fn as
 custom_config['class_balance_uri'].
+
+`custom_config` is one JSON string, so an orchestrator cannot set a single value in it at
+run time. The knobs users change per run (epochs, batch size, learning rate) are also
+execution parameters of their own, which KFP v2 / Vertex can bind to pipeline runtime
+parameters; when set, they override the same keys of custom_config.
 """
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from tfx import types
 from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.proto import trainer_pb2
 from tfx.types import artifact_utils, standard_artifacts
-from tfx.types.component_spec import ChannelParameter
+from tfx.orchestration import data_types
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.standard_component_specs import TrainerSpec
 from tfx.utils import json_utils
 
 from components.class_balance.component import ClassBalance
 
 CLASS_BALANCE_KEY = "class_balance"
+# Execution parameter name -> its type; the names are models.trainer.TrainConfig fields.
+KNOBS = {"epochs": int, "batch_size": int, "learning_rate": float}
+
+Knob = Union[int, float, data_types.RuntimeParameter, None]
+
+
+def as_knob(name: str, value: Any) -> Knob:
+    """A knob's value in its declared type (a RuntimeParameter stays as it is)."""
+    if isinstance(value, data_types.RuntimeParameter):
+        if value.ptype is not KNOBS[name]:
+            raise TypeError(f"runtime parameter {value.name!r} for {name} must have ptype {KNOBS[name].__name__}")
+        return value
+    return KNOBS[name](value)
 
 
 class FerTrainerSpec(TrainerSpec):
     INPUTS = {**TrainerSpec.INPUTS, CLASS_BALANCE_KEY: ChannelParameter(type=ClassBalance, optional=True)}
+    PARAMETERS = {
+        **TrainerSpec.PARAMETERS,
+        **{name: ExecutionParameter(type=ptype, optional=True) for name, ptype in KNOBS.items()},
+    }
 
 
 class Executor(trainer_executor.GenericExecutor):
     def _GetFnArgs(self, input_dict: Dict[str, List[types.Artifact]], output_dict, exec_properties: Dict[str, Any]):
         fn_args = super()._GetFnArgs(input_dict, output_dict, exec_properties)
+        config = dict(fn_args.custom_config or {})
+        for name, ptype in KNOBS.items():
+            if exec_properties.get(name) is not None:
+                config[name] = ptype(exec_properties[name])
         if input_dict.get(CLASS_BALANCE_KEY):
-            config = dict(fn_args.custom_config or {})
             config["class_balance_uri"] = artifact_utils.get_single_uri(input_dict[CLASS_BALANCE_KEY])
-            fn_args.custom_config = config
+        fn_args.custom_config = config
         return fn_args
 
 
@@ -52,6 +78,9 @@ class FerTrainer(base_component.BaseComponent):
         train_args: Optional[trainer_pb2.TrainArgs] = None,
         eval_args: Optional[trainer_pb2.EvalArgs] = None,
         custom_config: Optional[Dict[str, Any]] = None,
+        epochs: Knob = None,
+        batch_size: Knob = None,
+        learning_rate: Knob = None,
     ):
         spec = FerTrainerSpec(
             examples=examples,
@@ -64,6 +93,9 @@ class FerTrainer(base_component.BaseComponent):
             eval_args=eval_args or trainer_pb2.EvalArgs(),
             run_fn=run_fn,
             custom_config=json_utils.dumps(custom_config or {}),
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
             model=types.Channel(type=standard_artifacts.Model),
             model_run=types.Channel(type=standard_artifacts.ModelRun),
         )

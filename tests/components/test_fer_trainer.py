@@ -16,7 +16,7 @@ def _artifact(cls, uri, splits=None):
     return a
 
 
-def _fn_args(tmp_path, with_balance):
+def _fn_args(tmp_path, with_balance, **knobs):
     inputs = {
         "examples": [_artifact(standard_artifacts.Examples, tmp_path / "ex", ["train", "eval"])],
         "transform_graph": [_artifact(standard_artifacts.TransformGraph, tmp_path / "tg")],
@@ -28,7 +28,7 @@ def _fn_args(tmp_path, with_balance):
         "model_run": [_artifact(standard_artifacts.ModelRun, tmp_path / "run")],
     }
     props = {"train_args": json.dumps({"splits": ["train"]}), "eval_args": json.dumps({"splits": ["eval"]}),
-             "custom_config": json.dumps({"epochs": 3})}
+             "custom_config": json.dumps({"epochs": 3}), **knobs}
     return component.Executor()._GetFnArgs(inputs, outputs, props)
 
 
@@ -41,7 +41,18 @@ def test_executor_without_class_balance_keeps_config(tmp_path):
     assert _fn_args(tmp_path, with_balance=False).custom_config == {"epochs": 3}
 
 
+def test_knobs_override_custom_config(tmp_path):
+    fn_args = _fn_args(tmp_path, with_balance=False, epochs=7, batch_size=None, learning_rate=0.001)
+    assert fn_args.custom_config == {"epochs": 7, "learning_rate": 0.001}
+
+
 def test_component_spec_has_the_extra_optional_input():
     spec_input = component.FerTrainerSpec.INPUTS[component.CLASS_BALANCE_KEY]
     assert spec_input.type is ClassBalance and spec_input.optional
     assert set(component.FerTrainerSpec.OUTPUTS) == {"model", "model_run"}
+
+
+def test_knobs_are_optional_typed_execution_parameters():
+    for name, ptype in component.KNOBS.items():
+        parameter = component.FerTrainerSpec.PARAMETERS[name]
+        assert parameter.type is ptype and parameter.optional

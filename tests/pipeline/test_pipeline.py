@@ -23,7 +23,8 @@ def test_default_pipeline():
     components = {c.id: c for c in pipeline.components}
     trainer = components["FerTrainer"]
     config = json.loads(trainer.exec_properties["custom_config"])
-    assert config == {"epochs": 3, "use_class_weights": False}
+    assert config == {"use_class_weights": False}
+    assert trainer.exec_properties["epochs"] == 3  # a knob: an execution parameter of its own
     assert trainer.exec_properties["run_fn"] == configs.RUN_FN
     assert components["Transform"].exec_properties["preprocessing_fn"] == configs.PREPROCESSING_FN
     assert "class_balance" in trainer.inputs
@@ -37,6 +38,41 @@ def test_flags():
     assert "InferredSchemaGen" in ids(build(enable_inferred_schema=True))
     trainer = {c.id: c for c in build(enable_class_weights=True).components}["FerTrainer"]
     assert json.loads(trainer.exec_properties["custom_config"])["use_class_weights"] is True
+
+
+def test_trainer_knobs_take_runtime_parameters_and_reject_mismatched_types():
+    import pytest
+    from tfx.orchestration import data_types
+
+    epochs = data_types.RuntimeParameter(name="epochs", ptype=int, default=5)
+    trainer = {c.id: c for c in build(train_config={"epochs": epochs, "learning_rate": 1,
+                                                     "model": "proposed_cnn"}).components}["FerTrainer"]
+    assert trainer.exec_properties["epochs"] is epochs
+    assert trainer.exec_properties["learning_rate"] == 1.0 and isinstance(trainer.exec_properties["learning_rate"], float)
+    assert json.loads(trainer.exec_properties["custom_config"]) == {"model": "proposed_cnn", "use_class_weights": False}
+    with pytest.raises(TypeError, match="ptype int"):
+        build(train_config={"batch_size": data_types.RuntimeParameter(name="b", ptype=str, default="x")})
+
+
+def test_infra_validation_sits_between_evaluator_and_pusher():
+    import pytest
+    from components.fer_infra_validator import component as iv
+
+    assert "InfraValidator" not in ids(build())
+    with pytest.raises(ValueError, match="serving_spec"):
+        build(enable_infra_validation=True)
+    pipeline = build(enable_infra_validation=True, infra_validation_serving_spec=iv.kubernetes_serving_spec())
+    components = {c.id: c for c in pipeline.components}
+    assert ids(pipeline).index("InfraValidator") < ids(pipeline).index("Pusher")
+    assert components["Pusher"].inputs["infra_blessing"].producer_component_id == "InfraValidator"
+    assert components["InfraValidator"].inputs["model"].producer_component_id == "FerTrainer"
+    request = json.loads(components["InfraValidator"].exec_properties["request_spec"])
+    assert request["tensorflow_serving"]["signature_names"] == ["classify"]
+
+
+def test_schema_file_is_a_parameter():
+    components = {c.id: c for c in build(schema_file="/pipeline/schema/schema.pbtxt").components}
+    assert components["ImportSchemaGen"].exec_properties["schema_file"] == "/pipeline/schema/schema.pbtxt"
 
 
 def test_beam_args_reach_the_pipeline():

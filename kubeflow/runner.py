@@ -1,0 +1,111 @@
+"""Compiles the one create_pipeline() for Kubeflow Pipelines v2 / Vertex AI Pipelines.
+
+The compiled file is TFX's KubeflowV2DagRunner output: a PipelineJob JSON whose
+`pipelineSpec` every task runs in IMAGE with
+`python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor` (the
+Dockerfile at the project root builds that image), and whose `runtimeConfig` holds the
+pipeline root and the runtime parameters' defaults.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+from tfx import v1 as tfx
+from tfx.orchestration import data_types
+
+from components.fer_infra_validator import component as infra_validation
+from kubeflow.config import (DATA_ROOT_PARAMETER, DEFAULT_BEAM_ARGS, DEFAULT_DATA_ROOT, DEFAULT_IMAGE,
+                             DEFAULT_PIPELINE_ROOT, IMAGE_SCHEMA_FILE, TRAINER_PARAMETERS)
+from models.trainer import TrainConfig
+from pipeline import configs
+from pipeline.pipeline import create_pipeline
+
+
+def default_serving_model_dir(pipeline_root: str) -> str:
+    """<bucket>/serving_model/fer beside <bucket>/pipeline_root, as in the local layout."""
+    return configs.serving_model_dir(os.path.dirname(pipeline_root.rstrip("/")))
+
+
+@dataclasses.dataclass
+class CompileOptions:
+    image: str = DEFAULT_IMAGE
+    pipeline_root: str = DEFAULT_PIPELINE_ROOT
+    data_root: str = DEFAULT_DATA_ROOT
+    serving_model_dir: Optional[str] = None  # default: default_serving_model_dir(pipeline_root)
+    beam_args: Optional[List[str]] = None  # default: DEFAULT_BEAM_ARGS
+    model: str = TrainConfig.model
+    epochs: int = TrainConfig.epochs
+    batch_size: int = TrainConfig.batch_size
+    learning_rate: float = TrainConfig.learning_rate
+    patience: int = TrainConfig.patience
+    accuracy_lower_bound: float = configs.DEFAULT_ACCURACY_LOWER_BOUND
+    max_rows_per_split: Optional[int] = None
+    enable_class_weights: bool = False
+    enable_infra_validation: bool = True
+    serving_image: str = infra_validation.DEFAULT_SERVING_IMAGE
+    serving_tag: str = infra_validation.DEFAULT_SERVING_TAG
+    display_name: Optional[str] = None
+
+
+def runtime_parameter_defaults(options: CompileOptions) -> Dict[str, Any]:
+    defaults: Dict[str, Any] = {DATA_ROOT_PARAMETER: options.data_root}
+    for name, field, ptype in TRAINER_PARAMETERS:
+        defaults[name] = ptype(getattr(options, field))
+    return defaults
+
+
+def build_pipeline(options: CompileOptions) -> tfx.dsl.Pipeline:
+    """create_pipeline() with the data root and the trainer knobs as runtime parameters."""
+    defaults = runtime_parameter_defaults(options)
+    data_root = data_types.RuntimeParameter(name=DATA_ROOT_PARAMETER, ptype=str, default=defaults[DATA_ROOT_PARAMETER])
+    train_config: Dict[str, Any] = {"model": options.model, "patience": options.patience}
+    for name, field, ptype in TRAINER_PARAMETERS:
+        train_config[field] = data_types.RuntimeParameter(name=name, ptype=ptype, default=defaults[name])
+    return create_pipeline(
+        configs.PIPELINE_NAME,
+        options.pipeline_root,
+        data_root,
+        options.serving_model_dir or default_serving_model_dir(options.pipeline_root),
+        schema_file=IMAGE_SCHEMA_FILE,
+        train_config=train_config,
+        max_rows_per_split=options.max_rows_per_split,
+        accuracy_lower_bound=options.accuracy_lower_bound,
+        enable_class_weights=options.enable_class_weights,
+        enable_infra_validation=options.enable_infra_validation,
+        infra_validation_serving_spec=infra_validation.kubernetes_serving_spec(options.serving_image, options.serving_tag),
+        beam_pipeline_args=list(DEFAULT_BEAM_ARGS if options.beam_args is None else options.beam_args),
+    )
+
+
+def compile_pipeline(output: str, options: Optional[CompileOptions] = None) -> Dict[str, Any]:
+    """Writes the PipelineJob JSON to `output` and returns it."""
+    options = options or CompileOptions()
+    output = os.path.abspath(output)
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=options.image,
+            display_name=options.display_name,
+            # Schema 2.1 (parameterType, parameterValues): what KFP 2.x and Vertex expect.
+            use_pipeline_spec_2_1=True,
+        ),
+        output_dir=os.path.dirname(output),
+        output_filename=os.path.basename(output),
+    )
+    if os.path.exists(output):  # TFX refuses to overwrite; a re-compile replaces the file
+        os.remove(output)
+    defaults = runtime_parameter_defaults(options)
+    # TFX writes the defaults into runtimeConfig only (what Vertex reads). The KFP API takes
+    # the bare pipelineSpec, so they also go where the KFP SDK puts them: defaultValue on the
+    # root's input definitions, which makes each parameter optional at submission.
+    runner.run(build_pipeline(options), parameter_values=defaults, write_out=True)
+    with open(output) as f:
+        job = json.load(f)
+    for name, spec in job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"].items():
+        spec["defaultValue"] = defaults[name]
+        spec["isOptional"] = True
+    with open(output, "w") as f:
+        json.dump(job, f, indent=2, sort_keys=True)
+    return job

@@ -1,0 +1,124 @@
+"""The compiled Kubeflow v2 pipeline: a valid PipelineSpec with every stage, its edges,
+the pipeline image, the runtime parameters and the Beam arguments."""
+
+import importlib
+import importlib.util
+import json
+
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from kubeflow import config, runner
+from schema import SCHEMA_FILE
+
+RESOLVERS = {"latest_blessed_model_resolver-model-resolver", "latest_blessed_model_resolver-model-blessing-resolver"}
+UPSTREAM = {
+    "FerExampleGen": set(),
+    "ImportSchemaGen": set(),
+    "StatisticsGen": {"FerExampleGen", "ImportSchemaGen"},
+    "ExampleValidator": {"StatisticsGen", "ImportSchemaGen"},
+    "ClassBalanceCheck": {"StatisticsGen"},
+    "Transform": {"FerExampleGen", "ImportSchemaGen"},
+    "FerTrainer": {"Transform", "ImportSchemaGen", "ClassBalanceCheck"},
+    "Evaluator": {"FerExampleGen", "FerTrainer", "latest_blessed_model_resolver-model-resolver"},
+    "InfraValidator": {"FerExampleGen", "FerTrainer"},
+    "Pusher": {"FerTrainer", "Evaluator", "InfraValidator"},
+}
+BEAM_POWERED = ("StatisticsGen", "Transform", "Evaluator", "ExampleValidator")
+TFX_ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+
+
+def containers(job):
+    executors = job["pipelineSpec"]["deploymentSpec"]["executors"]
+    return {name[: -len("_executor")]: e["container"] for name, e in executors.items() if "container" in e}
+
+
+def test_parses_as_kfp_pipeline_spec_and_job(compiled):
+    _, job = compiled
+    spec = json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
+    json_format.ParseDict(job, pipeline_spec_pb2.PipelineJob())
+    assert spec.schema_version == "2.1.0" and spec.pipeline_info.name == "fer"
+
+
+def test_every_stage_with_its_upstream_edges(compiled):
+    tasks = compiled[1]["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert set(tasks) == set(UPSTREAM) | RESOLVERS
+    for name, upstream in UPSTREAM.items():
+        assert set(tasks[name].get("dependentTasks", [])) == upstream, name
+    # The model resolver reads the blessing resolver's result: the baseline is the latest blessed model.
+    resolver_input = tasks["latest_blessed_model_resolver-model-resolver"]["inputs"]["artifacts"]["input"]
+    assert resolver_input["taskOutputArtifact"]["producerTask"] == "latest_blessed_model_resolver-model-blessing-resolver"
+    trainer_inputs = tasks["FerTrainer"]["inputs"]["artifacts"]
+    assert trainer_inputs["examples"]["taskOutputArtifact"] == {"producerTask": "Transform",
+                                                                "outputArtifactKey": "transformed_examples"}
+    assert trainer_inputs["class_balance"]["taskOutputArtifact"]["producerTask"] == "ClassBalanceCheck"
+    pusher_inputs = tasks["Pusher"]["inputs"]["artifacts"]
+    assert pusher_inputs["infra_blessing"]["taskOutputArtifact"]["producerTask"] == "InfraValidator"
+
+
+def test_every_task_runs_the_tfx_entrypoint_in_the_pipeline_image_and_finds_its_code(compiled):
+    found = containers(compiled[1])
+    assert set(found) == set(UPSTREAM)
+    assert importlib.util.find_spec(TFX_ENTRYPOINT[2]) is not None
+    for name, container in found.items():
+        assert container["image"] == config.DEFAULT_IMAGE
+        assert container["command"] == TFX_ENTRYPOINT
+        executor_path = container["args"][container["args"].index("--executor_class_path") + 1]
+        module, _, cls = executor_path.rpartition(".")
+        assert hasattr(importlib.import_module(module), cls), executor_path
+    # FileBasedExampleGen's driver runs before the executor, in the same image.
+    driver = found["FerExampleGen"]["lifecycle"]["preCacheCheck"]
+    assert importlib.util.find_spec(driver["command"][2]) is not None
+
+
+def test_module_paths_and_schema_point_inside_the_image(compiled):
+    tasks = compiled[1]["pipelineSpec"]["root"]["dag"]["tasks"]
+    constant = lambda task, name: tasks[task]["inputs"]["parameters"][name]["runtimeValue"]["constant"]  # noqa: E731
+    assert constant("ImportSchemaGen", "schema_file") == config.IMAGE_SCHEMA_FILE
+    assert config.IMAGE_SCHEMA_FILE.endswith(SCHEMA_FILE[SCHEMA_FILE.rindex("/schema/"):])
+    assert constant("Transform", "preprocessing_fn") == "models.preprocessing.preprocessing_fn"
+    assert constant("FerTrainer", "run_fn") == "models.trainer.run_fn"
+    push = json.loads(constant("Pusher", "push_destination"))
+    assert push["filesystem"]["base_directory"] == "gs://fer-pipeline/serving_model/fer"
+
+
+def test_runtime_parameters_with_defaults_bound_to_the_components(compiled):
+    _, job = compiled
+    root = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
+    assert {n: p["parameterType"] for n, p in root.items()} == {
+        "data_root": "STRING", "epochs": "NUMBER_INTEGER", "batch_size": "NUMBER_INTEGER",
+        "learning_rate": "NUMBER_DOUBLE"}
+    assert {n: p["defaultValue"] for n, p in root.items()} == {
+        "data_root": config.DEFAULT_DATA_ROOT, "epochs": 100, "batch_size": 128, "learning_rate": 1e-4}
+    assert job["runtimeConfig"]["parameterValues"]["data_root"] == config.DEFAULT_DATA_ROOT
+    assert job["runtimeConfig"]["gcsOutputDirectory"] == config.DEFAULT_PIPELINE_ROOT
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert tasks["FerExampleGen"]["inputs"]["parameters"]["input_base"] == {"componentInputParameter": "data_root"}
+    for name in ("epochs", "batch_size", "learning_rate"):
+        assert tasks["FerTrainer"]["inputs"]["parameters"][name] == {"componentInputParameter": name}
+
+
+def test_default_beam_args_reach_every_beam_powered_component(compiled):
+    found = containers(compiled[1])
+    for name in BEAM_POWERED:
+        assert found[name]["args"][-len(config.DEFAULT_BEAM_ARGS):] == list(config.DEFAULT_BEAM_ARGS), name
+
+
+def test_options(tmp_path):
+    dataflow = ["--runner=DataflowRunner", "--project=p", "--region=europe-west4", "--temp_location=gs://b/tmp"]
+    job = runner.compile_pipeline(str(tmp_path / "p.json"), runner.CompileOptions(
+        image="europe-docker.pkg.dev/p/fer/fer-pipeline:1", pipeline_root="gs://b/root", data_root="gs://b/data",
+        beam_args=dataflow, epochs=3, enable_infra_validation=False))
+    found = containers(job)
+    assert "InfraValidator" not in found
+    assert "InfraValidator" not in job["pipelineSpec"]["root"]["dag"]["tasks"]["Pusher"].get("dependentTasks", [])
+    assert {c["image"] for c in found.values()} == {"europe-docker.pkg.dev/p/fer/fer-pipeline:1"}
+    for name in BEAM_POWERED:
+        assert found[name]["args"][-len(dataflow):] == dataflow
+        assert "--direct_running_mode=multi_processing" not in found[name]["args"]
+    assert job["runtimeConfig"]["parameterValues"]["epochs"] == 3
+    push = job["pipelineSpec"]["root"]["dag"]["tasks"]["Pusher"]["inputs"]["parameters"]["push_destination"]
+    assert "gs://b/serving_model/fer" in push["runtimeValue"]["constant"]
+    # A re-compile replaces the file (TFX itself refuses to overwrite).
+    runner.compile_pipeline(str(tmp_path / "p.json"))
+    assert json.loads((tmp_path / "p.json").read_text())["runtimeConfig"]["gcsOutputDirectory"] == config.DEFAULT_PIPELINE_ROOT
