@@ -9,13 +9,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.class_balance import logic
-
-
-class ClassBalance(types.Artifact):
-    """class_balance.json: per-split class shares, imbalance, drift, class weights."""
-
-    # "namespace.Name": the form KFP v2 requires of custom artifact types.
-    TYPE_NAME = "fer.ClassBalance"
+from fer_artifacts import ClassBalance
 
 
 def load_split_counts(statistics: types.Artifact) -> dict:

@@ -124,6 +124,9 @@ def write_report(report: dict, directory: str) -> str:
     import tensorflow as tf
 
     path = os.path.join(directory, REPORT_FILE)
+    # Orchestrators differ: TFX's local runner creates output directories, the KFP v2
+    # container entrypoint does not (a gs:// URI needs none; a mounted path does).
+    tf.io.gfile.makedirs(directory)
     with tf.io.gfile.GFile(path, "w") as f:
         json.dump(report, f, indent=2, sort_keys=True)
     return path

@@ -23,7 +23,7 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
 from tfx.proto import example_gen_pb2
-from tfx.types import artifact, artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.standard_component_specs import FileBasedExampleGenSpec
 from tfx.utils import proto_utils
@@ -31,6 +31,7 @@ from tfx.utils import proto_utils
 from components.fer_example_gen import parser
 from components.fer_example_gen.encoding import serialize_example
 from components.fer_example_gen.tfrecord import GzipTFRecordWriter
+from fer_artifacts import FerRejects
 from models import features
 
 REJECTS_KEY = "rejects"
@@ -42,13 +43,6 @@ EVAL_FRACTION_KEY = "eval_fraction"
 REJECTS_FILE = "rejects.csv"
 SUMMARY_FILE = "summary.json"
 _RECORD_FILE = "data_tfrecord-00000-of-00001.gz"
-
-
-class FerRejects(artifact.Artifact):
-    """Rows the ExampleGen refused: rejects.csv (file,line,reason,detail) + summary.json."""
-
-    # "namespace.Name": the form KFP v2 requires of custom artifact types.
-    TYPE_NAME = "fer.FerRejects"
 
 
 class FerExampleGenSpec(FileBasedExampleGenSpec):

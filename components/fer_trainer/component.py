@@ -23,7 +23,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.standard_component_specs import TrainerSpec
 from tfx.utils import json_utils
 
-from components.class_balance.component import ClassBalance
+from fer_artifacts import ClassBalance
 
 CLASS_BALANCE_KEY = "class_balance"
 # Execution parameter name -> its type; the names are models.trainer.TrainConfig fields.

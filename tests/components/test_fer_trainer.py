@@ -4,7 +4,7 @@ import json
 
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.class_balance.component import ClassBalance
+from fer_artifacts import ClassBalance
 from components.fer_trainer import component
 
 

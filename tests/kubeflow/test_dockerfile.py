@@ -85,7 +85,8 @@ def test_every_project_package_is_copied_to_the_path_the_spec_uses(dockerfile):
     assert f"PYTHONPATH={config.IMAGE_PROJECT_DIR}" in env
     copied = {shlex.split(args)[0].rstrip("/") for kw, args in dockerfile if kw == "COPY"}
     top_level = {p.split(".")[0] for p in find_packages(str(ROOT), include=["cli*", "pipeline*", "components*",
-                                                                         "models*", "schema*", "kubeflow*"])}
+                                                                         "models*", "schema*", "kubeflow*",
+                                                                         "fer_artifacts*"])}
     assert top_level <= copied, top_level - copied
     assert "setup.py" in copied
     # ImportSchemaGen reads IMAGE_SCHEMA_FILE: schema/ is copied into the project dir.
@@ -110,4 +111,4 @@ def test_make_image_tags_what_compile_uses_by_default():
 
 
 def test_the_setup_py_includes_the_kubeflow_package():
-    assert '"kubeflow*"' in (ROOT / "setup.py").read_text()
+    assert '"kubeflow*"' in (ROOT / "setup.py").read_text() and '"fer_artifacts*"' in (ROOT / "setup.py").read_text()
