@@ -123,6 +123,9 @@ def _kubeflow_submit(args) -> int:
     except submit.SubmitError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # credentials, network: the reason, not a traceback
+        print(f"error: submission failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

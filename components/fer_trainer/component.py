@@ -16,9 +16,9 @@ from typing import Any, Dict, List, Optional, Union
 from tfx import types
 from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.components.base import base_component, executor_spec
+from tfx.orchestration import data_types
 from tfx.proto import trainer_pb2
 from tfx.types import artifact_utils, standard_artifacts
-from tfx.orchestration import data_types
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.standard_component_specs import TrainerSpec
 from tfx.utils import json_utils
