@@ -9,6 +9,9 @@ Signatures:
                    classes string [N, 7] (class names); method name
                    tensorflow/serving/classify so TF Serving's Classify API accepts it;
                    TFMA evaluates through it (prediction key `scores`).
+  transform_features: inputs = serialized tf.Example [N] -> the slicing features
+                   (lighting_bucket, contrast_bucket int64 [N]) computed by the Transform
+                   graph; TFMA runs it as a preprocessing function to slice on them.
 """
 
 import os
@@ -19,6 +22,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 from models import features
 
 CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
+TRANSFORM_FEATURES_SIGNATURE = "transform_features"
+SLICING_FEATURES = (features.LIGHTING_BUCKET_KEY, features.CONTRAST_BUCKET_KEY)
 
 
 class ServingModule(tf.Module):
@@ -52,11 +57,18 @@ class ServingModule(tf.Module):
         return {features.CLASSIFY_SCORES_OUTPUT: scores, features.CLASSIFY_CLASSES_OUTPUT: classes}
 
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.EXAMPLES_INPUT)])
+    def transform_features(self, inputs):
+        transformed = self.tft_layer(tf.io.parse_example(inputs, self._raw_spec))
+        return {key: transformed[key] for key in SLICING_FEATURES}
+
+
 def export_serving_model(model, tf_transform_output, export_dir: str) -> str:
     module = ServingModule(model, tf_transform_output)
     signatures = {
         "serving_default": module.serve_images.get_concrete_function(),
         features.EXAMPLES_SIGNATURE: module.classify.get_concrete_function(),
+        TRANSFORM_FEATURES_SIGNATURE: module.transform_features.get_concrete_function(),
     }
     tf.saved_model.save(module, export_dir, signatures=signatures)
     _mark_classify_signature(export_dir)

@@ -22,6 +22,15 @@ LABEL_KEY = "label"  # int64 in [0, 6]
 
 # Transformed features produced by Transform (models/preprocessing.py).
 IMAGE_KEY = "image"  # float32 [48, 48, 1] in [0, 1]
+# Slicing features (the Evaluator slices on them; the model does not read them): the face's
+# mean brightness and its contrast (pixel standard deviation), each bucketed into quantiles
+# of the training split that Transform computes. Bucket 0 is the darkest / flattest.
+LIGHTING_BUCKET_KEY = "lighting_bucket"  # int64 in [0, NUM_QUANTILE_BUCKETS)
+CONTRAST_BUCKET_KEY = "contrast_bucket"  # int64 in [0, NUM_QUANTILE_BUCKETS)
+NUM_QUANTILE_BUCKETS = 4
+LIGHTING_BUCKET_NAMES = ("darkest quarter", "darker quarter", "brighter quarter", "brightest quarter")
+CONTRAST_BUCKET_NAMES = ("lowest-contrast quarter", "lower-contrast quarter", "higher-contrast quarter",
+                         "highest-contrast quarter")
 
 # Serving contract (serving_default and the tf.Example signature).
 SERVING_MODEL_NAME = "fer"  # TF Serving's model name: <model_base_path>=.../fer/<version>/

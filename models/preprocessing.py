@@ -18,9 +18,28 @@ def flatten_label(label: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tf.cast(label, tf.int64), [-1])
 
 
+def brightness_and_contrast(image: tf.Tensor):
+    """float image [N, 48, 48, 1] in [0, 1] -> (mean brightness [N], contrast [N]); contrast
+    is the standard deviation of the face's pixels (RMS contrast)."""
+    flat = tf.reshape(image, [tf.shape(image)[0], -1])
+    return tf.reduce_mean(flat, axis=1), tf.math.reduce_std(flat, axis=1)
+
+
 def preprocessing_fn(inputs):
-    """tf.Transform preprocessing_fn. The label is absent at serving time."""
-    outputs = {features.IMAGE_KEY: scale_pixels(inputs[features.PIXELS_KEY])}
+    """tf.Transform preprocessing_fn. The label is absent at serving time.
+
+    Besides the model input it emits the slicing features: lighting and contrast buckets,
+    quantiles of the analysed (training) data; TFMA reads them through the exported
+    `transform_features` signature, the model never does."""
+    import tensorflow_transform as tft
+
+    image = scale_pixels(inputs[features.PIXELS_KEY])
+    brightness, contrast = brightness_and_contrast(image)
+    outputs = {
+        features.IMAGE_KEY: image,
+        features.LIGHTING_BUCKET_KEY: tft.bucketize(brightness, features.NUM_QUANTILE_BUCKETS),
+        features.CONTRAST_BUCKET_KEY: tft.bucketize(contrast, features.NUM_QUANTILE_BUCKETS),
+    }
     if features.LABEL_KEY in inputs:
         outputs[features.LABEL_KEY] = flatten_label(inputs[features.LABEL_KEY])
     return outputs

@@ -1,8 +1,11 @@
 """The Evaluator's TFMA configuration.
 
-Metrics: example count, accuracy, top-2 accuracy, per-class precision and recall (class
-ids 0..6, named in reports through models/features.CLASS_NAMES), macro-F1 (pipeline/tfma_metrics.py), and the
-multi-class confusion matrix; slices: overall and by true emotion.
+Metrics (on every slice): example count, accuracy, top-2 accuracy, per-class precision,
+recall and F1 (class ids 0..6, named in reports through models/features.CLASS_NAMES),
+macro-F1 and expected calibration error (pipeline/tfma_metrics.py), and the multi-class
+confusion matrix. Slices: overall; true emotion; lighting and contrast quartiles (features
+the Transform graph computes, read through the model's `transform_features` signature);
+emotion x lighting.
 Blessing: accuracy >= a lower bound and no regression against the latest blessed model,
 both on the overall slice only (a threshold in a plain MetricConfig would apply to every
 slice, and a rare class's slice would then veto the model).
@@ -13,11 +16,19 @@ from typing import Optional
 import tensorflow_model_analysis as tfma
 
 from models import features
+from models.export import TRANSFORM_FEATURES_SIGNATURE
 from pipeline import tfma_metrics
 
 ACCURACY = "sparse_categorical_accuracy"
 TOP2_ACCURACY = "top2_accuracy"
 TOP1 = '{"top_k": 1, "thresholds": [0.0]}'
+SLICES = (
+    (),
+    (features.LABEL_KEY,),
+    (features.LIGHTING_BUCKET_KEY,),
+    (features.CONTRAST_BUCKET_KEY,),
+    (features.LABEL_KEY, features.LIGHTING_BUCKET_KEY),
+)
 
 
 def make_eval_config(accuracy_lower_bound: float, regression_tolerance: Optional[float] = 0.0) -> tfma.EvalConfig:
@@ -41,9 +52,10 @@ def make_eval_config(accuracy_lower_bound: float, regression_tolerance: Optional
                 signature_name=features.EXAMPLES_SIGNATURE,
                 label_key=features.LABEL_KEY,
                 prediction_key=features.CLASSIFY_SCORES_OUTPUT,
+                preprocessing_function_names=[TRANSFORM_FEATURES_SIGNATURE],
             )
         ],
-        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])],
+        slicing_specs=[tfma.SlicingSpec(feature_keys=list(keys)) for keys in SLICES],
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
@@ -58,6 +70,7 @@ def make_eval_config(accuracy_lower_bound: float, regression_tolerance: Optional
                     ),
                     tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                     tfma.MetricConfig(class_name="MacroF1", module=tfma_metrics.__name__),
+                    tfma.MetricConfig(class_name="ExpectedCalibrationError", module=tfma_metrics.__name__),
                 ]
             ),
             tfma.MetricsSpec(

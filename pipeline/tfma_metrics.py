@@ -1,12 +1,19 @@
-"""Custom TFMA metric: macro-F1 over the 7 classes, from the arg-max confusion matrix.
+"""Custom TFMA metrics.
 
-TFMA's own macro averaging cannot combine with top-k (arg-max) binarization of per-class
-F1 (it looks for sub-keys without top_k), so this metric derives macro-F1 from the
-multi-class confusion matrix that the Evaluator computes anyway (threshold 0.0 = arg-max).
+MacroF1: macro-F1 over the 7 classes, from the arg-max confusion matrix. TFMA's own macro
+averaging cannot combine with top-k (arg-max) binarization of per-class F1 (it looks for
+sub-keys without top_k), so this metric derives macro-F1 from the multi-class confusion
+matrix that the Evaluator computes anyway (threshold 0.0 = arg-max).
+
+ExpectedCalibrationError: how far the model's top-1 confidence is from its top-1 accuracy,
+averaged over 10 equal-width confidence bins weighted by their example counts (Guo et al.
+2017). TFMA's calibration metrics are binary (one class at a time); a multi-class softmax
+is judged by its arg-max confidence.
 """
 
-from typing import Dict, Optional
+from typing import Dict, Iterable, Optional
 
+import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util, multi_class_confusion_matrix_metrics
 from tensorflow_model_analysis.proto import config_pb2
@@ -74,3 +81,75 @@ def _macro_f1(
 
 
 metric_types.register_metric(MacroF1)
+
+ECE_NAME = "expected_calibration_error"
+ECE_BINS = 10
+
+
+def calibration_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:
+    """[3, bins]: per confidence bin, example count, sum of top-1 confidence, correct count."""
+    probabilities = np.asarray(probabilities, dtype=np.float64).reshape(len(labels), -1)
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == np.asarray(labels).reshape(-1)
+    index = np.minimum((confidence * bins).astype(int), bins - 1)
+    table = np.zeros((3, bins))
+    np.add.at(table[0], index, 1.0)
+    np.add.at(table[1], index, confidence)
+    np.add.at(table[2], index, correct)
+    return table
+
+
+def ece_from_bins(table: np.ndarray) -> float:
+    counts, confidence, correct = table
+    total = counts.sum()
+    if total == 0:
+        return float("nan")
+    filled = counts > 0
+    gap = np.abs(confidence[filled] - correct[filled]) / counts[filled]
+    return float((counts[filled] / total * gap).sum())
+
+
+class ExpectedCalibrationError(metric_types.Metric):
+    def __init__(self, name: str = ECE_NAME, bins: int = ECE_BINS):
+        super().__init__(metric_util.merge_per_key_computations(_ece), name=name, bins=bins)
+
+
+def _ece(
+    name: str = ECE_NAME,
+    bins: int = ECE_BINS,
+    eval_config: Optional[config_pb2.EvalConfig] = None,
+    model_name: str = "",
+    output_name: str = "",
+    example_weighted: bool = False,
+) -> metric_types.MetricComputations:
+    key = metric_types.MetricKey(
+        name=name, model_name=model_name, output_name=output_name, example_weighted=example_weighted
+    )
+    return [metric_types.MetricComputation(
+        keys=[key], preprocessors=None,
+        combiner=_EceCombiner(key, eval_config, model_name, output_name, bins))]
+
+
+class _EceCombiner(beam.CombineFn):
+    def __init__(self, key, eval_config, model_name, output_name, bins):
+        self._key, self._eval_config = key, eval_config
+        self._model_name, self._output_name, self._bins = model_name, output_name, bins
+
+    def create_accumulator(self) -> np.ndarray:
+        return np.zeros((3, self._bins))
+
+    def add_input(self, accumulator: np.ndarray, element: metric_types.StandardMetricInputs) -> np.ndarray:
+        for label, prediction, _ in metric_util.to_label_prediction_example_weight(
+                element, eval_config=self._eval_config, model_name=self._model_name,
+                output_name=self._output_name, flatten=False):
+            accumulator += calibration_bins(np.reshape(prediction, (1, -1)), np.reshape(label, [-1])[:1], self._bins)
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[np.ndarray]) -> np.ndarray:
+        return sum(accumulators, self.create_accumulator())
+
+    def extract_output(self, accumulator: np.ndarray) -> Dict:
+        return {self._key: ece_from_bins(accumulator)}
+
+
+metric_types.register_metric(ExpectedCalibrationError)

@@ -55,3 +55,13 @@ def test_classify_signature_has_the_classify_method_name(exported):
     assert signatures[features.EXAMPLES_SIGNATURE].method_name == "tensorflow/serving/classify"
     assert signatures["serving_default"].method_name == "tensorflow/serving/predict"
     assert list(signatures[features.EXAMPLES_SIGNATURE].inputs) == [features.EXAMPLES_INPUT]
+
+
+def test_transform_features_signature_gives_the_slicing_buckets(exported):
+    _, path = exported
+    dark = serialize_example(0, np.full(features.NUM_PIXELS, 5, np.int64))
+    bright = serialize_example(3, np.full(features.NUM_PIXELS, 250, np.int64))
+    out = tf.saved_model.load(path).signatures[export.TRANSFORM_FEATURES_SIGNATURE](inputs=tf.constant([dark, bright]))
+    assert set(out) == {features.LIGHTING_BUCKET_KEY, features.CONTRAST_BUCKET_KEY}
+    lighting = out[features.LIGHTING_BUCKET_KEY].numpy().tolist()
+    assert lighting[0] == 0 and lighting[1] == features.NUM_QUANTILE_BUCKETS - 1

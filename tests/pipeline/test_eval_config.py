@@ -12,10 +12,13 @@ def _metric_names(config):
 def test_metrics_and_slices():
     config = eval_config.make_eval_config(0.4)
     assert {"ExampleCount", "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "MultiClassConfusionMatrixPlot",
-            "MacroF1", "Precision", "Recall", "F1Score"} <= _metric_names(config)
-    assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["label"]]
+            "MacroF1", "ExpectedCalibrationError", "Precision", "Recall", "F1Score"} <= _metric_names(config)
+    assert [list(s.feature_keys) for s in config.slicing_specs] == [
+        [], ["label"], ["lighting_bucket"], ["contrast_bucket"], ["label", "lighting_bucket"]]
     spec = config.model_specs[0]
     assert (spec.signature_name, spec.label_key, spec.prediction_key) == ("classify", "label", "scores")
+    # The lighting and contrast buckets come from the exported Transform graph.
+    assert list(spec.preprocessing_function_names) == ["transform_features"]
     binarized = [s for s in config.metrics_specs if s.HasField("binarize")]
     assert list(binarized[0].binarize.class_ids.values) == list(range(7))
 

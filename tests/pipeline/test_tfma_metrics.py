@@ -1,4 +1,5 @@
-"""Macro-F1 from the confusion matrix, checked against scikit-learn."""
+"""Macro-F1 from the confusion matrix (checked against scikit-learn) and the expected
+calibration error (checked against a direct per-example computation)."""
 
 import numpy as np
 import pytest
@@ -34,3 +35,36 @@ def test_confusion_counts_from_tfma_proto_drops_no_prediction():
     matrix.entries.add(actual_class_id=1, predicted_class_id=-1, num_weighted_examples=3)
     counts = tfma_metrics.confusion_counts(matrix)
     assert counts[2, 2] == 4 and counts[2, 5] == 1 and counts.sum() == 5
+
+
+def _ece_reference(probabilities, labels, bins=10):
+    """Direct ECE: per example, its bin; |mean confidence - accuracy| weighted by bin size."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    total = 0.0
+    for b in range(bins):
+        in_bin = (confidence >= b / bins) & ((confidence < (b + 1) / bins) if b < bins - 1 else (confidence <= 1.0))
+        if in_bin.any():
+            total += in_bin.mean() * abs(confidence[in_bin].mean() - correct[in_bin].mean())
+    return total
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ece_matches_a_direct_computation_and_merges(seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(500, 7)) * 3
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = rng.integers(0, 7, 500)
+    table = tfma_metrics.calibration_bins(probabilities, labels)
+    assert tfma_metrics.ece_from_bins(table) == pytest.approx(_ece_reference(probabilities, labels))
+    halves = tfma_metrics.calibration_bins(probabilities[:200], labels[:200]) + \
+        tfma_metrics.calibration_bins(probabilities[200:], labels[200:])
+    np.testing.assert_allclose(halves, table)
+
+
+def test_ece_of_a_calibrated_and_an_overconfident_model():
+    # Always 100% sure and always right: calibrated. Always 100% sure, right half the time: 0.5.
+    one_hot = np.eye(7)[[0, 1, 2, 3]]
+    assert tfma_metrics.ece_from_bins(tfma_metrics.calibration_bins(one_hot, np.array([0, 1, 2, 3]))) == 0.0
+    assert tfma_metrics.ece_from_bins(tfma_metrics.calibration_bins(one_hot, np.array([0, 1, 0, 0]))) == 0.5
+    assert np.isnan(tfma_metrics.ece_from_bins(np.zeros((3, 10))))
