@@ -32,6 +32,7 @@ RUN apt-get update \
 COPY setup.py ./
 COPY cli/ cli/
 COPY components/ components/
+COPY dashboard/ dashboard/
 COPY fer_artifacts/ fer_artifacts/
 COPY kubeflow/ kubeflow/
 COPY models/ models/

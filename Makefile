@@ -9,7 +9,7 @@ DEMO_EPOCHS ?= 5
 # The pipeline image (Dockerfile); kubeflow/config.py's DEFAULT_IMAGE is the same tag.
 IMAGE ?= fer-pipeline:0.1.0
 
-.PHONY: venv demo test test-fast image clean
+.PHONY: venv demo test test-fast browser dashboard image clean
 
 venv: $(VENV)/.installed
 
@@ -29,8 +29,17 @@ demo: venv $(DEMO_DIR)/data/demo.csv.gz
 	$(VENV)/bin/fer-pipeline run --data $(DEMO_DIR)/data/demo.csv.gz --output $(DEMO_DIR) \
 		--epochs $(DEMO_EPOCHS) --batch-size 64 --accuracy-threshold 0.3
 
-test: venv
+test: venv browser
 	$(PY) -m pytest -q tests
+
+# Debian's Chromium for the dashboard's browser test (root, as on the CI machines).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+# The dashboard of the demo run (after `make demo`).
+dashboard: venv
+	$(VENV)/bin/fer-pipeline dashboard --run $(DEMO_DIR) --output $(DEMO_DIR)/dashboard.html
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not e2e" tests

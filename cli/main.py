@@ -129,6 +129,23 @@ def _kubeflow_submit(args) -> int:
     return 0
 
 
+def _dashboard(args) -> int:
+    from dashboard import data, render
+
+    try:
+        report = data.load_report(args.run, baseline=args.baseline == "latest-blessed")
+    except data.DashboardError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    render.write(report, args.output)
+    overall = report.slice()
+    state = {True: "blessed", False: "NOT blessed", None: "blessing unknown"}[report.blessed]
+    print(f"wrote {args.output}: {len(report.slices)} slices, {overall.count()} eval examples, "
+          f"accuracy {overall.get(data.ACCURACY):.4f}, {state}"
+          + (", compared with the latest blessed model" if report.has_baseline else ""))
+    return 0
+
+
 def _add_kubeflow(sub) -> None:
     from kubeflow import config  # no TensorFlow
 
@@ -213,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--inferred-schema", action="store_true", help="also run SchemaGen for comparison")
     r.add_argument("--resume", action="store_true", help="continue training from OUTPUT/checkpoints/<model>")
     r.set_defaults(func=_run)
+
+    b = sub.add_parser("dashboard", help="a self-contained HTML page of a run's TFMA evaluation")
+    b.add_argument("--run", required=True, help="run directory (fer-pipeline run --output)")
+    b.add_argument("--output", required=True, help="HTML file to write")
+    b.add_argument("--baseline", choices=["latest-blessed", "none"], default="latest-blessed",
+                   help="show the Evaluator's baseline (the latest blessed model) beside the candidate")
+    b.set_defaults(func=_dashboard)
 
     _add_kubeflow(sub)
     return p

@@ -1,4 +1,7 @@
 import os
+import re
+import subprocess
+import sys
 
 import pytest
 
@@ -6,8 +9,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REAL_FER_CSV = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "fer2013", "fer2013.csv.gz")
-
-
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="session")
 def demo_csv(tmp_path_factory):
@@ -24,3 +26,25 @@ def real_fer_csv():
     if not os.path.exists(REAL_FER_CSV):
         pytest.skip("the real FER-2013 file is not beside this checkout")
     return os.path.abspath(REAL_FER_CSV)
+
+
+def run_cli(csv, output, *extra):
+    """`fer-pipeline run` (1 epoch, batch 32) as a user runs it: (stdout, {stage: time|cached})."""
+    cmd = [sys.executable, "-m", "cli.main", "run", "--data", csv, "--output", output, "--epochs", "1",
+           "--batch-size", "32", *extra]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    finished = dict(re.findall(r"^<== (\S+) \[([^\]]+)\]", result.stdout, re.M))
+    return result.stdout, finished
+
+
+@pytest.fixture(scope="session")
+def runs(demo_csv, tmp_path_factory):
+    """Three pipeline runs in one output directory: (output, first, second, third).
+    1: everything runs, blessed and pushed; 2: same inputs, cached up to the Trainer;
+    3: blessing bound 1.01, so the Evaluator (baseline: run 1's model) declines."""
+    output = str(tmp_path_factory.mktemp("run"))
+    first = run_cli(demo_csv, output, "--accuracy-threshold", "0.0")
+    second = run_cli(demo_csv, output, "--accuracy-threshold", "0.0")
+    third = run_cli(demo_csv, output, "--accuracy-threshold", "1.01")
+    return output, first, second, third

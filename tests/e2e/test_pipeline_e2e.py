@@ -1,8 +1,9 @@
-"""The whole pipeline on generated data, through the CLI a user runs.
+"""The whole pipeline on generated data, through the CLI a user runs (the `runs` fixture,
+tests/conftest.py).
 
 Run 1 executes every stage and pushes; run 2 (same inputs) takes every stage up to the
-Trainer from the cache and does not push the same model again; run 3 raises the blessing bound: the Evaluator re-runs against the blessed baseline,
-declines, and nothing new is pushed.
+Trainer from the cache and does not push the same model again; run 3 raises the blessing
+bound: the Evaluator re-runs against the blessed baseline, declines, and nothing new is pushed.
 """
 
 import glob
@@ -23,24 +24,6 @@ STAGES = [
     "Transform", "FerTrainer", "latest_blessed_model_resolver", "Evaluator", "Pusher",
 ]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def run_cli(csv, output, *extra):
-    cmd = [sys.executable, "-m", "cli.main", "run", "--data", csv, "--output", output, "--epochs", "1",
-           "--batch-size", "32", *extra]
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=1200)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    finished = dict(re.findall(r"^<== (\S+) \[([^\]]+)\]", result.stdout, re.M))
-    return result.stdout, finished
-
-
-@pytest.fixture(scope="module")
-def runs(demo_csv, tmp_path_factory):
-    output = str(tmp_path_factory.mktemp("run"))
-    first = run_cli(demo_csv, output, "--accuracy-threshold", "0.0")
-    second = run_cli(demo_csv, output, "--accuracy-threshold", "0.0")
-    third = run_cli(demo_csv, output, "--accuracy-threshold", "1.01")
-    return output, first, second, third
 
 
 def test_every_stage_executed_and_reported(runs):
