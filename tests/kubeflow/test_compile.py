@@ -122,3 +122,20 @@ def test_options(tmp_path):
     # A re-compile replaces the file (TFX itself refuses to overwrite).
     runner.compile_pipeline(str(tmp_path / "p.json"))
     assert json.loads((tmp_path / "p.json").read_text())["runtimeConfig"]["gcsOutputDirectory"] == config.DEFAULT_PIPELINE_ROOT
+
+
+def test_cli_compile_with_defaults_only(tmp_path, capsys):
+    from cli.main import main
+
+    output = tmp_path / "out" / "pipeline.json"
+    assert main(["kubeflow", "compile", "--output", str(output)]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {output}: 12 tasks, image {config.DEFAULT_IMAGE}" in printed
+    assert "runtime parameters: batch_size=128, data_root=gs://fer-pipeline/data, epochs=100" in printed
+    json_format.ParseDict(json.loads(output.read_text())["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
+    assert main(["kubeflow", "compile", "--output", str(output), "--epochs", "7", "--no-infra-validation",
+                 "--beam-arg=--runner=DirectRunner"]) == 0
+    job = json.loads(output.read_text())
+    assert job["runtimeConfig"]["parameterValues"]["epochs"] == 7
+    assert "InfraValidator" not in job["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert containers(job)["Transform"]["args"][-1] == "--runner=DirectRunner"
