@@ -38,6 +38,7 @@ COPY kubeflow/ kubeflow/
 COPY models/ models/
 COPY pipeline/ pipeline/
 COPY schema/ schema/
+COPY serving/ serving/
 RUN pip install --no-deps -e .
 ENV PYTHONPATH=/pipeline
 

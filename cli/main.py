@@ -146,6 +146,19 @@ def _dashboard(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    from serving import server
+
+    try:
+        server.serve_forever(model_base_path=args.model_base_path, model_name=args.model_name, host=args.host,
+                             grpc_port=args.port, rest_port=args.rest_port if args.rest_port else None,
+                             max_message_bytes=args.max_message_mb * 1024 * 1024)
+    except (FileNotFoundError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _add_kubeflow(sub) -> None:
     from kubeflow import config  # no TensorFlow
 
@@ -237,6 +250,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--baseline", choices=["latest-blessed", "none"], default="latest-blessed",
                    help="show the Evaluator's baseline (the latest blessed model) beside the candidate")
     b.set_defaults(func=_dashboard)
+
+    v = sub.add_parser("serve", help="serve a pushed model over TF Serving's gRPC and REST API (development; "
+                                     "production runs TF Serving, see serving/)")
+    v.add_argument("--model-base-path", required=True, help="TF Serving model base path: DIR/<version>/saved_model.pb")
+    v.add_argument("--model-name", default="fer")
+    v.add_argument("--port", type=int, default=8500, help="gRPC port (TF Serving's default)")
+    v.add_argument("--rest-port", type=int, default=8501, help="REST port; 0 turns REST off")
+    v.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
+    v.add_argument("--max-message-mb", type=int, default=16, help="largest request accepted")
+    v.set_defaults(func=_serve)
 
     _add_kubeflow(sub)
     return p
