@@ -31,6 +31,7 @@ RUN apt-get update \
 # IMAGE_SCHEMA_FILE for ImportSchemaGen).
 COPY setup.py ./
 COPY cli/ cli/
+COPY client/ client/
 COPY components/ components/
 COPY dashboard/ dashboard/
 COPY fer_artifacts/ fer_artifacts/

@@ -7,7 +7,7 @@ setup(
     version="0.1.0",
     description="TFX pipeline reproducing Saravanan et al., Facial Emotion Recognition using CNNs",
     python_requires=">=3.9,<3.11",
-    packages=find_packages(include=["cli*", "pipeline*", "components*", "models*", "schema*", "kubeflow*", "fer_artifacts*", "dashboard*", "serving*"]),
+    packages=find_packages(include=["cli*", "pipeline*", "components*", "models*", "schema*", "kubeflow*", "fer_artifacts*", "dashboard*", "serving*", "client*"]),
     package_data={"schema": ["*.pbtxt"]},
     install_requires=[
         "tfx[kfp]==1.16.0",

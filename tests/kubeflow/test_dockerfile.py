@@ -86,7 +86,8 @@ def test_every_project_package_is_copied_to_the_path_the_spec_uses(dockerfile):
     copied = {shlex.split(args)[0].rstrip("/") for kw, args in dockerfile if kw == "COPY"}
     top_level = {p.split(".")[0] for p in find_packages(str(ROOT), include=["cli*", "pipeline*", "components*",
                                                                          "models*", "schema*", "kubeflow*",
-                                                                         "fer_artifacts*", "dashboard*", "serving*"])}
+                                                                         "fer_artifacts*", "dashboard*", "serving*",
+                                                                         "client*"])}
     assert top_level <= copied, top_level - copied
     assert "setup.py" in copied
     # ImportSchemaGen reads IMAGE_SCHEMA_FILE: schema/ is copied into the project dir.
