@@ -17,5 +17,5 @@ setup(
         "apache-beam[gcp]==2.59.0",
         "numpy<2",
     ],
-    entry_points={"console_scripts": ["fer-pipeline=cli.main:main"]},
+    entry_points={"console_scripts": ["fer-pipeline=cli.main:main", "fer-webcam=client.webcam:main"]},
 )

@@ -1,0 +1,80 @@
+"""client/faces.py and client/timeline.py: detection on a real face, crops, tracking,
+smoothing, top-2, the timeline CSV and its plot."""
+
+import numpy as np
+import pytest
+
+from client import faces, timeline
+from models import features
+from tests.client.video import astronaut_bgr
+
+
+def test_the_cascade_finds_the_astronaut_and_crops_48x48():
+    import cv2
+
+    gray = cv2.cvtColor(astronaut_bgr(), cv2.COLOR_BGR2GRAY)
+    boxes = faces.detect_faces(gray, faces.load_cascade())
+    assert len(boxes) == 1
+    x, y, w, h = boxes[0]
+    assert 150 < x < 220 and 40 < y < 110 and w == h > 60  # her face, not the flag or the helmet
+    crops = faces.crop_faces(gray, boxes)
+    assert crops.shape == (1, 48, 48) and crops.dtype == np.uint8
+    # Area-averaged shrink: the crop's mean brightness is the box's.
+    assert abs(float(crops.mean()) - float(gray[y:y + h, x:x + w].mean())) < 2.0
+
+
+def test_tracker_keeps_ids_and_forgets_lost_faces():
+    tracker = faces.Tracker(max_missing=2)
+    assert tracker.update([(10, 10, 50, 50)]) == [0]
+    assert tracker.update([(14, 10, 50, 50), (300, 10, 50, 50)]) == [0, 1]
+    assert tracker.update([(302, 12, 50, 50), (18, 10, 50, 50)]) == [1, 0]  # order in the frame does not matter
+    for _ in range(3):
+        tracker.update([(18, 10, 50, 50)])
+    assert set(tracker.tracks) == {0}
+    assert tracker.update([(300, 10, 50, 50), (18, 10, 50, 50)]) == [2, 0]  # face 1 was forgotten
+
+
+def test_smoothing_and_top2():
+    tracker = faces.Tracker()
+    (fid,) = tracker.update([(0, 0, 10, 10)])
+    a, b = np.eye(7)[3], np.eye(7)[5]
+    np.testing.assert_allclose(tracker.smooth(fid, a, 0.25), a)
+    np.testing.assert_allclose(tracker.smooth(fid, b, 0.25), 0.75 * a + 0.25 * b)
+    assert faces.top2(np.array([0.1, 0, 0.05, 0.6, 0.05, 0.2, 0.0])) == (("happy", 0.6), ("surprise", 0.2))
+
+
+def test_timeline_csv_and_plot(tmp_path):
+    path = tmp_path / "t.csv"
+    writer = timeline.TimelineWriter(str(path))
+    writer.write(0, 0.0, 0, (1, 2, 3, 4), np.full(7, 1 / 7), "angry", "disgust")
+    writer.write(1, 0.033, 1, (5, 6, 7, 8), np.eye(7)[3], "happy", "angry")
+    writer.close()
+    rows = timeline.read_timeline(str(path))
+    assert list(rows[0]) == ["frame", "time_s", "face_id", "x", "y", "w", "h", *features.CLASS_NAMES, "top1", "top2"]
+    assert rows[1]["happy"] == "1.00000" and rows[1]["face_id"] == "1"
+    png = timeline.plot_timeline(str(path), str(tmp_path / "t.png"))
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("spec, message", [("/no/such/video.mp4", "no such file"), ("99", "camera 99 could not")])
+def test_missing_sources_are_clear_errors(spec, message):
+    from client.webcam import SourceError, open_source
+
+    with pytest.raises(SourceError, match=message):
+        open_source(spec)
+
+
+def test_unreadable_files_are_clear_errors(tmp_path):
+    from client.webcam import SourceError, open_source
+
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    with pytest.raises(SourceError, match="not a video"):
+        open_source(str(tmp_path / "broken.mp4"))
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    frames, _ = open_source(str(tmp_path / "broken.png"))
+    with pytest.raises(SourceError, match="not an image"):
+        next(frames)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SourceError, match="no images"):
+        open_source(str(tmp_path / "empty"))

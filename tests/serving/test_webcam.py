@@ -1,0 +1,97 @@
+"""fer-webcam end to end against the local TF Serving-API server: the astronaut photo, a
+generated video with one and then two faces, and a server restart in the middle of a video."""
+
+import socket
+
+import numpy as np
+import pytest
+
+from client import webcam
+from client.tfserving import FerClient
+from client.timeline import read_timeline
+from models import features
+from serving import server as local_server
+from tests.client.video import astronaut_bgr, write_video
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(model_base):
+    server = local_server.start(str(model_base), grpc_port=0, rest_port=None)
+    yield server
+    server.stop()
+
+
+def _probabilities(row):
+    return np.array([float(row[name]) for name in features.CLASS_NAMES])
+
+
+def test_astronaut_photo(served, tmp_path, capsys):
+    import cv2
+
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), astronaut_bgr())
+    csv, plot = tmp_path / "t.csv", tmp_path / "t.png"
+    assert webcam.main(["--server", f"127.0.0.1:{served.grpc_port}", "--source", str(photo), "--no-display",
+                        "--timeline", str(csv), "--timeline-plot", str(plot)]) == 0
+    assert "1 frames, 1 faces" in capsys.readouterr().out
+    (row,) = read_timeline(str(csv))
+    assert _probabilities(row).sum() == pytest.approx(1.0, abs=1e-4)
+    assert row["top1"] == features.CLASS_NAMES[int(np.argmax(_probabilities(row)))]
+    assert 150 < int(row["x"]) < 220 and plot.stat().st_size > 5000
+
+
+def test_video_with_one_then_two_faces(served, tmp_path):
+    video = write_video(str(tmp_path / "faces.avi"), [1] * 8 + [2] * 8)
+    csv = tmp_path / "t.csv"
+    assert webcam.main(["--server", f"127.0.0.1:{served.grpc_port}", "--source", video, "--no-display",
+                        "--timeline", str(csv), "--smoothing", "0.5"]) == 0
+    rows = read_timeline(str(csv))
+    per_frame = {}
+    for row in rows:
+        per_frame.setdefault(int(row["frame"]), []).append(row)
+    assert sorted(per_frame) == list(range(16))
+    assert [len(per_frame[i]) for i in range(16)] == [1] * 8 + [2] * 8  # one row per face per frame
+    for row in rows:
+        assert _probabilities(row).sum() == pytest.approx(1.0, abs=1e-4)
+    # Tracking: the first face keeps id 0 throughout; the second face is id 1 from its first frame.
+    assert {r["face_id"] for r in rows if int(r["x"]) < 300} == {"0"}
+    assert {r["face_id"] for r in rows if int(r["x"]) >= 300} == {"1"}
+    assert float(per_frame[3][0]["time_s"]) == pytest.approx(3 / 30, abs=1e-3)
+
+
+def test_client_survives_a_server_restart_mid_video(model_base, tmp_path):
+    port = free_port()
+    holder = {"server": local_server.start(str(model_base), grpc_port=port, rest_port=None)}
+    video = write_video(str(tmp_path / "long.avi"), [1] * 40)
+
+    banner = {}
+
+    def chaos(result, frame):
+        banner[result.index] = tuple(int(v) for v in frame[5, 5])  # the overlay's status strip
+        if result.index == 10:
+            holder["server"].stop()  # the server goes away...
+        if result.index == 20:
+            holder["server"] = local_server.start(str(model_base), grpc_port=port, rest_port=None)  # ...and returns
+
+    client = FerClient(f"127.0.0.1:{port}", timeout_s=0.5, retries=0)
+    frames, _ = webcam.open_source(video)
+    try:
+        stats = webcam.WebcamRunner(client, on_frame=chaos).run(frames)
+    finally:
+        client.close()
+        holder["server"].stop()
+    assert len(stats.frames) == 40  # every frame processed, none lost to the outage
+    answered = [f.index for f in stats.frames if f.probabilities is not None]
+    assert stats.server_errors > 0
+    assert min(answered) == 0 and max(answered) == 39  # before the outage and after the restart
+    assert any(10 < i < 21 for i in range(40) if i not in answered)  # and the gap in between
+    assert all(len(f.boxes) == 1 for f in stats.frames)
+    down = [i for i in range(40) if i not in answered]
+    assert all(banner[i] == webcam.ALERT_COLOUR for i in down)  # the overlay says the server is away
+    assert banner[0] != webcam.ALERT_COLOUR and banner[39] != webcam.ALERT_COLOUR
