@@ -152,7 +152,8 @@ def _serve(args) -> int:
     try:
         server.serve_forever(model_base_path=args.model_base_path, model_name=args.model_name, host=args.host,
                              grpc_port=args.port, rest_port=args.rest_port if args.rest_port else None,
-                             max_message_bytes=args.max_message_mb * 1024 * 1024)
+                             max_message_bytes=args.max_message_mb * 1024 * 1024,
+                             enable_batching=args.enable_batching)
     except (FileNotFoundError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -259,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--rest-port", type=int, default=8501, help="REST port; 0 turns REST off")
     v.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
     v.add_argument("--max-message-mb", type=int, default=16, help="largest request accepted")
+    v.add_argument("--enable-batching", action="store_true",
+                   help="batch concurrent Predict requests (up to 32 rows, 2 ms), as TF Serving's --enable_batching")
     v.set_defaults(func=_serve)
 
     _add_kubeflow(sub)

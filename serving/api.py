@@ -67,8 +67,11 @@ def validate_inputs(function, tensors: Dict[str, np.ndarray]) -> Dict[str, tf.Te
     return result
 
 
-def run(function, tensors: Dict[str, tf.Tensor]) -> Dict[str, np.ndarray]:
+def run(function, tensors: Dict[str, tf.Tensor], batcher=None, key: tuple = ()) -> Dict[str, np.ndarray]:
+    """Runs the signature; with a batcher, joined with concurrent requests for the same key."""
     try:
+        if batcher is not None:
+            return batcher.run(key, function, {k: v.numpy() for k, v in tensors.items()})
         return {k: v.numpy() for k, v in function(**tensors).items()}
     except tf.errors.InvalidArgumentError as e:
         raise ApiError("INVALID_ARGUMENT", e.message) from None
@@ -83,7 +86,7 @@ def predict(store: ModelStore, request: predict_pb2.PredictRequest) -> predict_p
             arrays[name] = tf.make_ndarray(proto)
         except Exception as e:
             raise ApiError("INVALID_ARGUMENT", f"input {name}: not a valid TensorProto ({e})") from None
-    outputs = run(function, validate_inputs(function, arrays))
+    outputs = run(function, validate_inputs(function, arrays), store.batcher, (servable.version, signature_name))
     if request.output_filter:
         unknown = set(request.output_filter) - set(outputs)
         if unknown:

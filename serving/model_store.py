@@ -47,8 +47,9 @@ def load_version(base_path: str, version: int) -> LoadedVersion:
 
 
 class ModelStore:
-    def __init__(self, model_name: str, base_path: str, poll_seconds: float = 1.0):
+    def __init__(self, model_name: str, base_path: str, poll_seconds: float = 1.0, batcher=None):
         self.model_name = model_name
+        self.batcher = batcher  # serving.batching.Batcher for Predict, or None
         self.base_path = os.path.abspath(base_path)
         self.poll_seconds = poll_seconds
         self._current: Optional[LoadedVersion] = None

@@ -67,7 +67,7 @@ def predict_json(store: ModelStore, name: str, version: Optional[int], body: Dic
         request.model_spec.version.value = version
     request.model_spec.signature_name = body.get("signature_name", "")
     servable = api._servable(store, request.model_spec)
-    _, function = api._signature(servable, request.model_spec.signature_name)
+    signature_name, function = api._signature(servable, request.model_spec.signature_name)
     specs = function.structured_input_signature[1]
     if ("instances" in body) == ("inputs" in body):
         raise api.ApiError("INVALID_ARGUMENT", 'the request needs exactly one of "instances" (row format) or '
@@ -96,7 +96,7 @@ def predict_json(store: ModelStore, name: str, version: Optional[int], body: Dic
         if key not in specs:
             raise api.ApiError("INVALID_ARGUMENT", f"input tensor alias not found in signature: {key}")
         arrays[key] = _to_array(value, specs[key], key)
-    outputs = api.run(function, api.validate_inputs(function, arrays))
+    outputs = api.run(function, api.validate_inputs(function, arrays), store.batcher, (servable.version, signature_name))
     if "instances" in body:
         if len(outputs) == 1:
             return {"predictions": _to_json(next(iter(outputs.values())))}

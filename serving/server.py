@@ -14,6 +14,7 @@ import threading
 from typing import Optional
 
 from serving import grpc_server, rest
+from serving.batching import Batcher
 from serving.model_store import ModelStore
 
 DEFAULT_HOST = "127.0.0.1"  # local only unless asked: this server has no authentication
@@ -39,9 +40,12 @@ class RunningServer:
 
 def start(model_base_path: str, model_name: str = "fer", host: str = DEFAULT_HOST,
           grpc_port: int = DEFAULT_GRPC_PORT, rest_port: Optional[int] = DEFAULT_REST_PORT,
-          max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, poll_seconds: float = 1.0) -> RunningServer:
-    """Port 0 picks a free port (tests); rest_port None leaves REST off."""
-    store = ModelStore(model_name, model_base_path, poll_seconds=poll_seconds)
+          max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, poll_seconds: float = 1.0,
+          enable_batching: bool = False, max_batch_size: int = 32, batch_timeout_s: float = 0.002) -> RunningServer:
+    """Port 0 picks a free port (tests); rest_port None leaves REST off. enable_batching:
+    Predict requests are batched server-side (serving/batching_parameters.txt's values)."""
+    batcher = Batcher(max_batch_size, batch_timeout_s) if enable_batching else None
+    store = ModelStore(model_name, model_base_path, poll_seconds=poll_seconds, batcher=batcher)
     store.start()
     grpc = grpc_server.start(store, host, grpc_port, max_message_bytes)
     http = rest.start(store, host, rest_port, max_message_bytes) if rest_port is not None else None

@@ -207,3 +207,39 @@ def test_new_version_is_picked_up_without_failing_requests_in_flight(running, mo
     assert new[0, 0] > old[0, 0] + 0.1  # the new weights answer
     status, body = rest(server, "/v1/models/fer")
     assert [s["state"] for s in body["model_version_status"]] == ["AVAILABLE", "END"]
+
+
+def test_server_side_batching_joins_concurrent_requests_and_answers_each(model_base):
+    server = local_server.start(str(model_base), grpc_port=0, rest_port=None, enable_batching=True,
+                                batch_timeout_s=0.005)
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    inputs = [images(1 + i % 3, seed=i) for i in range(32)]
+    answers, failures = {}, []
+
+    def client(indices):
+        for i in indices:
+            try:
+                answers[i] = tf.make_ndarray(stub.Predict(predict_request(inputs[i]), timeout=30).outputs["probabilities"])
+            except grpc.RpcError as e:
+                failures.append(e)
+
+    try:
+        threads = [threading.Thread(target=client, args=(range(k, 32, 8),)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        local = tf.saved_model.load(server.store.get("fer").path).signatures["serving_default"]
+        assert not failures and len(answers) == 32
+        for i, array in enumerate(inputs):  # each request gets its own rows back
+            np.testing.assert_allclose(answers[i], local(image=tf.constant(array))["probabilities"].numpy(),
+                                       rtol=1e-5, atol=1e-6)
+        batcher = server.store.batcher
+        assert batcher.requests == 32 and batcher.batches < 32  # some requests shared a batch
+        with pytest.raises(grpc.RpcError) as raised:  # validation still happens before batching
+            stub.Predict(predict_request(images(1).astype(np.float32)), timeout=10)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        channel.close()
+        server.stop()
