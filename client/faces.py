@@ -23,10 +23,25 @@ def load_cascade() -> cv2.CascadeClassifier:
 
 
 def detect_faces(gray: np.ndarray, cascade: cv2.CascadeClassifier, min_size: int = 48,
-                 scale_factor: float = 1.2, min_neighbors: int = 5) -> List[Box]:
-    boxes = cascade.detectMultiScale(gray, scaleFactor=scale_factor, minNeighbors=min_neighbors,
-                                     minSize=(min_size, min_size))
-    return [tuple(int(v) for v in b) for b in boxes] if len(boxes) else []
+                 scale_factor: float = 1.2, min_neighbors: int = 4, detect_scale: float = 0.5) -> List[Box]:
+    """Boxes in `gray`'s coordinates. The cascade runs on the frame shrunk by `detect_scale`
+    (a quarter of the pixels at 0.5: the detector's cost) and the boxes are scaled back; faces
+    smaller than `min_size` pixels, too small for a 48x48 crop, are not looked for. At half
+    scale 4 neighbours keep every face of the test videos that 5 found at full scale, in about
+    half the time (bench/results/webcam.md)."""
+    small = gray if detect_scale == 1.0 else cv2.resize(gray, None, fx=detect_scale, fy=detect_scale,
+                                                        interpolation=cv2.INTER_AREA)
+    smallest = max(24, int(round(min_size * detect_scale)))  # the frontal cascade's window is 24x24
+    boxes = cascade.detectMultiScale(small, scaleFactor=scale_factor, minNeighbors=min_neighbors,
+                                     minSize=(smallest, smallest))
+    if not len(boxes):
+        return []
+    height, width = gray.shape[:2]
+    result = []
+    for x, y, w, h in boxes:
+        x, y, w, h = (int(round(v / detect_scale)) for v in (x, y, w, h))
+        result.append((x, y, min(w, width - x), min(h, height - y)))
+    return result
 
 
 def crop_faces(gray: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:

@@ -3,8 +3,11 @@
 camera / video / image(s) -> gray frame -> Haar cascade faces -> 48x48 crops -> ONE Predict
 for all the faces of the frame -> overlay (box + top-2 emotions) -> timeline CSV / plot.
 
-Detection of frame t+1 overlaps the Predict of frame t (a one-frame pipeline), so the
-network round trip does not add to the frame time. When the server is unreachable or
+Two knobs trade accuracy of timing for speed (bench/results/webcam.md): `--pipelined`
+overlaps the Predict of frame t with the capture and detection of frame t+1 (it hides the
+network round trip to a remote server; with the server on the same 2 cores it only adds a
+frame of latency), and `--detect-every N` runs the cascade on every Nth frame and reuses the
+boxes in between (faces move little in 33 ms). When the server is unreachable or
 restarting, frames keep flowing with boxes only, the overlay and the log say so, and the
 gRPC channel reconnects by itself.
 """
@@ -133,10 +136,12 @@ def draw_overlay(frame: np.ndarray, boxes, face_ids, probabilities, server_down:
 
 class WebcamRunner:
     def __init__(self, client: FerClient, *, smoothing: float = 1.0, timeline: Optional[TimelineWriter] = None,
-                 display: bool = False, pipelined: bool = True, cascade=None,
+                 display: bool = False, pipelined: bool = False, detect_every: int = 1, cascade=None,
                  on_frame: Optional[Callable[[FrameResult, np.ndarray], None]] = None):
         self.client, self.smoothing, self.timeline = client, smoothing, timeline
         self.display, self.pipelined, self.on_frame = display, pipelined, on_frame
+        self.detect_every = max(1, detect_every)
+        self._last_boxes: List[face_ops.Box] = []
         self.cascade = cascade if cascade is not None else face_ops.load_cascade()
         self.tracker = face_ops.Tracker()
         self.server_down: Optional[str] = None
@@ -199,7 +204,9 @@ class WebcamRunner:
                 timings = {"capture": time.perf_counter() - started}
                 t = time.perf_counter()
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-                boxes = face_ops.detect_faces(gray, self.cascade)
+                if index % self.detect_every == 0:
+                    self._last_boxes = face_ops.detect_faces(gray, self.cascade)
+                boxes = self._last_boxes
                 timings["detect"] = time.perf_counter() - t
                 t = time.perf_counter()
                 crops = face_ops.crop_faces(gray, boxes)
@@ -247,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoothing", type=float, default=1.0,
                    help="exponential smoothing per face: weight of the newest frame in (0, 1]; 1 = off")
     p.add_argument("--timeout", type=float, default=0.5, help="seconds per Predict before the frame goes on without it")
+    p.add_argument("--pipelined", action="store_true",
+                   help="overlap each frame's Predict with the next frame's detection (for a remote server)")
+    p.add_argument("--detect-every", type=int, default=1, metavar="N",
+                   help="run the face detector on every Nth frame, reusing its boxes in between")
     return p
 
 
@@ -271,8 +282,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     timeline = TimelineWriter(args.timeline) if args.timeline else None
     log.info("fer-webcam: %s -> %s", description, args.server)
     try:
-        stats = WebcamRunner(client, smoothing=args.smoothing, timeline=timeline,
-                             display=not args.no_display).run(frames, args.max_frames)
+        stats = WebcamRunner(client, smoothing=args.smoothing, timeline=timeline, display=not args.no_display,
+                             pipelined=args.pipelined, detect_every=args.detect_every).run(frames, args.max_frames)
     except SourceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -18,8 +18,9 @@ def face_patch(size: int = 140) -> np.ndarray:
 
 
 def write_video(path: str, faces_per_frame, size=(640, 480), fps: float = 30.0, seed: int = 0) -> str:
-    """faces_per_frame: the number of faces in each frame (e.g. [1]*10 + [2]*10). Face k sits in
-    its own column and drifts right by 2 px a frame."""
+    """faces_per_frame: the number of faces in each frame (e.g. [1]*10 + [2]*10), up to 4.
+    Face k sits in its own cell (two columns; a second row from the third face on) and drifts
+    right by 2 px a frame, jumping back every 40 frames (long videos stay inside the frame)."""
     rng = np.random.default_rng(seed)
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
     if not writer.isOpened():
@@ -29,7 +30,8 @@ def write_video(path: str, faces_per_frame, size=(640, 480), fps: float = 30.0, 
         frame = np.full((size[1], size[0], 3), 90, np.uint8)
         frame += rng.integers(0, 12, frame.shape, dtype=np.uint8)
         for k in range(count):
-            x, y = 40 + 300 * k + 2 * index, 150
+            x = 40 + 300 * (k % 2) + 2 * (index % 40)
+            y = 150 if max(faces_per_frame) <= 2 else 20 + 240 * (k // 2)
             frame[y:y + patch.shape[0], x:x + patch.shape[1]] = patch
         writer.write(frame)
     writer.release()

@@ -2,6 +2,7 @@
 generated video with one and then two faces, and a server restart in the middle of a video."""
 
 import socket
+import time
 
 import numpy as np
 import pytest
@@ -46,11 +47,12 @@ def test_astronaut_photo(served, tmp_path, capsys):
     assert 150 < int(row["x"]) < 220 and plot.stat().st_size > 5000
 
 
-def test_video_with_one_then_two_faces(served, tmp_path):
+@pytest.mark.parametrize("flags", [[], ["--pipelined", "--detect-every", "2"]])
+def test_video_with_one_then_two_faces(served, tmp_path, flags):
     video = write_video(str(tmp_path / "faces.avi"), [1] * 8 + [2] * 8)
     csv = tmp_path / "t.csv"
     assert webcam.main(["--server", f"127.0.0.1:{served.grpc_port}", "--source", video, "--no-display",
-                        "--timeline", str(csv), "--smoothing", "0.5"]) == 0
+                        "--timeline", str(csv), "--smoothing", "0.5", *flags]) == 0
     rows = read_timeline(str(csv))
     per_frame = {}
     for row in rows:
@@ -73,6 +75,7 @@ def test_client_survives_a_server_restart_mid_video(model_base, tmp_path):
     banner = {}
 
     def chaos(result, frame):
+        time.sleep(1 / 30)  # a camera's pace: the outage and the reconnection span real time
         banner[result.index] = tuple(int(v) for v in frame[5, 5])  # the overlay's status strip
         if result.index == 10:
             holder["server"].stop()  # the server goes away...

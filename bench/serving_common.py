@@ -1,0 +1,51 @@
+"""Shared by the serving benchmarks: the local TF Serving-API server in its own process (as
+a server would be: its own interpreter, its own GIL), on free ports."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    def __init__(self, model_base_path: str, batching: bool = False):
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "cli.main", "serve", "--model-base-path", model_base_path,
+               "--port", str(self.port), "--rest-port", "0"] + (["--enable-batching"] if batching else [])
+        self.process = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from client.tfserving import FerClient
+
+        deadline = time.time() + 120
+        with FerClient(self.target, retries=0, timeout_s=1.0) as client:
+            while True:
+                try:
+                    client.status()
+                    break
+                except Exception:
+                    if time.time() > deadline or self.process.poll() is not None:
+                        raise RuntimeError("the server did not come up")
+                    time.sleep(0.5)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def percentile(values, q):
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values) * 1000.0, q))  # ms
