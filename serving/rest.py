@@ -60,12 +60,19 @@ def _to_json(value: np.ndarray) -> Any:
     return value.tolist()
 
 
-def predict_json(store: ModelStore, name: str, version: Optional[int], body: Dict) -> Dict:
-    request = predict_pb2.PredictRequest()
+def _request(message_class, name: str, version: Optional[int], signature_name: Optional[str] = None):
+    """A TF Serving request proto addressed to the model (and version, signature) of the URL."""
+    request = message_class()
     request.model_spec.name = name
     if version is not None:
         request.model_spec.version.value = version
-    request.model_spec.signature_name = body.get("signature_name", "")
+    if signature_name is not None:
+        request.model_spec.signature_name = signature_name
+    return request
+
+
+def predict_json(store: ModelStore, name: str, version: Optional[int], body: Dict) -> Dict:
+    request = _request(predict_pb2.PredictRequest, name, version, body.get("signature_name", ""))
     servable = api._servable(store, request.model_spec)
     signature_name, function = api._signature(servable, request.model_spec.signature_name)
     specs = function.structured_input_signature[1]
@@ -108,11 +115,7 @@ def predict_json(store: ModelStore, name: str, version: Optional[int], body: Dic
 
 
 def classify_json(store: ModelStore, name: str, version: Optional[int], body: Dict) -> Dict:
-    request = classification_pb2.ClassificationRequest()
-    request.model_spec.name = name
-    if version is not None:
-        request.model_spec.version.value = version
-    request.model_spec.signature_name = body.get("signature_name", "")
+    request = _request(classification_pb2.ClassificationRequest, name, version, body.get("signature_name", ""))
     for example in body.get("examples", []):
         proto = request.input.example_list.examples.add()
         for key, value in example.items():
@@ -129,21 +132,14 @@ def classify_json(store: ModelStore, name: str, version: Optional[int], body: Di
 
 
 def status_json(store: ModelStore, name: str, version: Optional[int]) -> Dict:
-    request = get_model_status_pb2.GetModelStatusRequest()
-    request.model_spec.name = name
-    if version is not None:
-        request.model_spec.version.value = version
-    response = api.status(store, request)
+    response = api.status(store, _request(get_model_status_pb2.GetModelStatusRequest, name, version))
     return {"model_version_status": [
         {"version": str(s.version), "state": get_model_status_pb2.ModelVersionStatus.State.Name(s.state),
          "status": {"error_code": "OK", "error_message": ""}} for s in response.model_version_status]}
 
 
 def metadata_json(store: ModelStore, name: str, version: Optional[int]) -> Dict:
-    request = get_model_metadata_pb2.GetModelMetadataRequest()
-    request.model_spec.name = name
-    if version is not None:
-        request.model_spec.version.value = version
+    request = _request(get_model_metadata_pb2.GetModelMetadataRequest, name, version)
     request.metadata_field.append("signature_def")
     response = api.metadata(store, request)
     signature_map = get_model_metadata_pb2.SignatureDefMap()

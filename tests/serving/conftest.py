@@ -1,8 +1,16 @@
+import socket
+
 import numpy as np
 import pytest
 
 from models import features
 from tests.models.conftest import transform_output_dir  # noqa: F401  (a real tft_beam Transform graph)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def export_version(transform_dir: str, path: str, bias: float) -> None:

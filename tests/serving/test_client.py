@@ -2,7 +2,6 @@
 Predict, no retry for a request that is wrong, retries with backoff for an unreachable
 server, and the same client working again after the server restarts."""
 
-import socket
 
 import numpy as np
 import pytest
@@ -11,12 +10,7 @@ import tensorflow as tf
 from client import tensors
 from client.tfserving import FerClient, RestClient, ServingError, as_batch
 from serving import server as local_server
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.serving.conftest import free_port
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """fer-webcam end to end against the local TF Serving-API server: the astronaut photo, a
 generated video with one and then two faces, and a server restart in the middle of a video."""
 
-import socket
 import time
 
 import numpy as np
@@ -13,12 +12,7 @@ from client.timeline import read_timeline
 from models import features
 from serving import server as local_server
 from tests.client.video import astronaut_bgr, write_video
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.serving.conftest import free_port
 
 
 @pytest.fixture(scope="module")
