@@ -160,6 +160,26 @@ def _serve(args) -> int:
     return 0
 
 
+def _evaluate(args) -> int:
+    from components.fer_example_gen.parser import FerCsvError
+    from pipeline import evaluate
+
+    try:
+        result = evaluate.evaluate(args.model, args.data, args.usage, args.batch_size)
+    except (FerCsvError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.model} on {result['examples']} {args.usage} rows of {args.data}"
+          + (f" ({result['rows_rejected']} rows of the file rejected by the parser)" if result["rows_rejected"] else ""))
+    print(f"  accuracy {result['accuracy']:.4f}, top-2 accuracy {result['top2_accuracy']:.4f}")
+    for name, row in result["per_class"].items():
+        fmt = lambda v: "   -  " if v is None else f"{v:.4f}"  # noqa: E731
+        print(f"  {name:<9} support {row['support']:>5}  recall {fmt(row['recall'])}  precision {fmt(row['precision'])}")
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    return 0
+
+
 def _add_kubeflow(sub) -> None:
     from kubeflow import config  # no TensorFlow
 
@@ -251,6 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--baseline", choices=["latest-blessed", "none"], default="latest-blessed",
                    help="show the Evaluator's baseline (the latest blessed model) beside the candidate")
     b.set_defaults(func=_dashboard)
+
+    e = sub.add_parser("evaluate", help="evaluate a pushed SavedModel (serving_default) on a FER CSV")
+    e.add_argument("--model", required=True, help="a pushed version directory: .../serving_model/fer/<version>")
+    e.add_argument("--data", required=True, help="FER CSV (plain or .gz)")
+    e.add_argument("--usage", default="PublicTest", choices=["Training", "PublicTest", "PrivateTest"])
+    e.add_argument("--batch-size", type=int, default=256)
+    e.add_argument("--json", action="store_true", help="print the result as JSON on the last line")
+    e.set_defaults(func=_evaluate)
 
     v = sub.add_parser("serve", help="serve a pushed model over TF Serving's gRPC and REST API (development; "
                                      "production runs TF Serving, see serving/)")

@@ -1,0 +1,74 @@
+"""`fer-pipeline evaluate`: a pushed SavedModel judged through its `serving_default`
+signature (exactly what TF Serving clients call) on one Usage of a FER CSV.
+
+The CSV is read by the ExampleGen's parser: rows it rejects are counted and reported, never
+silently dropped or guessed at.
+"""
+
+from typing import Dict, Tuple
+
+import numpy as np
+
+from components.fer_example_gen import parser
+from models import features
+
+USAGES = tuple(features.USAGE_TO_SPLIT)  # Training, PublicTest, PrivateTest
+
+
+def evaluation_metrics(labels: np.ndarray, probabilities: np.ndarray) -> Dict:
+    """accuracy, top-2 accuracy, per-class precision/recall/support (arg-max), and the
+    confusion matrix (rows: true class, columns: predicted), in FER label order."""
+    labels = np.asarray(labels, dtype=np.int64)
+    probabilities = np.asarray(probabilities)
+    predicted = probabilities.argmax(axis=1)
+    top2 = np.argsort(probabilities, axis=1)[:, -2:]
+    confusion = np.zeros((features.NUM_CLASSES, features.NUM_CLASSES), np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class = {}
+    for class_id, name in enumerate(features.CLASS_NAMES):
+        support, predicted_as = int(confusion[class_id].sum()), int(confusion[:, class_id].sum())
+        hits = int(confusion[class_id, class_id])
+        per_class[name] = {"support": support,
+                           "recall": hits / support if support else None,
+                           "precision": hits / predicted_as if predicted_as else None}
+    count = len(labels)
+    return {
+        "examples": count,
+        "accuracy": float((predicted == labels).mean()) if count else None,
+        "top2_accuracy": float((top2 == labels[:, None]).any(axis=1).mean()) if count else None,
+        "per_class": per_class,
+        "confusion_matrix": confusion.tolist(),
+        "class_names": list(features.CLASS_NAMES),
+    }
+
+
+def read_usage(csv_path: str, usage: str) -> Tuple[np.ndarray, np.ndarray, parser.ParseStats]:
+    """(labels [N], images uint8 [N, 48, 48, 1], parse stats) of the rows of one Usage."""
+    if usage not in features.USAGE_TO_SPLIT:
+        raise ValueError(f"--usage must be one of {', '.join(USAGES)}, got {usage!r}")
+    split = features.USAGE_TO_SPLIT[usage]
+    reader = parser.FerCsvReader(csv_path)
+    labels, images = [], []
+    for item in reader:
+        if isinstance(item, parser.Row) and item.split == split:
+            labels.append(item.label)
+            images.append(item.pixels)
+    shape = (-1,) + features.IMAGE_SHAPE
+    return (np.asarray(labels, np.int64), np.asarray(images, np.uint8).reshape(shape), reader.stats)
+
+
+def evaluate(model_dir: str, csv_path: str, usage: str = "PublicTest", batch_size: int = 256) -> Dict:
+    import tensorflow as tf
+
+    labels, images, stats = read_usage(csv_path, usage)
+    if not len(labels):
+        raise ValueError(f"{csv_path}: no valid {usage} rows (the file has {stats.valid} valid rows, "
+                         f"{stats.rejected} rejected)")
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    probabilities = np.concatenate([
+        serve(**{features.SERVING_IMAGE_INPUT: tf.constant(images[i:i + batch_size])})[
+            features.SERVING_PROBABILITIES_OUTPUT].numpy()
+        for i in range(0, len(images), batch_size)])
+    result = evaluation_metrics(labels, probabilities)
+    result.update({"model": model_dir, "data": csv_path, "usage": usage, "rows_rejected": stats.rejected})
+    return result
