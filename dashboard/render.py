@@ -7,6 +7,7 @@ baseline are the Okabe-Ito blue and orange, and every coloured cell also carries
 """
 
 import html
+import os
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -251,8 +252,6 @@ def render(report: Report) -> str:
 
 
 def write(report: Report, path: str) -> str:
-    import os
-
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         f.write(render(report))

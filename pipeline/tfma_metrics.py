@@ -48,6 +48,11 @@ def confusion_counts(matrix_proto, num_classes: int = features.NUM_CLASSES) -> n
     return counts
 
 
+def _metric_key(name: str, model_name: str, output_name: str, example_weighted: bool) -> metric_types.MetricKey:
+    return metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                  example_weighted=example_weighted)
+
+
 class MacroF1(metric_types.Metric):
     def __init__(self, name: str = MACRO_F1_NAME):
         super().__init__(metric_util.merge_per_key_computations(_macro_f1), name=name)
@@ -60,9 +65,7 @@ def _macro_f1(
     output_name: str = "",
     example_weighted: bool = False,
 ) -> metric_types.MetricComputations:
-    key = metric_types.MetricKey(
-        name=name, model_name=model_name, output_name=output_name, example_weighted=example_weighted
-    )
+    key = _metric_key(name, model_name, output_name, example_weighted)
     computations = multi_class_confusion_matrix_metrics.multi_class_confusion_matrices(
         thresholds=[0.0],
         eval_config=eval_config,
@@ -122,9 +125,7 @@ def _ece(
     output_name: str = "",
     example_weighted: bool = False,
 ) -> metric_types.MetricComputations:
-    key = metric_types.MetricKey(
-        name=name, model_name=model_name, output_name=output_name, example_weighted=example_weighted
-    )
+    key = _metric_key(name, model_name, output_name, example_weighted)
     return [metric_types.MetricComputation(
         keys=[key], preprocessors=None,
         combiner=_EceCombiner(key, eval_config, model_name, output_name, bins))]

@@ -26,7 +26,7 @@ def _version(model_spec) -> Optional[int]:
     return model_spec.version.value if model_spec.HasField("version") else None
 
 
-def _servable(store: ModelStore, model_spec) -> LoadedVersion:
+def find_servable(store: ModelStore, model_spec) -> LoadedVersion:
     if model_spec.version_label:
         raise ApiError("INVALID_ARGUMENT", "version labels are not configured on this server")
     try:
@@ -35,7 +35,7 @@ def _servable(store: ModelStore, model_spec) -> LoadedVersion:
         raise ApiError("NOT_FOUND", str(e)) from None
 
 
-def _signature(servable: LoadedVersion, name: str):
+def find_signature(servable: LoadedVersion, name: str):
     name = name or DEFAULT_SIGNATURE
     if name not in servable.signatures:
         raise ApiError("INVALID_ARGUMENT", f'Serving signature key "{name}" not found.')
@@ -78,8 +78,8 @@ def run(function, tensors: Dict[str, tf.Tensor], batcher=None, key: tuple = ()) 
 
 
 def predict(store: ModelStore, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-    servable = _servable(store, request.model_spec)
-    signature_name, function = _signature(servable, request.model_spec.signature_name)
+    servable = find_servable(store, request.model_spec)
+    signature_name, function = find_signature(servable, request.model_spec.signature_name)
     arrays = {}
     for name, proto in request.inputs.items():
         try:
@@ -102,8 +102,8 @@ def predict(store: ModelStore, request: predict_pb2.PredictRequest) -> predict_p
 
 
 def classify(store: ModelStore, request: classification_pb2.ClassificationRequest):
-    servable = _servable(store, request.model_spec)
-    signature_name, function = _signature(servable, request.model_spec.signature_name)
+    servable = find_servable(store, request.model_spec)
+    signature_name, function = find_signature(servable, request.model_spec.signature_name)
     if servable.signature_defs[signature_name].method_name != CLASSIFY_METHOD:
         raise ApiError("INVALID_ARGUMENT", f'Expected classification signature method_name to be {CLASSIFY_METHOD}. '
                                            f'Was: {servable.signature_defs[signature_name].method_name}')
@@ -143,7 +143,7 @@ def classify(store: ModelStore, request: classification_pb2.ClassificationReques
 
 
 def metadata(store: ModelStore, request: get_model_metadata_pb2.GetModelMetadataRequest):
-    servable = _servable(store, request.model_spec)
+    servable = find_servable(store, request.model_spec)
     fields = list(request.metadata_field)
     if not fields:
         raise ApiError("INVALID_ARGUMENT", "GetModelMetadataRequest must specify at least one metadata_field")

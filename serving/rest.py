@@ -73,8 +73,8 @@ def _request(message_class, name: str, version: Optional[int], signature_name: O
 
 def predict_json(store: ModelStore, name: str, version: Optional[int], body: Dict) -> Dict:
     request = _request(predict_pb2.PredictRequest, name, version, body.get("signature_name", ""))
-    servable = api._servable(store, request.model_spec)
-    signature_name, function = api._signature(servable, request.model_spec.signature_name)
+    servable = api.find_servable(store, request.model_spec)
+    signature_name, function = api.find_signature(servable, request.model_spec.signature_name)
     specs = function.structured_input_signature[1]
     if ("instances" in body) == ("inputs" in body):
         raise api.ApiError("INVALID_ARGUMENT", 'the request needs exactly one of "instances" (row format) or '

@@ -4,6 +4,7 @@ pushed while it runs, and requests in flight during the switch."""
 
 import json
 import shutil
+import socket
 import threading
 import time
 import urllib.error
@@ -60,8 +61,26 @@ def rest(server, path, body=None):
         return e.code, json.loads(e.read())
 
 
-def test_binds_loopback_by_default():
-    assert local_server.DEFAULT_HOST == "127.0.0.1"
+def _non_loopback_address():
+    """This machine's address on its default route (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            return probe.getsockname()[0]
+        except OSError:
+            return None
+
+
+def test_binds_loopback_by_default(running):
+    server, _, _ = running  # started without a host
+    assert server.rest.server_address[0] == "127.0.0.1"
+    other = _non_loopback_address()
+    if not other or other.startswith("127."):
+        pytest.skip("this machine has no non-loopback address to try")
+    with grpc.insecure_channel(f"{other}:{server.grpc_port}") as channel:  # not served there
+        with pytest.raises(grpc.RpcError) as raised:
+            prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(predict_request(images(1)), timeout=3)
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 def test_status_and_metadata_over_grpc(running, model_base):
