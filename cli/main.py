@@ -51,8 +51,10 @@ def _check_csv(args) -> int:
 def _run(args) -> int:
     from pipeline import local_runner
 
+    # Options left at None take the model's recipe (models/registry.py), then the paper's.
     train_config = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-                    "model": args.model, "patience": args.patience, "resume": args.resume}
+                    "model": args.model, "patience": args.patience, "resume": args.resume,
+                    "optimizer": args.optimizer, "augment": args.augment, "tta": args.tta}
     try:
         local_runner.run(
             args.data,
@@ -64,6 +66,8 @@ def _run(args) -> int:
             max_reject_fraction=args.max_reject_fraction,
             enable_class_weights=args.class_weights,
             enable_inferred_schema=args.inferred_schema,
+            tuning_trials=args.tune_trials if args.tune else 0,
+            tuning_epochs_per_trial=args.tune_epochs,
         )
     except Exception as e:  # the traceback is in the run's log file; the reason goes to the console
         print(f"error: the pipeline run failed: {type(e).__name__}: {e}", file=sys.stderr)
@@ -250,11 +254,21 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the whole pipeline locally (LocalDagRunner + Beam DirectRunner)")
     r.add_argument("--data", required=True, help="FER CSV (plain or .gz)")
     r.add_argument("--output", required=True, help="run directory (MLMD, artifacts, serving_model/)")
-    r.add_argument("--epochs", type=int, default=100)
-    r.add_argument("--batch-size", type=int, default=128)
-    r.add_argument("--learning-rate", type=float, default=1e-4)
-    r.add_argument("--patience", type=int, default=4, help="early-stopping patience in epochs")
-    r.add_argument("--model", default="proposed_cnn")
+    r.add_argument("--model", default="proposed_cnn", metavar="NAME",
+                   help="proposed_cnn (the paper's, default), simple_cnn, feedforward, vgg_bn (stronger)")
+    r.add_argument("--epochs", type=int, help="most epochs (default 100; early stopping ends sooner)")
+    r.add_argument("--batch-size", type=int, help="default 128")
+    r.add_argument("--learning-rate", type=float, help="default: the model's (1e-4 for the paper's models)")
+    r.add_argument("--optimizer", choices=["adam", "rmsprop", "sgd"], help="default adam")
+    r.add_argument("--patience", type=int, help="early-stopping patience in epochs (default: the model's, 4 for the paper's)")
+    r.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random flip/rotation/shift of training images (default: the model's; vgg_bn on)")
+    r.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="serving averages each face and its mirror image (default: the model's; vgg_bn on)")
+    r.add_argument("--tune", action="store_true",
+                   help="run TFX's Tuner first (optimizer, learning rate, batch size); the best values train the model")
+    r.add_argument("--tune-trials", type=int, default=configs.DEFAULT_TUNING_TRIALS, help="Tuner trial budget")
+    r.add_argument("--tune-epochs", type=int, default=configs.DEFAULT_TUNING_EPOCHS_PER_TRIAL, help="epochs per trial")
     r.add_argument("--max-rows", type=int, help="at most N rows of each split, in file order")
     r.add_argument("--beam-arg", action="append", help="Beam pipeline argument (repeatable); replaces the defaults")
     r.add_argument("--accuracy-threshold", type=float, default=configs.DEFAULT_ACCURACY_LOWER_BOUND,

@@ -36,10 +36,11 @@ class CompileOptions:
     serving_model_dir: Optional[str] = None  # default: default_serving_model_dir(pipeline_root)
     beam_args: Optional[List[str]] = None  # default: DEFAULT_BEAM_ARGS
     model: str = TrainConfig.model
-    epochs: int = TrainConfig.epochs
-    batch_size: int = TrainConfig.batch_size
-    learning_rate: float = TrainConfig.learning_rate
-    patience: int = TrainConfig.patience
+    # None: the model's recipe (models/registry.py), then TrainConfig's defaults.
+    epochs: Optional[int] = None
+    batch_size: Optional[int] = None
+    learning_rate: Optional[float] = None
+    patience: Optional[int] = None
     accuracy_lower_bound: float = configs.DEFAULT_ACCURACY_LOWER_BOUND
     max_rows_per_split: Optional[int] = None
     enable_class_weights: bool = False
@@ -49,10 +50,16 @@ class CompileOptions:
     display_name: Optional[str] = None
 
 
+def resolved_train_config(options: CompileOptions) -> TrainConfig:
+    return TrainConfig.from_dict({"model": options.model, "epochs": options.epochs, "batch_size": options.batch_size,
+                                  "learning_rate": options.learning_rate, "patience": options.patience})
+
+
 def runtime_parameter_defaults(options: CompileOptions) -> Dict[str, Any]:
     defaults: Dict[str, Any] = {DATA_ROOT_PARAMETER: options.data_root}
+    config = resolved_train_config(options)
     for name, field, ptype in TRAINER_PARAMETERS:
-        defaults[name] = ptype(getattr(options, field))
+        defaults[name] = ptype(getattr(config, field))
     return defaults
 
 
@@ -60,7 +67,7 @@ def build_pipeline(options: CompileOptions) -> tfx.dsl.Pipeline:
     """create_pipeline() with the data root and the trainer knobs as runtime parameters."""
     defaults = runtime_parameter_defaults(options)
     data_root = data_types.RuntimeParameter(name=DATA_ROOT_PARAMETER, ptype=str, default=defaults[DATA_ROOT_PARAMETER])
-    train_config: Dict[str, Any] = {"model": options.model, "patience": options.patience}
+    train_config: Dict[str, Any] = {"model": options.model, "patience": resolved_train_config(options).patience}
     for name, field, ptype in TRAINER_PARAMETERS:
         train_config[field] = data_types.RuntimeParameter(name=name, ptype=ptype, default=defaults[name])
     return create_pipeline(

@@ -6,6 +6,11 @@ decay per step lr_t = 1e-4 / (1 + 1e-6 t); batch 128; up to 100 epochs; early st
 with patience 4 on validation accuracy, best weights restored. Labels are sparse class ids
 with sparse categorical cross-entropy, which equals the paper's one-hot categorical
 cross-entropy.
+
+A model's registry entry may bring its own recipe (models/registry.py train_defaults):
+augmentation in the input pipeline, a reduce-on-plateau schedule, flip test-time
+augmentation in the exported signatures. The Tuner's best hyperparameters (optimizer,
+learning rate, batch size) override both.
 """
 
 from __future__ import annotations
@@ -20,9 +25,13 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from models import export, features, registry
+from models import augmentation, export, features, registry
 
 TRAINING_SUMMARY_FILE = "training_summary.json"
+OPTIMIZERS = ("adam", "rmsprop", "sgd")  # Table V's; SGD without momentum, as Keras' default
+LR_SCHEDULES = ("inverse_time", "plateau")
+# The hyperparameters the Tuner searches (models/tuning.py); its best values win.
+TUNED_FIELDS = ("optimizer", "learning_rate", "batch_size")
 CHECKPOINT_STATE_FILE = "state.json"
 LAST_MODEL_FILE = "last.keras"
 BEST_WEIGHTS_FILE = "best.weights.h5"
@@ -34,8 +43,12 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 128
     learning_rate: float = 1e-4
-    decay: float = 1e-6
+    decay: float = 1e-6  # inverse_time only
+    optimizer: str = "adam"
+    lr_schedule: str = "inverse_time"  # the paper's decay; "plateau": halve lr when val accuracy stalls
     patience: int = 4
+    augment: bool = False  # random flip/rotation/shift of training batches (models/augmentation.py)
+    tta: bool = False  # serving signatures average the image and its mirror image
     use_class_weights: bool = False
     shuffle_buffer: int = 8192
     seed: int = 42
@@ -43,21 +56,50 @@ class TrainConfig:
     resume: bool = False  # continue from checkpoint_dir's last epoch
     class_balance_uri: Optional[str] = None  # set by the FerTrainer executor
 
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule {self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
+
     @classmethod
     def from_dict(cls, values: Optional[Dict]) -> "TrainConfig":
-        values = dict(values or {})
+        """The run's values (None = not given) over the model's train_defaults over the
+        paper's defaults."""
+        values = {k: v for k, v in dict(values or {}).items() if v is not None}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown training options: {sorted(unknown)}")
-        return cls(**values)
+        model_defaults = registry.spec(values.get("model", cls.model)).train_defaults
+        return cls(**{**model_defaults, **values})
+
+    def with_hyperparameters(self, hyperparameters: Optional[Dict]) -> "TrainConfig":
+        """Applies a KerasTuner HyperParameters config (the Tuner's best_hyperparameters)."""
+        if not hyperparameters:
+            return self
+        values = hyperparameters.get("values", hyperparameters)
+        return dataclasses.replace(self, **{k: type(getattr(self, k))(values[k]) for k in TUNED_FIELDS if k in values})
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    schedule = keras.optimizers.schedules.InverseTimeDecay(
-        config.learning_rate, decay_steps=1, decay_rate=config.decay
-    )
-    return keras.optimizers.Adam(learning_rate=schedule)
+    if config.lr_schedule == "inverse_time":
+        learning_rate = keras.optimizers.schedules.InverseTimeDecay(
+            config.learning_rate, decay_steps=1, decay_rate=config.decay
+        )
+    else:  # "plateau": a plain variable that ReduceLROnPlateau lowers (schedule_callbacks)
+        learning_rate = config.learning_rate
+    optimizer = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
+    return optimizer[config.optimizer](learning_rate=learning_rate)
+
+
+def schedule_callbacks(config: TrainConfig) -> list:
+    if config.lr_schedule != "plateau":
+        return []
+    # Halves the rate after 2 epochs without a better val accuracy: early stopping (patience
+    # >= 4) then gets at least one lowered rate to try before it gives up.
+    return [keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.5, patience=2,
+                                              min_lr=1e-6, verbose=1)]
 
 
 def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
@@ -73,8 +115,9 @@ def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
 
 
 def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size: int, shuffle: bool, seed: int,
-                 shuffle_buffer: int = 8192) -> tf.data.Dataset:
-    """One pass over transformed examples as (image [B,48,48,1], label [B]) batches."""
+                 shuffle_buffer: int = 8192, augment: bool = False) -> tf.data.Dataset:
+    """One pass over transformed examples as (image [B,48,48,1], label [B]) batches;
+    `augment` randomly flips, rotates and shifts each training image."""
     from tfx_bsl.tfxio import dataset_options
 
     dataset = data_accessor.tf_dataset_factory(
@@ -89,9 +132,10 @@ def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size: i
         ),
         tf_transform_output.transformed_metadata.schema,
     )
-    return dataset.map(lambda x, y: (x[features.IMAGE_KEY], y), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-        tf.data.AUTOTUNE
-    )
+    dataset = dataset.map(lambda x, y: (x[features.IMAGE_KEY], y), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        dataset = dataset.map(lambda x, y: (augmentation.augment_images(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 class ResumableEarlyStopping(keras.callbacks.Callback):
@@ -181,7 +225,7 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
             epochs=config.epochs,
             initial_epoch=initial_epoch,
             class_weight=class_weight,
-            callbacks=[stopper, keras.callbacks.TensorBoard(log_dir=log_dir)],
+            callbacks=[*schedule_callbacks(config), stopper, keras.callbacks.TensorBoard(log_dir=log_dir)],
             verbose=2,
         )
     elapsed = time.time() - started
@@ -206,16 +250,20 @@ def run_fn(fn_args) -> None:
     """TFX Trainer entry point: FnArgs -> trained, exported serving model."""
     import tensorflow_transform as tft
 
-    config = TrainConfig.from_dict(fn_args.custom_config)
+    config = TrainConfig.from_dict(fn_args.custom_config).with_hyperparameters(fn_args.hyperparameters)
+    if fn_args.hyperparameters:
+        print(f"[Trainer] the Tuner's best: optimizer {config.optimizer}, learning rate {config.learning_rate}, "
+              f"batch size {config.batch_size}", flush=True)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    make = lambda files, shuffle: make_dataset(  # noqa: E731
-        files, fn_args.data_accessor, tf_transform_output, config.batch_size, shuffle, config.seed, config.shuffle_buffer
+    make = lambda files, training: make_dataset(  # noqa: E731
+        files, fn_args.data_accessor, tf_transform_output, config.batch_size, shuffle=training, seed=config.seed,
+        shuffle_buffer=config.shuffle_buffer, augment=training and config.augment,
     )
     checkpoint_dir = config.checkpoint_dir or os.path.join(fn_args.model_run_dir, "checkpoints")
     model, summary = train(
         config, make(fn_args.train_files, True), make(fn_args.eval_files, False), fn_args.model_run_dir, checkpoint_dir
     )
-    export.export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
+    export.export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, tta=config.tta)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=1)
     logging.info("Trainer summary: %s", json.dumps({k: v for k, v in summary.items() if k != "history"}))

@@ -7,6 +7,10 @@ from models import features
 PIPELINE_NAME = "fer"
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
+TUNER_FN = "models.tuning.tuner_fn"
+# --tune: trials of the random search and epochs each trial trains (2 cores: keep it small).
+DEFAULT_TUNING_TRIALS = 4
+DEFAULT_TUNING_EPOCHS_PER_TRIAL = 2
 
 # Blessing: the paper's CNN reaches ~0.6 on FER-2013; the demo uses a lower bound (its data
 # and training budget are small), set by --accuracy-threshold.

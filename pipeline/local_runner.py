@@ -173,6 +173,8 @@ def run(
     enable_class_weights: bool = False,
     enable_inferred_schema: bool = False,
     enable_training: bool = True,
+    tuning_trials: int = 0,  # 0: no Tuner
+    tuning_epochs_per_trial: int = configs.DEFAULT_TUNING_EPOCHS_PER_TRIAL,
     stream=sys.stdout,
 ) -> RunResult:
     from tfx import v1 as tfx
@@ -180,6 +182,9 @@ def run(
     from models import registry
     from pipeline.pipeline import create_pipeline
 
+    train_config = dict(train_config or {})
+    train_config.setdefault("model", registry.DEFAULT_MODEL)
+    registry.spec(train_config["model"])  # an unknown or unservable model fails here, before any stage runs
     data = os.path.abspath(data)
     if not os.path.isfile(data):
         raise FileNotFoundError(f"--data {data}: no such file")
@@ -190,8 +195,6 @@ def run(
     print(f"FER pipeline: data {data} (~{estimated} rows), output {output_dir}", file=stream)
     print(f"Beam: {' '.join(beam_args)}", file=stream, flush=True)
 
-    train_config = dict(train_config or {})
-    train_config.setdefault("model", registry.DEFAULT_MODEL)
     train_config.setdefault("checkpoint_dir", configs.checkpoint_dir(output_dir, train_config["model"]))
     pipeline = create_pipeline(
         pipeline_name=configs.PIPELINE_NAME,
@@ -206,6 +209,9 @@ def run(
         enable_class_weights=enable_class_weights,
         enable_inferred_schema=enable_inferred_schema,
         enable_training=enable_training,
+        enable_tuning=tuning_trials > 0,
+        tuning_trials=tuning_trials,
+        tuning_epochs_per_trial=tuning_epochs_per_trial,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             configs.metadata_path(output_dir)
         ),

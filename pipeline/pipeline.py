@@ -2,13 +2,14 @@
 
 FerExampleGen -> ImportSchemaGen -> StatisticsGen -> ExampleValidator
                                                \-> ClassBalanceCheck
--> Transform -> FerTrainer -> (latest blessed model) -> Evaluator -> [FerInfraValidator] -> FerPusher
+-> Transform -> [Tuner] -> FerTrainer -> (latest blessed model) -> Evaluator -> [FerInfraValidator] -> FerPusher
 """
 
 from typing import Any, Dict, List, Optional
 
 from tfx import v1 as tfx
 from tfx.dsl.components.base import base_node
+from tfx.orchestration import data_types
 from tfx.proto import infra_validator_pb2
 
 from components.class_balance import logic as class_balance_logic
@@ -18,7 +19,7 @@ from components.fer_example_gen.component import FerExampleGen
 from components.fer_infra_validator import component as infra_validation
 from components.fer_pusher.component import FerPusher
 from components.fer_trainer import component as fer_trainer
-from models import features
+from models import features, tuning
 from pipeline import configs, eval_config
 from schema import SCHEMA_FILE
 
@@ -33,6 +34,7 @@ def create_pipeline(
     schema_file: str = SCHEMA_FILE,
     preprocessing_fn: str = configs.PREPROCESSING_FN,
     run_fn: str = configs.RUN_FN,
+    tuner_fn: str = configs.TUNER_FN,
     train_config: Optional[Dict[str, Any]] = None,
     max_rows_per_split: Optional[int] = None,
     max_reject_fraction: float = csv_parser.DEFAULT_MAX_REJECT_FRACTION,
@@ -43,6 +45,9 @@ def create_pipeline(
     enable_inferred_schema: bool = False,
     enable_class_weights: bool = False,
     enable_training: bool = True,
+    enable_tuning: bool = False,
+    tuning_trials: int = configs.DEFAULT_TUNING_TRIALS,
+    tuning_epochs_per_trial: int = configs.DEFAULT_TUNING_EPOCHS_PER_TRIAL,
     enable_infra_validation: bool = False,
     infra_validation_serving_spec: Optional[infra_validator_pb2.ServingSpec] = None,
     enable_cache: bool = True,
@@ -62,6 +67,9 @@ def create_pipeline(
       enable_inferred_schema: also run SchemaGen (inferred) for comparison with schema/.
       enable_class_weights: train with the class-balance check's balanced weights.
       enable_training: False stops after Transform (data checks only; benchmarks).
+      enable_tuning: run TFX's Tuner first (KerasTuner random search over optimizer,
+        learning rate and batch size, `tuning_trials` trials of `tuning_epochs_per_trial`
+        epochs); its best hyperparameters override the Trainer's.
       enable_infra_validation: serve the candidate with TF Serving before pushing, as
         `infra_validation_serving_spec` says (needs a container platform: Kubeflow variant).
     """
@@ -92,12 +100,28 @@ def create_pipeline(
     )
     train_config = dict(train_config or {})
     train_config["use_class_weights"] = enable_class_weights
+    tuner = None
+    if enable_tuning:
+        tuner = tfx.components.Tuner(
+            tuner_fn=tuner_fn,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_gen.outputs["schema"],
+            train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
+            eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+            # Trials train with the run's recipe but never with the Trainer's checkpoints.
+            custom_config=tuning.tuner_config(
+                {k: v for k, v in train_config.items() if k not in ("checkpoint_dir", "resume", "use_class_weights")
+                 and not isinstance(v, data_types.RuntimeParameter)},
+                tuning_trials, tuning_epochs_per_trial),
+        )
     knobs = {name: train_config.pop(name) for name in fer_trainer.KNOBS if train_config.get(name) is not None}
     trainer = fer_trainer.FerTrainer(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         class_balance=class_balance.outputs["class_balance"],
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         run_fn=run_fn,
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
@@ -137,7 +161,7 @@ def create_pipeline(
     components: List[base_node.BaseNode] = [example_gen, schema_gen, statistics_gen, example_validator, class_balance,
                                             transform]
     if enable_training:
-        components += [trainer, model_resolver, evaluator] + ([infra_validator] if infra_validator else []) + [pusher]
+        components += ([tuner] if tuner else []) + [trainer, model_resolver, evaluator] + ([infra_validator] if infra_validator else []) + [pusher]
     if enable_inferred_schema:
         components.insert(3, tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"]).with_id("InferredSchemaGen"))
     return tfx.dsl.Pipeline(

@@ -65,3 +65,24 @@ def test_transform_features_signature_gives_the_slicing_buckets(exported):
     assert set(out) == {features.LIGHTING_BUCKET_KEY, features.CONTRAST_BUCKET_KEY}
     lighting = out[features.LIGHTING_BUCKET_KEY].numpy().tolist()
     assert lighting[0] == 0 and lighting[1] == features.NUM_QUANTILE_BUCKETS - 1
+
+
+def test_tta_export_averages_the_face_and_its_mirror_image(transform_output_dir, tmp_path):
+    import tensorflow_transform as tft
+
+    inputs = keras.Input(features.IMAGE_SHAPE, name=features.IMAGE_KEY)
+    # Flatten + Dense sees where pixels are, so a mirror image scores differently.
+    outputs = keras.layers.Dense(features.NUM_CLASSES, activation="softmax")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    path = export.export_serving_model(model, tft.TFTransformOutput(transform_output_dir[0]), str(tmp_path / "1"),
+                                       tta=True)
+    images = np.random.default_rng(2).integers(0, 256, (3,) + features.IMAGE_SHAPE).astype(np.uint8)
+    scaled = images.astype("float32") / 255.0
+    plain, mirrored = model(scaled).numpy(), model(scaled[:, :, ::-1]).numpy()
+    assert not np.allclose(plain, mirrored, atol=1e-4)
+    loaded = tf.saved_model.load(path)
+    served = loaded.signatures["serving_default"](image=tf.constant(images))[features.SERVING_PROBABILITIES_OUTPUT]
+    np.testing.assert_allclose(served.numpy(), (plain + mirrored) / 2, rtol=1e-5, atol=1e-7)
+    serialized = [serialize_example(0, img.ravel()) for img in images]
+    scores = loaded.signatures[features.EXAMPLES_SIGNATURE](inputs=tf.constant(serialized))[features.CLASSIFY_SCORES_OUTPUT]
+    np.testing.assert_allclose(scores.numpy(), served.numpy(), rtol=1e-5)

@@ -31,6 +31,38 @@ def test_optimizer_uses_legacy_inverse_time_decay():
     assert float(schedule(1_000_000)) == pytest.approx(1e-4 / 2)
 
 
+@pytest.mark.parametrize("name, cls", [("adam", keras.optimizers.Adam), ("rmsprop", keras.optimizers.RMSprop),
+                                       ("sgd", keras.optimizers.SGD)])
+def test_optimizers_of_table_v(name, cls):
+    optimizer = trainer.make_optimizer(trainer.TrainConfig(optimizer=name, lr_schedule="plateau", learning_rate=0.01))
+    assert type(optimizer) is cls and float(optimizer.learning_rate) == pytest.approx(0.01)
+
+
+def test_config_refuses_unknown_optimizer_and_schedule():
+    with pytest.raises(ValueError, match="optimizer 'adagrad'"):
+        trainer.TrainConfig(optimizer="adagrad")
+    with pytest.raises(ValueError, match="lr_schedule 'cosine'"):
+        trainer.TrainConfig.from_dict({"lr_schedule": "cosine"})
+
+
+def test_tuner_hyperparameters_override_the_tuned_fields_only():
+    config = trainer.TrainConfig(epochs=7).with_hyperparameters(
+        {"space": [], "values": {"optimizer": "sgd", "learning_rate": 0.003, "batch_size": 32}})
+    assert (config.optimizer, config.learning_rate, config.batch_size, config.epochs) == ("sgd", 0.003, 32, 7)
+    assert trainer.TrainConfig().with_hyperparameters(None) == trainer.TrainConfig()
+
+
+def test_plateau_schedule_lowers_the_learning_rate_when_val_accuracy_stalls(tmp_path, tiny_registry):
+    assert trainer.schedule_callbacks(trainer.TrainConfig()) == []
+    # 1e-5 moves the tiny model too little to change its val accuracy: a plateau from epoch 1
+    config = trainer.TrainConfig(model="tiny", epochs=5, patience=10, learning_rate=1e-5, lr_schedule="plateau")
+    model, summary = trainer.train(config, _data(), _data(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
+    assert len({h["val_accuracy"] for h in summary["history"]}) == 1
+    # the logged rate is the one each epoch trained with: halved after epochs 3 and 5
+    rates = [h["learning_rate"] for h in summary["history"]]
+    assert rates == pytest.approx([1e-5, 1e-5, 1e-5, 5e-6, 5e-6])
+
+
 def _tiny_model():
     inputs = keras.Input((4,), name="image")
     return keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(inputs))
@@ -45,7 +77,7 @@ def _data(n=64, seed=0):
 
 @pytest.fixture
 def tiny_registry(monkeypatch):
-    monkeypatch.setitem(trainer.registry.MODELS, "tiny", _tiny_model)
+    monkeypatch.setitem(trainer.registry.MODELS, "tiny", trainer.registry.ModelSpec("tiny", _tiny_model, "test model"))
 
 
 def test_train_checkpoints_each_epoch_and_stops_early(tmp_path, tiny_registry):

@@ -98,3 +98,18 @@ def test_the_same_pipeline_compiles_for_kubeflow_v2(tmp_path):
     assert set(ALL) - {"latest_blessed_model_resolver"} <= set(tasks)
     assert spec["root"]["inputDefinitions"]["parameters"]["data-root"]["type"] == "STRING"
     assert "FerExampleGen" in tasks["StatisticsGen"]["dependentTasks"]
+
+
+def test_tuning_runs_the_tuner_before_the_trainer_and_feeds_it_the_best_hyperparameters():
+    assert "Tuner" not in ids(build())
+    pipeline = build(enable_tuning=True, tuning_trials=3, tuning_epochs_per_trial=1,
+                     train_config={"model": "vgg_bn", "epochs": 5, "checkpoint_dir": "/ckpt", "resume": True})
+    components = {c.id: c for c in pipeline.components}
+    tuner, trainer = components["Tuner"], components["FerTrainer"]
+    assert ids(pipeline).index("Tuner") < ids(pipeline).index("FerTrainer")
+    assert tuner.exec_properties["tuner_fn"] == configs.TUNER_FN
+    custom = json.loads(tuner.exec_properties["custom_config"])
+    # trials use the run's model and recipe, never the Trainer's checkpoints
+    assert custom == {"train_config": {"model": "vgg_bn", "epochs": 5}, "max_trials": 3, "epochs_per_trial": 1}
+    assert tuner.inputs["examples"] is not None and "transform_graph" in tuner.inputs
+    assert trainer.inputs["hyperparameters"].producer_component_id == "Tuner"

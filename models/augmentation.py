@@ -1,0 +1,56 @@
+"""Training-time augmentation, applied in the Trainer's input pipeline (tf.data) to
+transformed batches. Never inside Transform: Transform's graph is also the serving graph,
+and what it does must be deterministic.
+
+Each image gets its own random horizontal flip, small rotation and shift, composed into
+one projective transform (one ImageProjectiveTransformV3 call per batch, bilinear, edges
+repeated), so the cost is a single resampling pass.
+"""
+
+import math
+
+import tensorflow as tf
+
+MAX_ROTATION_DEGREES = 10.0
+MAX_SHIFT_PIXELS = 4.0  # about 8 % of 48: small face-crop jitter
+
+
+def transform_matrices(angle: tf.Tensor, shift_x: tf.Tensor, shift_y: tf.Tensor, flip: tf.Tensor,
+                       height: int, width: int) -> tf.Tensor:
+    """Per image [B] parameters -> [B, 8] projective transforms (output pixel -> input
+    pixel, the convention of ImageProjectiveTransformV3): rotate by `angle` (radians)
+    about the centre, mirror horizontally where `flip` is True, then shift."""
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    sign = tf.where(flip, -1.0, 1.0)
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    a0, a1 = sign * cos, -sign * sin
+    b0, b1 = sin, cos
+    a2 = cx - a0 * cx - a1 * cy + shift_x
+    b2 = cy - b0 * cx - b1 * cy + shift_y
+    zeros = tf.zeros_like(angle)
+    return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+
+def apply_transforms(images: tf.Tensor, transforms: tf.Tensor) -> tf.Tensor:
+    shape = tf.shape(images)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="NEAREST")
+
+
+def augment_images(images: tf.Tensor, max_rotation_degrees: float = MAX_ROTATION_DEGREES,
+                   max_shift_pixels: float = MAX_SHIFT_PIXELS) -> tf.Tensor:
+    """float images [B, H, W, C] -> randomly flipped, rotated and shifted images."""
+    batch = tf.shape(images)[0]
+    limit = max_rotation_degrees * math.pi / 180.0
+    angle = tf.random.uniform([batch], -limit, limit)
+    shift_x = tf.random.uniform([batch], -max_shift_pixels, max_shift_pixels)
+    shift_y = tf.random.uniform([batch], -max_shift_pixels, max_shift_pixels)
+    flip = tf.random.uniform([batch]) < 0.5
+    matrices = transform_matrices(angle, shift_x, shift_y, flip, images.shape[1], images.shape[2])
+    return apply_transforms(images, matrices)
+
+
+def flip_horizontally(images: tf.Tensor) -> tf.Tensor:
+    """The test-time augmentation view: the mirror image ([B, H, W, C])."""
+    return tf.reverse(images, axis=[2])
