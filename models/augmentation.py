@@ -32,10 +32,11 @@ def transform_matrices(angle: tf.Tensor, shift_x: tf.Tensor, shift_y: tf.Tensor,
 
 
 def apply_transforms(images: tf.Tensor, transforms: tf.Tensor) -> tf.Tensor:
-    shape = tf.shape(images)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3], fill_value=0.0,
         interpolation="BILINEAR", fill_mode="NEAREST")
+    out.set_shape(images.shape)  # the raw op forgets H, W, C, which Flatten needs
+    return out
 
 
 def augment_images(images: tf.Tensor, max_rotation_degrees: float = MAX_ROTATION_DEGREES,

@@ -168,6 +168,11 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
 
 def details(node_id: str, outputs: Dict[str, List]) -> dict:
     """Machine-readable results of the stages the runner's caller needs."""
+    if node_id == "FerTrainer" and outputs.get("model") and outputs.get("model_run"):
+        from tfx.utils import path_utils
+
+        return {"model_path": path_utils.serving_model_path(outputs["model"][0].uri),
+                "model_run_path": outputs["model_run"][0].uri}
     if node_id == "Evaluator" and outputs.get("blessing"):
         return {"blessed": _prop(outputs["blessing"][0], "blessed", 0) == 1}
     if node_id == "Pusher" and outputs.get("pushed_model"):

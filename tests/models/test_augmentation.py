@@ -49,4 +49,9 @@ def test_random_augmentation_keeps_shape_range_and_differs_per_image():
     images = tf.repeat(_images(1), 8, axis=0)
     out = augmentation.augment_images(images).numpy()
     assert out.shape == (8, 48, 48, 1) and out.min() >= 0.0 and out.max() <= 1.0
+    # inside tf.data (graph mode, unknown batch) the static image shape survives
+    spec = tf.data.Dataset.from_tensors(images).map(augmentation.augment_images).element_spec
+    assert spec.shape.as_list() == [8, 48, 48, 1]
+    unknown_batch = tf.data.Dataset.from_tensor_slices(images).batch(3).map(augmentation.augment_images)
+    assert unknown_batch.element_spec.shape.as_list() == [None, 48, 48, 1]
     assert len({out[i].tobytes() for i in range(8)}) == 8
