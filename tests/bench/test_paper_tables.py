@@ -1,0 +1,50 @@
+"""bench/paper_tables.py: the cells' bookkeeping (status, records, the results page) and
+the decision-tree cell on generated data. The Keras cells run through the pipeline in
+tests/e2e/test_models_e2e.py."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+
+from tests.conftest import REPO
+
+spec = importlib.util.spec_from_file_location("paper_tables", os.path.join(REPO, "bench", "paper_tables.py"))
+paper_tables = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(paper_tables)
+
+
+def test_status_labels_partial_runs():
+    assert paper_tables.status_of(12, True, 100, None, False) == "complete: early stopping"
+    assert paper_tables.status_of(100, False, 100, None, False) == "complete: 100 epochs"
+    assert paper_tables.status_of(3, False, 3, None, False).startswith("partial: 3 epoch(s) (budget 3)")
+    assert paper_tables.status_of(3, True, 3, 500, False) == "partial: at most 500 rows per split"
+    assert paper_tables.status_of(3, False, 3, None, True) == "complete: 3 of 3 epochs"
+    assert paper_tables.status_of(2, False, 3, None, True) == "partial: 2 of 3 epochs"
+
+
+def test_cell_ids_separate_configs_and_subsets():
+    assert paper_tables.cell_id("table1", "simple_cnn", None) == "table1-simple_cnn"
+    assert paper_tables.cell_id("table5", "proposed_cnn", 300, optimizer="sgd", batch=32, lr=None) == \
+        "table5-proposed_cnn-batch32-optimizersgd-rows300"
+
+
+def test_decision_tree_cell_records_and_renders(demo_csv, tmp_path):
+    run = paper_tables.run_decision_tree(demo_csv, seed=0)
+    assert run["config"]["min_samples_split"] == 40 and run["config"]["train_rows"] == 240
+    assert run["evaluation"]["examples"] == 30
+    results = str(tmp_path / "r.jsonl")
+    entry = paper_tables.record("table1", run, "python bench/paper_tables.py table1 ...", results)
+    assert 0.0 <= entry["publictest_accuracy"] <= entry["publictest_top2_accuracy"] <= 1.0
+    assert set(entry["per_class_recall"]) == set(paper_tables.features.CLASS_NAMES)
+    assert json.loads(open(results).read())["model"] == "decision_tree"
+    page = paper_tables.render_markdown(paper_tables.load_records(results))
+    row = next(line for line in page.splitlines() if line.startswith("| ") and "decision_tree" in line and "min_samples" in line)
+    assert f"{100 * entry['publictest_accuracy']:.2f}" in row and "30.84" in row and "complete" in row
+    assert "| angry | disgust | fear | happy | sad | surprise | neutral |" in page
+
+
+def test_missing_data_file_is_refused(tmp_path):
+    with pytest.raises(SystemExit):
+        paper_tables.main(["table1", "--data", str(tmp_path / "nope.csv")])
