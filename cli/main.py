@@ -87,6 +87,7 @@ def _kubeflow_compile(args) -> int:
         image=args.image, pipeline_root=args.pipeline_root, data_root=args.data_root,
         serving_model_dir=args.serving_model_dir, beam_args=args.beam_arg, model=args.model,
         max_rows_per_split=args.max_rows, enable_class_weights=args.class_weights,
+        tuning_trials=args.tune_trials if args.tune else 0, tuning_epochs_per_trial=args.tune_epochs,
         enable_infra_validation=not args.no_infra_validation,
         **{name: value for name, value in given.items() if value is not None},
     )
@@ -184,6 +185,16 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _add_tuning_options(parser) -> None:
+    from pipeline import configs  # no TensorFlow
+
+    parser.add_argument("--tune", action="store_true",
+                        help="run TFX's Tuner first (optimizer, learning rate, batch size); the best values train the model")
+    parser.add_argument("--tune-trials", type=int, default=configs.DEFAULT_TUNING_TRIALS, help="Tuner trial budget")
+    parser.add_argument("--tune-epochs", type=int, default=configs.DEFAULT_TUNING_EPOCHS_PER_TRIAL,
+                        help="epochs per trial")
+
+
 def _add_kubeflow(sub) -> None:
     from kubeflow import config  # no TensorFlow
 
@@ -206,6 +217,7 @@ def _add_kubeflow(sub) -> None:
     c.add_argument("--max-rows", type=int, help="at most N rows of each split (smoke runs)")
     c.add_argument("--accuracy-threshold", type=float, help="blessing: lowest overall eval accuracy")
     c.add_argument("--class-weights", action="store_true")
+    _add_tuning_options(c)
     c.add_argument("--no-infra-validation", action="store_true",
                    help="leave out InfraValidator (needed for Vertex AI, which has no Kubernetes API)")
     c.add_argument("--serving-tag", help="tensorflow/serving image tag InfraValidator starts (default 2.16.1, "
@@ -265,10 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random flip/rotation/shift of training images (default: the model's; vgg_bn on)")
     r.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="serving averages each face and its mirror image (default: the model's; vgg_bn on)")
-    r.add_argument("--tune", action="store_true",
-                   help="run TFX's Tuner first (optimizer, learning rate, batch size); the best values train the model")
-    r.add_argument("--tune-trials", type=int, default=configs.DEFAULT_TUNING_TRIALS, help="Tuner trial budget")
-    r.add_argument("--tune-epochs", type=int, default=configs.DEFAULT_TUNING_EPOCHS_PER_TRIAL, help="epochs per trial")
+    _add_tuning_options(r)
     r.add_argument("--max-rows", type=int, help="at most N rows of each split, in file order")
     r.add_argument("--beam-arg", action="append", help="Beam pipeline argument (repeatable); replaces the defaults")
     r.add_argument("--accuracy-threshold", type=float, default=configs.DEFAULT_ACCURACY_LOWER_BOUND,

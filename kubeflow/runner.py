@@ -44,6 +44,8 @@ class CompileOptions:
     accuracy_lower_bound: float = configs.DEFAULT_ACCURACY_LOWER_BOUND
     max_rows_per_split: Optional[int] = None
     enable_class_weights: bool = False
+    tuning_trials: int = 0  # > 0: TFX's Tuner runs first with this trial budget
+    tuning_epochs_per_trial: int = configs.DEFAULT_TUNING_EPOCHS_PER_TRIAL
     enable_infra_validation: bool = True
     serving_image: str = infra_validation.DEFAULT_SERVING_IMAGE
     serving_tag: str = infra_validation.DEFAULT_SERVING_TAG
@@ -80,6 +82,9 @@ def build_pipeline(options: CompileOptions) -> tfx.dsl.Pipeline:
         max_rows_per_split=options.max_rows_per_split,
         accuracy_lower_bound=options.accuracy_lower_bound,
         enable_class_weights=options.enable_class_weights,
+        enable_tuning=options.tuning_trials > 0,
+        tuning_trials=options.tuning_trials,
+        tuning_epochs_per_trial=options.tuning_epochs_per_trial,
         enable_infra_validation=options.enable_infra_validation,
         infra_validation_serving_spec=infra_validation.kubernetes_serving_spec(options.serving_image, options.serving_tag),
         beam_pipeline_args=list(DEFAULT_BEAM_ARGS if options.beam_args is None else options.beam_args),

@@ -139,3 +139,14 @@ def test_cli_compile_with_defaults_only(tmp_path, capsys):
     assert job["runtimeConfig"]["parameterValues"]["epochs"] == 7
     assert "InfraValidator" not in job["pipelineSpec"]["root"]["dag"]["tasks"]
     assert containers(job)["Transform"]["args"][-1] == "--runner=DirectRunner"
+
+
+def test_stronger_model_with_the_tuner_compiles_with_its_recipe_as_defaults(tmp_path):
+    job = runner.compile_pipeline(str(tmp_path / "p.json"), runner.CompileOptions(
+        model="vgg_bn", tuning_trials=3, enable_infra_validation=False))
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert "Tuner" in tasks and "Tuner" in tasks["FerTrainer"]["dependentTasks"]
+    # vgg_bn's own learning rate, not the paper's, is the runtime parameter's default
+    assert job["runtimeConfig"]["parameterValues"]["learning_rate"] == 1e-3
+    tuner_config = json.loads(tasks["Tuner"]["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"])
+    assert tuner_config["max_trials"] == 3 and tuner_config["train_config"]["model"] == "vgg_bn"
