@@ -130,13 +130,15 @@ def run_keras_cell(args, table: str, model: str, *, epochs: int, patience: Optio
                    learning_rate: Optional[float] = None) -> Dict:
     from pipeline import configs, evaluate, local_runner
 
-    cell = cell_id(table, model, args.max_rows, optimizer=optimizer, batch=batch_size, lr=learning_rate)
+    cell = cell_id(table, model, args.max_rows, optimizer=optimizer, batch=batch_size, lr=learning_rate,
+                   cw="" if args.class_weights else None)
     train_config = {"model": model, "epochs": epochs, "patience": patience, "optimizer": optimizer,
                     "batch_size": batch_size, "learning_rate": learning_rate, "resume": True,
                     "checkpoint_dir": os.path.join(os.path.abspath(args.output), "checkpoints", cell)}
     started = time.time()
     result = local_runner.run(args.data, args.output, train_config=train_config, max_rows_per_split=args.max_rows,
-                              accuracy_lower_bound=configs.DEFAULT_ACCURACY_LOWER_BOUND)
+                              accuracy_lower_bound=configs.DEFAULT_ACCURACY_LOWER_BOUND,
+                              enable_class_weights=args.class_weights)
     trainer = result.stages["FerTrainer"].details
     with open(os.path.join(trainer["model_run_path"], "training_summary.json")) as f:
         summary = json.load(f)
@@ -224,6 +226,7 @@ def render_markdown(records: List[Dict]) -> str:
             else:
                 shown = (f"{config.get('optimizer')} lr {config.get('learning_rate')}, batch {config.get('batch_size')}"
                          + (", aug" if config.get("augment") else "") + (", TTA" if config.get("tta") else "")
+                         + (", class weights" if config.get("use_class_weights") else "")
                          + (f", {config.get('lr_schedule')}" if config.get("lr_schedule") != "inverse_time" else ""))
             history = ", ".join(_pct(v) for v in r.get("val_accuracy_per_epoch", [])) or "–"
             paper = _pct(PAPER_TABLE_I.get(r["model"])) if table == "table1" else "–"
@@ -262,6 +265,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-sizes", default=",".join(map(str, TABLE5_BATCH_SIZES)))
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="table5: every optimizer's rate")
     parser.add_argument("--max-rows", type=int, help="at most N rows per split (quick, partial runs)")
+    parser.add_argument("--class-weights", action="store_true",
+                        help="Keras cells train with the class-balance check's balanced weights")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--results", default=RESULTS_JSONL, help="records file; the .md beside it is rebuilt")
     args = parser.parse_args(argv)

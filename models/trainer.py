@@ -28,13 +28,14 @@ from absl import logging
 from models import augmentation, export, features, registry
 
 TRAINING_SUMMARY_FILE = "training_summary.json"
+CHECKPOINT_STATE_FILE = "state.json"
+LAST_MODEL_FILE = "last.keras"
+BEST_WEIGHTS_FILE = "best.weights.h5"
+
 OPTIMIZERS = ("adam", "rmsprop", "sgd")  # Table V's; SGD without momentum, as Keras' default
 LR_SCHEDULES = ("inverse_time", "plateau")
 # The hyperparameters the Tuner searches (models/tuning.py); its best values win.
 TUNED_FIELDS = ("optimizer", "learning_rate", "batch_size")
-CHECKPOINT_STATE_FILE = "state.json"
-LAST_MODEL_FILE = "last.keras"
-BEST_WEIGHTS_FILE = "best.weights.h5"
 
 
 @dataclasses.dataclass

@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def tuned_run(demo_csv, tmp_path_factory):
