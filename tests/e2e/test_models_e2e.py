@@ -80,3 +80,13 @@ def test_paper_tables_bench_runs_keras_cells_through_the_pipeline(tuned_run, dem
     assert len(records[1]["val_accuracy_per_epoch"]) == 3 and records[1]["publictest_examples"] == 30
     page = open(results.replace(".jsonl", ".md")).read()
     assert page.count("| feedforward |") == 4  # two sittings, in the model table and the recall table
+
+
+def test_tta_gain_bench_reads_the_trained_checkpoint(tuned_run, demo_csv):
+    checkpoint = os.path.join(tuned_run[0], "checkpoints", "vgg_bn")
+    result = subprocess.run([sys.executable, "bench/tta_gain.py", "--checkpoint", checkpoint, "--model", "vgg_bn",
+                             "--data", demo_csv], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    assert report["examples"] == 30
+    assert report["accuracy_gain"] == pytest.approx(report["flip_tta"]["accuracy"] - report["faces_only"]["accuracy"])
