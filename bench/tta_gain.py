@@ -42,7 +42,8 @@ def main(argv=None) -> int:
     for name, probabilities in (("faces_only", plain), ("flip_tta", (plain + mirrored) / 2)):
         metrics = evaluate.evaluation_metrics(labels, probabilities)
         result[name] = {"accuracy": round(metrics["accuracy"], 4), "top2_accuracy": round(metrics["top2_accuracy"], 4),
-                        "recall": {k: round(v["recall"], 4) for k, v in metrics["per_class"].items()}}
+                        "recall": {k: None if v["recall"] is None else round(v["recall"], 4)  # None: no support
+                                   for k, v in metrics["per_class"].items()}}
     result["accuracy_gain"] = round(result["flip_tta"]["accuracy"] - result["faces_only"]["accuracy"], 4)
     print(json.dumps(result, indent=1))
     return 0
