@@ -128,7 +128,7 @@ def run_decision_tree(data: str, seed: int) -> Dict:
 def run_keras_cell(args, table: str, model: str, *, epochs: int, patience: Optional[int] = None,
                    optimizer: Optional[str] = None, batch_size: Optional[int] = None,
                    learning_rate: Optional[float] = None) -> Dict:
-    from pipeline import configs, evaluate, local_runner
+    from pipeline import evaluate, local_runner
 
     cell = cell_id(table, model, args.max_rows, optimizer=optimizer, batch=batch_size, lr=learning_rate,
                    cw="" if args.class_weights else None)
@@ -137,7 +137,6 @@ def run_keras_cell(args, table: str, model: str, *, epochs: int, patience: Optio
                     "checkpoint_dir": os.path.join(os.path.abspath(args.output), "checkpoints", cell)}
     started = time.time()
     result = local_runner.run(args.data, args.output, train_config=train_config, max_rows_per_split=args.max_rows,
-                              accuracy_lower_bound=configs.DEFAULT_ACCURACY_LOWER_BOUND,
                               enable_class_weights=args.class_weights)
     trainer = result.stages["FerTrainer"].details
     with open(os.path.join(trainer["model_run_path"], "training_summary.json")) as f:

@@ -26,7 +26,6 @@ def main(argv=None) -> int:
     parser.add_argument("--usage", default="PublicTest")
     args = parser.parse_args(argv)
 
-    import numpy as np
     import tensorflow as tf
 
     from models import preprocessing, registry, trainer
