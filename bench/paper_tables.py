@@ -24,12 +24,13 @@ Resuming: run the same command again (a larger --epochs continues further). Trai
 up from the cell's last completed epoch (optimizer state included); a cell that already
 stopped early is not trained again.
 
-Expected time on this project's 2-core VM (measured: proposed_cnn ~62 images/s,
-bench/results/trainer.md; 28,709 Training images): proposed_cnn ~8 min/epoch plus ~1 min
-of validation, so ~2.5-4 h to early stopping (the paper's run stops after 15-25 epochs);
-simple_cnn and feedforward a few minutes per epoch or less; the decision tree ~2 min.
-Table V's 12 optimizer x batch-size cells of the proposed CNN: ~1.5-3 days. Data stages
-before the first cell: ~3 min.
+Expected time on this project's 2-core VM (measured 2026-11-28, bench/results/paper_tables.md;
+28,709 Training images, epochs include validation on 3,589 PublicTest faces): decision tree
+~1.5 min; feedforward ~9 s/epoch, ~3 min to early stopping; simple_cnn ~20 s/epoch, ~7 min;
+vgg_bn ~3.5 min/epoch; proposed_cnn ~7-9 min/epoch, so ~2-4.5 h if early stopping ends it
+after 15-30 epochs (up to 15 h for all 100). Table V's 12 optimizer x batch-size cells of the proposed CNN:
+one to two days. Data stages before the first cell: ~3 min; each cell adds ~1 min of
+Evaluator and PublicTest evaluation.
 """
 
 from __future__ import annotations
