@@ -29,7 +29,7 @@ Expected time on this project's 2-core VM (measured 2026-11-28, bench/results/pa
 ~1.5 min; feedforward ~9 s/epoch, ~3 min to early stopping; simple_cnn ~20 s/epoch, ~7 min;
 vgg_bn ~3.5 min/epoch; proposed_cnn ~7-9 min/epoch, so ~2-4.5 h if early stopping ends it
 after 15-30 epochs (up to 15 h for all 100). Table V's 12 optimizer x batch-size cells of the proposed CNN:
-one to two days. Data stages before the first cell: ~3 min; each cell adds ~1 min of
+one to two and a half days. Data stages before the first cell: ~3 min; each cell adds ~1 min of
 Evaluator and PublicTest evaluation.
 """
 
