@@ -34,7 +34,7 @@ def define_search_space(hp: keras_tuner.HyperParameters) -> None:
 
 
 def trial_config(base: trainer.TrainConfig, hp: keras_tuner.HyperParameters) -> trainer.TrainConfig:
-    define_search_space(hp)  # registers the space on the first trial; afterwards a no-op
+    # make_tuner registers the whole space up front, so every trial's hp holds all values
     return base.with_hyperparameters({"values": hp.values})
 
 
