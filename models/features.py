@@ -46,8 +46,13 @@ CSV_EMOTION_COLUMN = "emotion"
 CSV_PIXELS_COLUMN = "pixels"
 CSV_USAGE_COLUMN = "Usage"
 
-# Usage value -> split name. With no Usage column the ExampleGen makes a seeded
-# train/eval split (the paper's 80/20).
+# Usage value -> split name. Training rows are split again into `train` and a seeded,
+# stratified validation carve `valid`, the only split that selects a model (early stopping,
+# best weights, the learning-rate plateau, Tuner scoring). PublicTest (`eval`) is what the
+# Evaluator reports and blesses on; PrivateTest (`test`) is reported too. With no Usage
+# column the ExampleGen makes a seeded, stratified train/valid/eval split (80/10/10).
 USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "eval", "PrivateTest": "test"}
-SPLITS = ("train", "eval", "test")
-TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = SPLITS
+SPLITS = ("train", "valid", "eval", "test")
+TRAIN_SPLIT, VALID_SPLIT, EVAL_SPLIT, TEST_SPLIT = SPLITS
+# The splits that report a model; none of them ever selects one.
+REPORTED_SPLITS = (EVAL_SPLIT, TEST_SPLIT)

@@ -19,5 +19,5 @@ def build(num_classes: int = features.NUM_CLASSES, hidden_units: int = HIDDEN_UN
     x = keras.layers.Flatten()(inputs)
     x = keras.layers.Dense(hidden_units, activation="relu")(x)
     x = keras.layers.Dropout(DROPOUT)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=NAME)

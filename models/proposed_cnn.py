@@ -38,5 +38,5 @@ def build(num_classes: int = features.NUM_CLASSES, dense_units: int = DENSE_UNIT
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dense(dense_units, activation="relu", kernel_regularizer=keras.regularizers.L2(L2))(x)
     x = keras.layers.Dropout(0.5)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=NAME)

@@ -32,6 +32,7 @@ CHECKPOINT_STATE_FILE = "state.json"
 LAST_MODEL_FILE = "last.keras"
 BEST_WEIGHTS_FILE = "best.weights.h5"
 
+PRECISIONS = ("float32", "mixed_bfloat16")  # keras dtype policies for training
 OPTIMIZERS = ("adam", "rmsprop", "sgd")  # Table V's; SGD without momentum, as Keras' default
 LR_SCHEDULES = ("inverse_time", "plateau")
 # The hyperparameters the Tuner searches (models/tuning.py); its best values win.
@@ -50,6 +51,7 @@ class TrainConfig:
     patience: int = 4
     augment: bool = False  # random flip/rotation/shift of training batches (models/augmentation.py)
     tta: bool = False  # serving signatures average the image and its mirror image
+    precision: str = "float32"  # "mixed_bfloat16": bf16 compute, float32 weights; export is float32
     use_class_weights: bool = False
     shuffle_buffer: int = 8192
     seed: int = 42
@@ -62,6 +64,8 @@ class TrainConfig:
             raise ValueError(f"optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule {self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
 
     @classmethod
     def from_dict(cls, values: Optional[Dict]) -> "TrainConfig":
@@ -163,6 +167,9 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
             self.state = json.load(f)
         return True
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.time()
+
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
         score = logs.get(self.monitor)
@@ -170,7 +177,9 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
             raise ValueError(f"early stopping needs {self.monitor!r}; got metrics {sorted(logs)}")
         state = self.state
         state["epoch"] = epoch + 1
-        state["history"].append({"epoch": epoch + 1, **logs})
+        # Wall time per epoch (validation included) and when it ended: time-to-accuracy curves.
+        state["history"].append({"epoch": epoch + 1, **logs, "seconds": round(time.time() - self._epoch_started, 2),
+                                 "ended_at": round(time.time(), 1)})
         tf.io.gfile.makedirs(self.directory)
         if state["best"] is None or score > state["best"]:
             state.update(best=score, best_epoch=epoch + 1, wait=0)
@@ -197,10 +206,24 @@ def load_class_weights(class_balance_uri: str) -> Dict[int, float]:
     return {int(k): float(v) for k, v in report["class_weights"].items()}
 
 
+def as_float32(model: keras.Model, name: str) -> keras.Model:
+    """The same weights in a model built under the float32 policy. A mixed-precision model
+    keeps float32 weights but computes in bf16, which is slow on CPUs without bf16 units:
+    what is exported and served is float32 everywhere."""
+    keras.mixed_precision.set_global_policy("float32")
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    fresh = registry.build(name)
+    fresh.set_weights(model.get_weights())
+    return fresh
+
+
 def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset, log_dir: str,
           checkpoint_dir: str) -> tuple:
-    """Builds (or resumes) and fits the model. Returns (model, summary dict)."""
+    """Builds (or resumes) and fits the model. Returns (model, summary dict); the model is
+    float32 whatever the training precision."""
     keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy(config.precision)
     stopper = ResumableEarlyStopping(checkpoint_dir, config.patience)
     initial_epoch = 0
     if config.resume and stopper.load():
@@ -231,6 +254,7 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
         )
     elapsed = time.time() - started
     stopper.restore_best(model)
+    model = as_float32(model, config.model)
     state = stopper.state
     summary = {
         "model": config.model,

@@ -108,7 +108,7 @@ def create_pipeline(
             transform_graph=transform.outputs["transform_graph"],
             schema=schema_gen.outputs["schema"],
             train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
-            eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+            eval_args=tfx.proto.EvalArgs(splits=[features.VALID_SPLIT]),
             # Trials train with the run's recipe but never with the Trainer's checkpoints.
             custom_config=tuning.tuner_config(
                 {k: v for k, v in train_config.items() if k not in ("checkpoint_dir", "resume", "use_class_weights")
@@ -124,7 +124,7 @@ def create_pipeline(
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         run_fn=run_fn,
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
-        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+        eval_args=tfx.proto.EvalArgs(splits=[features.VALID_SPLIT]),
         custom_config=train_config,
         **{name: fer_trainer.as_knob(name, value) for name, value in knobs.items()},
     )

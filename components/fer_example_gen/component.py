@@ -39,6 +39,7 @@ MAX_REJECT_FRACTION_KEY = "max_reject_fraction"
 MAX_ROWS_PER_SPLIT_KEY = "max_rows_per_split"
 SPLIT_SEED_KEY = "split_seed"
 EVAL_FRACTION_KEY = "eval_fraction"
+VALIDATION_FRACTION_KEY = "validation_fraction"
 
 REJECTS_FILE = "rejects.csv"
 SUMMARY_FILE = "summary.json"
@@ -52,6 +53,7 @@ class FerExampleGenSpec(FileBasedExampleGenSpec):
         MAX_ROWS_PER_SPLIT_KEY: ExecutionParameter(type=int, optional=True),
         SPLIT_SEED_KEY: ExecutionParameter(type=int),
         EVAL_FRACTION_KEY: ExecutionParameter(type=float),
+        VALIDATION_FRACTION_KEY: ExecutionParameter(type=float),
     }
     OUTPUTS = {
         **FileBasedExampleGenSpec.OUTPUTS,
@@ -66,6 +68,7 @@ def write_examples(
     *,
     max_rows_per_split: Optional[int] = None,
     seed: int = parser.DEFAULT_SEED,
+    validation_fraction: float = parser.DEFAULT_VALIDATION_FRACTION,
     eval_fraction: float = parser.DEFAULT_EVAL_FRACTION,
 ) -> Tuple[parser.ParseStats, List[str]]:
     """Parses the CSV files and writes one gzip TFRecord file per non-empty split.
@@ -82,7 +85,8 @@ def write_examples(
         try:
             for path in paths:
                 reader = parser.FerCsvReader(
-                    path, seed=seed, eval_fraction=eval_fraction, max_rows_per_split=max_rows_per_split
+                    path, seed=seed, validation_fraction=validation_fraction, eval_fraction=eval_fraction,
+                    max_rows_per_split=max_rows_per_split,
                 )
                 for item in reader:
                     if isinstance(item, parser.Reject):
@@ -131,6 +135,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             os.path.join(rejects.uri, REJECTS_FILE),
             max_rows_per_split=max_rows,
             seed=int(exec_properties[SPLIT_SEED_KEY]),
+            validation_fraction=float(exec_properties[VALIDATION_FRACTION_KEY]),
             eval_fraction=float(exec_properties[EVAL_FRACTION_KEY]),
         )
         summary = {**stats.as_dict(), "files": [os.path.basename(p) for p in paths], "splits": splits}
@@ -148,7 +153,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples_utils.set_file_format(examples, "tfrecords_gzip")
 
         logging.info("FerExampleGen: %s", json.dumps(summary, sort_keys=True))
-        missing = [s for s in (features.TRAIN_SPLIT, features.EVAL_SPLIT) if s not in splits]
+        missing = [s for s in (features.TRAIN_SPLIT, features.VALID_SPLIT, features.EVAL_SPLIT) if s not in splits]
         if missing:
             raise ValueError(f"FerExampleGen: no valid rows for split(s) {missing} in {paths}")
         try:
@@ -173,8 +178,9 @@ def _keep_rejects_of_failed_run(rejects_uri: str, shown: int = 5) -> str:
 class FerExampleGen(FileBasedExampleGen):
     """Custom ExampleGen for FER-2013 CSVs (`emotion,pixels[,Usage]`, plain or .gz).
 
-    Outputs `examples` (splits train/eval/test from Usage; train/eval seeded 80/20 when
-    there is no Usage column; empty splits are not listed) and `rejects`.
+    Outputs `examples` (splits from Usage: Training -> train + a seeded, stratified `valid`
+    carve, PublicTest -> eval, PrivateTest -> test; a seeded, stratified 80/10/10
+    train/valid/eval without a Usage column; empty splits are not listed) and `rejects`.
     """
 
     SPEC_CLASS = FerExampleGenSpec
@@ -187,6 +193,7 @@ class FerExampleGen(FileBasedExampleGen):
         max_reject_fraction: float = parser.DEFAULT_MAX_REJECT_FRACTION,
         max_rows_per_split: Optional[int] = None,
         split_seed: int = parser.DEFAULT_SEED,
+        validation_fraction: float = parser.DEFAULT_VALIDATION_FRACTION,
         eval_fraction: float = parser.DEFAULT_EVAL_FRACTION,
     ):
         input_config = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="csv", pattern=file_pattern)])
@@ -206,6 +213,7 @@ class FerExampleGen(FileBasedExampleGen):
             max_reject_fraction=float(max_reject_fraction),
             max_rows_per_split=max_rows_per_split,
             split_seed=int(split_seed),
+            validation_fraction=float(validation_fraction),
             eval_fraction=float(eval_fraction),
             examples=types.Channel(type=standard_artifacts.Examples),
             rejects=types.Channel(type=FerRejects),

@@ -21,7 +21,7 @@ import io
 import queue
 import sys
 import threading
-from typing import IO, Iterator, Optional, Union
+from typing import IO, Dict, Iterator, Optional, Union
 
 import numpy as np
 
@@ -38,7 +38,9 @@ REASONS = (FIELD_COUNT, PIXEL_COUNT, PIXEL_VALUE, LABEL, USAGE, CSV_SYNTAX)
 
 DEFAULT_MAX_REJECT_FRACTION = 0.001  # 0.1 %
 DEFAULT_SEED = 42
-DEFAULT_EVAL_FRACTION = 0.2  # the paper's 80/20 split, used only without a Usage column
+DEFAULT_VALIDATION_FRACTION = 0.1  # of the Training rows (of all rows without a Usage column)
+DEFAULT_EVAL_FRACTION = 0.1  # of all rows, used only without a Usage column (80/10/10)
+_MAX_CARVE_BLOCK = 1000
 
 # One pixel string is ~8 KB; the default csv field limit (128 KB) only matters for
 # corrupt files (an unclosed quote swallowing many lines), which we want as one reject.
@@ -222,6 +224,33 @@ def _parse_canonical(text: str) -> Optional[np.ndarray]:
     return values.astype(np.uint8)
 
 
+class StratifiedCarve:
+    """Seeded, stratified assignment of rows to splits by share, in one streaming pass.
+
+    Each class's rows are taken in blocks of `block` consecutive rows of that class (10 for
+    shares of 0.9/0.1); within a block the splits' slots are a seeded shuffle. So every
+    class, rare ones included, gets its share of each split to within one block, whatever
+    the file order, and the same file and seed always give the same split.
+    """
+
+    def __init__(self, shares: Dict[str, float], seed: int):
+        if abs(sum(shares.values()) - 1.0) > 1e-9:
+            raise ValueError(f"split shares must add up to 1, got {shares}")
+        block = next((b for b in range(1, _MAX_CARVE_BLOCK + 1)
+                      if all(abs(v * b - round(v * b)) < 1e-6 for v in shares.values())), None)
+        if block is None:
+            raise ValueError(f"split shares {shares} must be multiples of 1/{_MAX_CARVE_BLOCK}")
+        self._slots = np.array([name for name, v in shares.items() for _ in range(round(v * block))])
+        self._rng = np.random.default_rng(seed)
+        self._pending: Dict[int, list] = {}
+
+    def assign(self, label: int) -> str:
+        pending = self._pending.get(label)
+        if not pending:
+            pending = self._pending[label] = list(self._rng.permutation(self._slots))
+        return str(pending.pop())
+
+
 def parse_label(text: str) -> int:
     token = text.strip()
     if not _is_int(token) or not 0 <= int(token) < features.NUM_CLASSES:
@@ -246,7 +275,10 @@ class FerCsvReader:
 
     Args:
       path: the CSV (plain or gzip).
-      seed, eval_fraction: the seeded train/eval split used when there is no Usage column.
+      seed: seeds the stratified carves (StratifiedCarve).
+      validation_fraction: share of the Training rows carved out as `valid` (with no Usage
+        column: share of all rows).
+      eval_fraction: share of all rows that become `eval`, only without a Usage column.
       max_rows_per_split: keep at most this many valid rows of each split, in file order.
     """
 
@@ -255,22 +287,31 @@ class FerCsvReader:
         path: str,
         *,
         seed: int = DEFAULT_SEED,
+        validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
         eval_fraction: float = DEFAULT_EVAL_FRACTION,
         max_rows_per_split: Optional[int] = None,
     ):
-        if not 0.0 < eval_fraction < 1.0:
-            raise ValueError(f"eval_fraction must be in (0, 1), got {eval_fraction}")
+        for name, value in (("validation_fraction", validation_fraction), ("eval_fraction", eval_fraction)):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"{name} must be in (0, 1), got {value}")
+        if validation_fraction + eval_fraction >= 1.0:
+            raise ValueError(f"validation_fraction + eval_fraction must be below 1, got "
+                             f"{validation_fraction} + {eval_fraction}")
         if max_rows_per_split is not None and max_rows_per_split <= 0:
             raise ValueError(f"max_rows_per_split must be positive, got {max_rows_per_split}")
         self.path = path
         self.seed = seed
+        self.validation_fraction = validation_fraction
         self.eval_fraction = eval_fraction
         self.max_rows_per_split = max_rows_per_split
         self.stats = ParseStats()
 
     def __iter__(self) -> Iterator[Union[Row, Reject]]:
         stats = self.stats = ParseStats()
-        rng = np.random.default_rng(self.seed)
+        v, e = self.validation_fraction, self.eval_fraction
+        training_carve = StratifiedCarve({features.TRAIN_SPLIT: 1.0 - v, features.VALID_SPLIT: v}, self.seed)
+        no_usage_carve = StratifiedCarve(
+            {features.TRAIN_SPLIT: 1.0 - v - e, features.VALID_SPLIT: v, features.EVAL_SPLIT: e}, self.seed)
         with open_text(self.path) as stream:
             reader = csv.reader(stream)
             header, header_line = self._read_header(reader)
@@ -300,18 +341,24 @@ class FerCsvReader:
                 try:
                     if len(record) != n_fields:
                         raise _RowError(FIELD_COUNT, f"{len(record)} fields, expected {n_fields}")
+                    label = None
                     if usage_i is not None:
                         usage = record[usage_i].strip()
                         split = features.USAGE_TO_SPLIT.get(usage)
                         if split is None:
                             raise _RowError(USAGE, f"Usage {usage[:30]!r} is not one of {', '.join(features.USAGE_TO_SPLIT)}")
+                        if split == features.TRAIN_SPLIT:  # the carve is stratified: it needs the label
+                            label = parse_label(record[emotion_i])
+                            split = training_carve.assign(label)
                     else:
-                        split = features.TRAIN_SPLIT if rng.random() >= self.eval_fraction else features.EVAL_SPLIT
+                        label = parse_label(record[emotion_i])
+                        split = no_usage_carve.assign(label)
                     if self.max_rows_per_split is not None and stats.by_split[split] >= self.max_rows_per_split:
-                        # Beyond the limit only the split is known: the row is not validated.
+                        # Beyond the limit only the split is known: the pixels are not validated.
                         stats.skipped += 1
                         continue
-                    label = parse_label(record[emotion_i])
+                    if label is None:
+                        label = parse_label(record[emotion_i])
                     pixels = parse_pixels(record[pixels_i])
                 except _RowError as e:
                     yield self._reject(start_line, e.reason, e.detail)
