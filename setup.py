@@ -8,7 +8,9 @@ setup(
     description="TFX pipeline reproducing Saravanan et al., Facial Emotion Recognition using CNNs",
     python_requires=">=3.9,<3.11",
     packages=find_packages(include=["cli*", "pipeline*", "components*", "models*", "schema*", "kubeflow*", "fer_artifacts*", "dashboard*", "serving*", "client*"]),
-    package_data={"schema": ["*.pbtxt"]},
+    package_data={"schema": ["*.pbtxt"], "models": ["pretrained/*/*.md", "pretrained/*/*/saved_model.pb",
+                                                     "pretrained/*/*/variables/*", "pretrained/*/*/fingerprint.pb",
+                                                     "pretrained/*/*/assets/*"]},
     install_requires=[
         "tfx[kfp]==1.16.0",
         "tensorflow==2.16.2",

@@ -103,7 +103,8 @@ def run_decision_tree(data: str, seed: int) -> Dict:
 
     from pipeline import evaluate
 
-    train_labels, train_images, _ = evaluate.read_usage(data, "Training")
+    # The train split alone, as the Keras cells train on (the validation carve is theirs to select with).
+    train_labels, train_images, _ = evaluate.read_splits(data, ("train",))
     test_labels, test_images, stats = evaluate.read_usage(data, "PublicTest")
     flat = lambda images: images.reshape(len(images), -1).astype("float32") / 255.0  # noqa: E731
     tree = DecisionTreeClassifier(min_samples_split=DECISION_TREE_MIN_SAMPLES_SPLIT, random_state=seed)

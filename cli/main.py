@@ -152,16 +152,66 @@ def _dashboard(args) -> int:
 
 
 def _serve(args) -> int:
+    from models import features
     from serving import server
 
     try:
-        server.serve_forever(model_base_path=args.model_base_path, model_name=args.model_name, host=args.host,
+        server.serve_forever(model_base_path=args.model_base_path or features.SHIPPED_MODEL_BASE_PATH, model_name=args.model_name, host=args.host,
                              grpc_port=args.port, rest_port=args.rest_port if args.rest_port else None,
                              max_message_bytes=args.max_message_mb * 1024 * 1024,
                              enable_batching=args.enable_batching)
     except (FileNotFoundError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _predict(args) -> int:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    from client import analyze as fer
+    from client.webcam import IMAGE_EXTENSIONS
+
+    files = []
+    for path in args.paths:
+        if os.path.isdir(path):
+            found = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
+            if not found:
+                print(f"warning: {path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder", file=sys.stderr)
+            files += found
+        else:
+            files.append(path)
+    try:
+        analyzer = fer.Analyzer(model=args.model, server=args.server)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    read = faces = 0
+    try:
+        for path in files:
+            try:
+                found = analyzer(path)
+            except fer.ImageError as e:
+                print(f"warning: {e}; skipped", file=sys.stderr)
+                continue
+            read += 1
+            faces += len(found)
+            if not found and not args.json:
+                print(f"{path}: no face found")
+            for i, face in enumerate(found):
+                if args.json:
+                    print(json.dumps({"file": path, "face": i, **face}), flush=True)
+                else:
+                    ranked = sorted(face["emotions"].items(), key=lambda kv: -kv[1])[:2]
+                    print(f"{path}: face {i} at {tuple(face['box'])}: "
+                          + ", ".join(f"{name} {p:.2f}" for name, p in ranked), flush=True)
+    finally:
+        analyzer.close()
+    print(f"{read} of {len(files)} file(s) read, {faces} face(s)", file=sys.stderr)
+    if not read:
+        print("error: no image could be read", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -303,9 +353,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the result as JSON on the last line")
     e.set_defaults(func=_evaluate)
 
+    q = sub.add_parser("predict", help="emotions of the faces in images or folders of images (shipped model "
+                                       "unless --model or --server)")
+    q.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of images")
+    q.add_argument("--model", help="a SavedModel or TF Serving model base path (default: the shipped model, "
+                                   "models/pretrained/)")
+    q.add_argument("--server", help="predict through a TF Serving gRPC endpoint instead, e.g. 127.0.0.1:8500")
+    q.add_argument("--json", action="store_true", help="one JSON object per face per line: file, face, box, "
+                                                     "emotions, dominant_emotion, confidence")
+    q.set_defaults(func=_predict)
+
     v = sub.add_parser("serve", help="serve a pushed model over TF Serving's gRPC and REST API (development; "
                                      "production runs TF Serving, see serving/)")
-    v.add_argument("--model-base-path", required=True, help="TF Serving model base path: DIR/<version>/saved_model.pb")
+    v.add_argument("--model-base-path", default=None,
+                   help="TF Serving model base path: DIR/<version>/saved_model.pb (default: the shipped model, "
+                        "models/pretrained/)")
     v.add_argument("--model-name", default="fer")
     v.add_argument("--port", type=int, default=8500, help="gRPC port (TF Serving's default)")
     v.add_argument("--rest-port", type=int, default=8501, help="REST port; 0 turns REST off")

@@ -22,6 +22,7 @@ ACCURACY, TOP2, MACRO_F1, ECE, COUNT = ("sparse_categorical_accuracy", "top2_acc
                                         "expected_calibration_error", "example_count")
 HEADLINE = (ACCURACY, TOP2, MACRO_F1, ECE)
 PER_CLASS = ("precision", "recall", "f1_score")
+EXAMPLE_SPLITS_PROPERTY = "example_splits"  # the splits an evaluation measured (components/fer_evaluator)
 
 
 class DashboardError(RuntimeError):
@@ -51,6 +52,7 @@ class Report:
     blessed: Optional[bool]
     validation_failures: List[str]
     class_balance: Optional[dict]
+    test_overall: Optional[SliceMetrics] = None  # PrivateTest's overall slice, when the data had it
 
     @property
     def has_baseline(self) -> bool:
@@ -79,15 +81,24 @@ def latest_artifacts(run_dir: str) -> Dict[str, Optional[str]]:
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
     store = metadata_store.MetadataStore(config)
 
-    def latest(type_name):
+    def latest(type_name, where=lambda artifact: True):
         try:
             found = store.get_artifacts_by_type(type_name)
         except Exception:  # the type was never registered in this store
             return None
-        found = [a for a in found if a.state == metadata_store_pb2.Artifact.LIVE]
+        found = [a for a in found if a.state == metadata_store_pb2.Artifact.LIVE and where(a)]
         return max(found, key=lambda a: a.id) if found else None
 
-    evaluation = latest("ModelEvaluation")
+    def measured(split):
+        """The evaluations of one split (the FerEvaluator records which it measured; runs
+        from before it have only the PublicTest one)."""
+        def where(artifact):
+            value = artifact.custom_properties.get(EXAMPLE_SPLITS_PROPERTY)
+            return json.loads(value.string_value) == [split] if value else split == features.EVAL_SPLIT
+        return where
+
+    evaluation = latest("ModelEvaluation", measured(features.EVAL_SPLIT))
+    test_evaluation = latest("ModelEvaluation", measured(features.TEST_SPLIT))
     if evaluation is None:
         raise DashboardError(f"{run_dir}: the run has no Evaluator output yet (did training run?)")
     blessing = None
@@ -103,7 +114,8 @@ def latest_artifacts(run_dir: str) -> Dict[str, Optional[str]]:
     blessed = None
     if blessing is not None and "blessed" in blessing.custom_properties:
         blessed = bool(blessing.custom_properties["blessed"].int_value)
-    return {"evaluation": evaluation.uri, "blessed": blessed, "class_balance": balance.uri if balance else None}
+    return {"evaluation": evaluation.uri, "blessed": blessed, "class_balance": balance.uri if balance else None,
+            "test_evaluation": test_evaluation.uri if test_evaluation else None}
 
 
 # ---- TFMA output -> per-slice numbers ----------------------------------------------------
@@ -180,6 +192,7 @@ def load_report(run_dir: str, baseline: bool = True) -> Report:
         if os.path.exists(path):
             with open(path) as f:
                 class_balance = json.load(f)
+    test_overall = read_evaluation(found["test_evaluation"])[0].get(()) if found["test_evaluation"] else None
     return Report(run_dir=os.path.abspath(run_dir), evaluation_uri=found["evaluation"], slices=slices,
                   models=models, blessed=found["blessed"], validation_failures=validation_failures(found["evaluation"]),
-                  class_balance=class_balance)
+                  class_balance=class_balance, test_overall=test_overall)

@@ -78,7 +78,19 @@ def _headline(report: Report) -> str:
         state = '<span class="badge declined">NOT BLESSED</span>'
     failures = "".join(f"<li>{_e(f)}</li>" for f in report.validation_failures)
     failures = f'<ul class="failures">{failures}</ul>' if failures else ""
-    return f'<section id="headline"><h2>Overall {state}</h2><div class="cards">{"".join(cards)}</div>{failures}</section>'
+    return (f'<section id="headline"><h2>PublicTest (eval split) {state}</h2><div class="cards">{"".join(cards)}</div>'
+            f'{failures}<p class="meta">The model was selected on the validation carve of Training; '
+            f'PublicTest never chose it.</p></section>')
+
+
+def _test_split(report: Report) -> str:
+    if report.test_overall is None:
+        return ""
+    cards = "".join(
+        f'<div class="card" data-metric="{_e(name)}"><div class="label">{_e(LABELS[name])}</div>'
+        f'<div class="value">{_fmt(report.test_overall.get(name), 4)}</div></div>' for name in HEADLINE)
+    return (f'<section id="test-split"><h2>PrivateTest (test split, reported only)</h2>'
+            f'<div class="cards">{cards}</div></section>')
 
 
 def _per_class(report: Report) -> str:
@@ -238,6 +250,7 @@ def render(report: Report) -> str:
         f"<h1>FER model analysis</h1><div class=\"meta\">run {_e(report.run_dir)} · evaluation "
         f"{_e(report.evaluation_uri)} · models: {_e(models)} · eval split</div>{legend}",
         _headline(report),
+        _test_split(report),
         _per_class(report),
         _confusion(report),
         _bucket_section(report, features.LIGHTING_BUCKET_KEY, features.LIGHTING_BUCKET_NAMES,

@@ -5,6 +5,8 @@ must stay free of TensorFlow so that light tools (the CSV checker, the demo-data
 clients) can use it without loading TF.
 """
 
+import os
+
 IMAGE_HEIGHT = 48
 IMAGE_WIDTH = 48
 IMAGE_CHANNELS = 1
@@ -40,6 +42,12 @@ EXAMPLES_SIGNATURE = "classify"
 EXAMPLES_INPUT = "inputs"  # serialized tf.Example, the name TF Serving's Classify expects
 CLASSIFY_SCORES_OUTPUT = "scores"
 CLASSIFY_CLASSES_OUTPUT = "classes"
+
+# The shipped model: a TF Serving model base path inside this package
+# (models/pretrained/<name>/<version>/), with its model card beside the versions. It is the
+# default of `fer-pipeline serve`, `fer-pipeline predict` and client.analyze.
+SHIPPED_MODEL_NAME = "compact_resnet"
+SHIPPED_MODEL_BASE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", SHIPPED_MODEL_NAME)
 
 # CSV format (Kaggle FER-2013).
 CSV_EMOTION_COLUMN = "emotion"

@@ -6,8 +6,9 @@ macro-F1 and expected calibration error (pipeline/tfma_metrics.py), and the mult
 confusion matrix. Slices: overall; true emotion; lighting and contrast quartiles (features
 the Transform graph computes, read through the model's `transform_features` signature);
 emotion x lighting.
-Blessing: accuracy >= a lower bound and no regression against the latest blessed model,
-both on the overall slice only (a threshold in a plain MetricConfig would apply to every
+Blessing: accuracy >= a lower bound, accuracy strictly above the majority-class baseline
+(AccuracyOverMajority > 0), and no regression against the latest blessed model, all on the
+overall slice only (a threshold in a plain MetricConfig would apply to every
 slice, and a rare class's slice would then veto the model).
 """
 
@@ -22,6 +23,7 @@ from pipeline import tfma_metrics
 ACCURACY = "sparse_categorical_accuracy"
 TOP2_ACCURACY = "top2_accuracy"
 TOP1 = '{"top_k": 1, "thresholds": [0.0]}'
+MAJORITY_MARGIN = 1e-9
 SLICES = (
     (),
     (features.LABEL_KEY,),
@@ -31,14 +33,21 @@ SLICES = (
 )
 
 
-def make_eval_config(accuracy_lower_bound: float, regression_tolerance: Optional[float] = 0.0) -> tfma.EvalConfig:
-    """regression_tolerance: how far (absolute accuracy) a candidate may fall below the
-    latest blessed model; None drops the comparison (for evaluations without a baseline)."""
+def make_eval_config(accuracy_lower_bound: Optional[float],
+                     regression_tolerance: Optional[float] = 0.0) -> tfma.EvalConfig:
+    """accuracy_lower_bound: None reports without blessing (no thresholds at all: the
+    evaluation of the test split). regression_tolerance: how far (absolute accuracy) a
+    candidate may fall below the latest blessed model; None drops the comparison (for
+    evaluations without a baseline)."""
+    bless = accuracy_lower_bound is not None
     overall = [tfma.SlicingSpec()]
+    # Strictly above the majority-class baseline: TFMA's lower bound is inclusive.
+    beats_majority = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": MAJORITY_MARGIN}))
     blessing = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": accuracy_lower_bound}),
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": accuracy_lower_bound if bless else 0.0}),
     )
-    if regression_tolerance is not None:
+    if bless and regression_tolerance is not None:
         blessing.change_threshold.CopyFrom(
             tfma.GenericChangeThreshold(
                 direction=tfma.MetricDirection.HIGHER_IS_BETTER,
@@ -62,7 +71,9 @@ def make_eval_config(accuracy_lower_bound: float, regression_tolerance: Optional
                     tfma.MetricConfig(class_name="ExampleCount"),
                     tfma.MetricConfig(
                         class_name="SparseCategoricalAccuracy",
-                        per_slice_thresholds=[tfma.PerSliceMetricThreshold(slicing_specs=overall, threshold=blessing)],
+                        per_slice_thresholds=[
+                            tfma.PerSliceMetricThreshold(slicing_specs=overall, threshold=blessing)
+                        ] if bless else [],
                     ),
                     tfma.MetricConfig(
                         class_name="SparseTopKCategoricalAccuracy",
@@ -70,6 +81,12 @@ def make_eval_config(accuracy_lower_bound: float, regression_tolerance: Optional
                     ),
                     tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                     tfma.MetricConfig(class_name="MacroF1", module=tfma_metrics.__name__),
+                    tfma.MetricConfig(
+                        class_name="AccuracyOverMajority", module=tfma_metrics.__name__,
+                        per_slice_thresholds=[
+                            tfma.PerSliceMetricThreshold(slicing_specs=overall, threshold=beats_majority)
+                        ] if bless else [],
+                    ),
                     tfma.MetricConfig(class_name="ExpectedCalibrationError", module=tfma_metrics.__name__),
                 ]
             ),

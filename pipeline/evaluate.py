@@ -43,14 +43,21 @@ def evaluation_metrics(labels: np.ndarray, probabilities: np.ndarray) -> Dict:
 
 
 def read_usage(csv_path: str, usage: str) -> Tuple[np.ndarray, np.ndarray, parser.ParseStats]:
-    """(labels [N], images uint8 [N, 48, 48, 1], parse stats) of the rows of one Usage."""
+    """(labels [N], images uint8 [N, 48, 48, 1], parse stats) of the rows of one Usage
+    (Training: its train split and its validation carve together)."""
     if usage not in features.USAGE_TO_SPLIT:
         raise ValueError(f"--usage must be one of {', '.join(USAGES)}, got {usage!r}")
     split = features.USAGE_TO_SPLIT[usage]
+    return read_splits(csv_path, (features.TRAIN_SPLIT, features.VALID_SPLIT) if split == features.TRAIN_SPLIT
+                       else (split,))
+
+
+def read_splits(csv_path: str, splits) -> Tuple[np.ndarray, np.ndarray, parser.ParseStats]:
+    """The same for the rows the ExampleGen puts in `splits` (e.g. ("valid",), the carve)."""
     reader = parser.FerCsvReader(csv_path)
     labels, images = [], []
     for item in reader:
-        if isinstance(item, parser.Row) and item.split == split:
+        if isinstance(item, parser.Row) and item.split in splits:
             labels.append(item.label)
             images.append(item.pixels)
     shape = (-1,) + features.IMAGE_SHAPE

@@ -83,7 +83,9 @@ def validation_failures(evaluation_uri: str) -> List[str]:
         for failure in details.failures:
             value = failure.metric_value.double_value.value
             threshold = failure.metric_threshold
-            if failure.metric_key.is_diff:
+            if failure.metric_key.name == tfma_metrics.MAJORITY_LIFT_NAME:
+                why = "(accuracy minus the most frequent class's share): no better than always answering that class"
+            elif failure.metric_key.is_diff:
                 why = f"fell below the baseline by more than {-threshold.change_threshold.absolute.value:.4g}"
             elif threshold.HasField("value_threshold"):
                 why = f"below the lower bound {threshold.value_threshold.lower_bound.value:g}"
@@ -92,6 +94,20 @@ def validation_failures(evaluation_uri: str) -> List[str]:
             name = failure.metric_key.name + (" change vs baseline" if failure.metric_key.is_diff else "")
             failures.append(f"{name}={value:.4f} {why}")
     return failures
+
+
+def metrics_headline(evaluation) -> str:
+    """accuracy, top-2 and macro-F1 of an evaluation's overall slice."""
+    metrics = overall_metrics(evaluation.uri) if evaluation is not None else {}
+    acc = metrics.get("sparse_categorical_accuracy")
+    top2 = metrics.get("top2_accuracy")
+    f1 = metrics.get(tfma_metrics.MACRO_F1_NAME)
+    parts = [f"accuracy {acc:.4f}" if acc is not None else "accuracy ?"]
+    if top2 is not None:
+        parts.append(f"top-2 {top2:.4f}")
+    if f1 is not None:
+        parts.append(f"macro-F1 {f1:.4f}")
+    return ", ".join(parts)
 
 
 def headline(node_id: str, outputs: Dict[str, List]) -> str:
@@ -133,20 +149,18 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
         return f"baseline: model {models[0].id}" if models else "baseline: none (first blessed model wins on threshold alone)"
     if node_id == "Evaluator":
         evaluation, blessing = one("evaluation"), one("blessing")
-        metrics = overall_metrics(evaluation.uri) if evaluation else {}
-        acc = metrics.get("sparse_categorical_accuracy")
-        top2 = metrics.get("top2_accuracy")
-        f1 = metrics.get(tfma_metrics.MACRO_F1_NAME)
-        parts = [f"accuracy {acc:.4f}" if acc is not None else "accuracy ?"]
-        if top2 is not None:
-            parts.append(f"top-2 {top2:.4f}")
-        if f1 is not None:
-            parts.append(f"macro-F1 {f1:.4f}")
         blessed = blessing is not None and _prop(blessing, "blessed", 0) == 1
-        text = ", ".join(parts) + (" -> BLESSED" if blessed else " -> NOT blessed")
+        text = f"PublicTest (eval): {metrics_headline(evaluation)}" + (" -> BLESSED" if blessed else " -> NOT blessed")
         if not blessed and evaluation is not None:
             text += ": " + "; ".join(validation_failures(evaluation.uri) or ["see the evaluation output"])
         return text
+    if node_id == "TestEvaluator":
+        from components.fer_evaluator.component import SKIPPED_PROPERTY
+
+        evaluation = one("evaluation")
+        if evaluation is None or _prop(evaluation, SKIPPED_PROPERTY, 0) == 1:
+            return "PrivateTest (test): no such rows in the data, not evaluated"
+        return f"PrivateTest (test): {metrics_headline(evaluation)} (reported only)"
     if node_id == "Pusher":
         pushed = one("pushed_model")
         if pushed is not None and _prop(pushed, "pushed", 0) == 1:

@@ -5,6 +5,11 @@ averaging cannot combine with top-k (arg-max) binarization of per-class F1 (it l
 sub-keys without top_k), so this metric derives macro-F1 from the multi-class confusion
 matrix that the Evaluator computes anyway (threshold 0.0 = arg-max).
 
+AccuracyOverMajority: accuracy minus the share of the slice's most frequent class, from
+the same confusion matrix: what a model gains over always answering that class. The
+blessing requires it to be positive, so a constant "happy" model is never blessed, whatever
+the accuracy bound says.
+
 ExpectedCalibrationError: how far the model's top-1 confidence is from its top-1 accuracy,
 averaged over 10 equal-width confidence bins weighted by their example counts (Guo et al.
 2017). TFMA's calibration metrics are binary (one class at a time); a multi-class softmax
@@ -21,6 +26,7 @@ from tensorflow_model_analysis.proto import config_pb2
 from models import features
 
 MACRO_F1_NAME = "macro_f1"
+MAJORITY_LIFT_NAME = "accuracy_over_majority"
 
 
 def macro_f1_from_confusion(counts: np.ndarray) -> float:
@@ -53,36 +59,62 @@ def _metric_key(name: str, model_name: str, output_name: str, example_weighted: 
                                   example_weighted=example_weighted)
 
 
-class MacroF1(metric_types.Metric):
-    def __init__(self, name: str = MACRO_F1_NAME):
-        super().__init__(metric_util.merge_per_key_computations(_macro_f1), name=name)
+def majority_lift_from_confusion(counts: np.ndarray) -> float:
+    """Accuracy minus the accuracy of always answering the slice's most frequent true
+    class: > 0 only for a model that beats the majority-class baseline."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if total == 0:
+        return float("nan")
+    return float((np.trace(counts) - counts.sum(axis=1).max()) / total)
 
 
-def _macro_f1(
-    name: str = MACRO_F1_NAME,
-    eval_config: Optional[config_pb2.EvalConfig] = None,
-    model_name: str = "",
-    output_name: str = "",
-    example_weighted: bool = False,
-) -> metric_types.MetricComputations:
-    key = _metric_key(name, model_name, output_name, example_weighted)
-    computations = multi_class_confusion_matrix_metrics.multi_class_confusion_matrices(
-        thresholds=[0.0],
-        eval_config=eval_config,
-        model_name=model_name,
-        output_name=output_name,
-        example_weighted=example_weighted,
-    )
-    matrices_key = computations[-1].keys[-1]
+def _from_confusion(function):
+    """TFMA computations of a metric derived from the arg-max multi-class confusion matrix
+    (which the Evaluator computes anyway) by `function(counts[actual, predicted])`."""
 
-    def result(metrics: Dict) -> Dict:
-        proto = metrics[matrices_key].to_proto().multi_class_confusion_matrix_at_thresholds
-        return {key: macro_f1_from_confusion(confusion_counts(proto.matrices[0]))}
+    def computations(
+        name: str,
+        eval_config: Optional[config_pb2.EvalConfig] = None,
+        model_name: str = "",
+        output_name: str = "",
+        example_weighted: bool = False,
+    ) -> metric_types.MetricComputations:
+        key = _metric_key(name, model_name, output_name, example_weighted)
+        result_computations = multi_class_confusion_matrix_metrics.multi_class_confusion_matrices(
+            thresholds=[0.0],
+            eval_config=eval_config,
+            model_name=model_name,
+            output_name=output_name,
+            example_weighted=example_weighted,
+        )
+        matrices_key = result_computations[-1].keys[-1]
 
-    computations.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
+        def result(metrics: Dict) -> Dict:
+            proto = metrics[matrices_key].to_proto().multi_class_confusion_matrix_at_thresholds
+            return {key: function(confusion_counts(proto.matrices[0]))}
+
+        result_computations.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
+        return result_computations
+
     return computations
 
 
+class MacroF1(metric_types.Metric):
+    def __init__(self, name: str = MACRO_F1_NAME):
+        super().__init__(metric_util.merge_per_key_computations(_from_confusion(macro_f1_from_confusion)), name=name)
+
+
+class AccuracyOverMajority(metric_types.Metric):
+    """Accuracy minus the majority-class share of the slice (majority_lift_from_confusion);
+    the blessing requires it above 0 on the overall slice, whatever the accuracy bound."""
+
+    def __init__(self, name: str = MAJORITY_LIFT_NAME):
+        super().__init__(metric_util.merge_per_key_computations(_from_confusion(majority_lift_from_confusion)),
+                         name=name)
+
+
+metric_types.register_metric(AccuracyOverMajority)
 metric_types.register_metric(MacroF1)
 
 ECE_NAME = "expected_calibration_error"

@@ -50,7 +50,7 @@ def _records(pattern):
 
 def _run_executor(tmp_path, csv_text, max_reject_fraction=0.5, max_rows=None):
     data = tmp_path / "data"
-    data.mkdir()
+    data.mkdir(parents=True)
     (data / "fer.csv").write_text(csv_text)
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "examples")
@@ -64,7 +64,8 @@ def _run_executor(tmp_path, csv_text, max_reject_fraction=0.5, max_rows=None):
         component.MAX_REJECT_FRACTION_KEY: max_reject_fraction,
         component.MAX_ROWS_PER_SPLIT_KEY: max_rows,
         component.SPLIT_SEED_KEY: 42,
-        component.EVAL_FRACTION_KEY: 0.2,
+        component.EVAL_FRACTION_KEY: 0.1,
+        component.VALIDATION_FRACTION_KEY: 0.1,
     }
     run = lambda: component.Executor().Do({}, {"examples": [examples], "rejects": [rejects]}, exec_properties)  # noqa: E731
     return run, examples, rejects
@@ -73,43 +74,46 @@ def _run_executor(tmp_path, csv_text, max_reject_fraction=0.5, max_rows=None):
 def test_executor_writes_splits_rejects_and_counts(tmp_path):
     csv_text = (
         "emotion,pixels,Usage\n"
-        f"3,{PIXELS},Training\n4,{PIXELS},Training\n9,{PIXELS},Training\n"
+        + f"3,{PIXELS},Training\n" * 10 + f"9,{PIXELS},Training\n"
         f"5,{PIXELS},PublicTest\n2,1 2 3,PublicTest\n"
     )
     run, examples, rejects = _run_executor(tmp_path, csv_text)
     run()
-    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]  # no PrivateTest rows
-    train = _records(os.path.join(examples.uri, "Split-train", "*.gz"))
-    evals = _records(os.path.join(examples.uri, "Split-eval", "*.gz"))
-    assert [e.features.feature["label"].int64_list.value[0] for e in train] == [3, 4]
-    assert [e.features.feature["label"].int64_list.value[0] for e in evals] == [5]
+    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "valid", "eval"]  # no PrivateTest
+    labels = lambda split: [e.features.feature["label"].int64_list.value[0]  # noqa: E731
+                            for e in _records(os.path.join(examples.uri, f"Split-{split}", "*.gz"))]
+    assert labels("train") == [3] * 9 and labels("valid") == [3]  # 10 % of the class, carved from Training
+    assert labels("eval") == [5]
     with open(os.path.join(rejects.uri, component.REJECTS_FILE)) as f:
         lines = f.read().splitlines()
     assert lines[0] == "file,line,reason,detail"
-    assert [l.split(",")[1:3] for l in lines[1:]] == [["4", "label"], ["6", "pixel_count"]]
+    assert [l.split(",")[1:3] for l in lines[1:]] == [["12", "label"], ["14", "pixel_count"]]
     summary = json.load(open(os.path.join(rejects.uri, component.SUMMARY_FILE)))
-    assert (summary["rows"], summary["valid"], summary["rejected"]) == (5, 3, 2)
+    assert (summary["rows"], summary["valid"], summary["rejected"]) == (13, 11, 2)
     assert summary["rows"] == summary["valid"] + summary["rejected"] + summary["skipped"]
     assert examples.get_int_custom_property("rejected") == 2
     assert examples.get_string_custom_property("payload_format") == "FORMAT_TF_EXAMPLE"
 
 
 def test_executor_fails_over_reject_threshold_after_writing_rejects(tmp_path):
-    csv_text = "emotion,pixels,Usage\n" + f"3,{PIXELS},Training\n" * 5 + f"5,{PIXELS},PublicTest\n" + "8,1,Training\n"
-    run, examples, rejects = _run_executor(tmp_path, csv_text, max_reject_fraction=0.1)
-    with pytest.raises(parser.RejectThresholdExceeded, match="1 of 7 rows rejected") as raised:
+    csv_text = "emotion,pixels,Usage\n" + f"3,{PIXELS},Training\n" * 10 + f"5,{PIXELS},PublicTest\n" + "8,1,Training\n"
+    run, examples, rejects = _run_executor(tmp_path, csv_text, max_reject_fraction=0.05)
+    with pytest.raises(parser.RejectThresholdExceeded, match="1 of 12 rows rejected") as raised:
         run()
     # Nothing is lost: TFX deletes the failed execution's outputs, so the list is kept
     # beside the artifact and the message names it and shows the first rejects.
     kept = rejects.uri + "-" + component.REJECTS_FILE
     assert f"All 1 rejected rows: {kept}" in str(raised.value)
-    assert "fer.csv,8,label," in str(raised.value)
-    assert open(kept).read().splitlines()[1].startswith("fer.csv,8,label,")
+    assert "fer.csv,13,label," in str(raised.value)
+    assert open(kept).read().splitlines()[1].startswith("fer.csv,13,label,")
 
 
-def test_executor_requires_train_and_eval(tmp_path):
-    run, _, _ = _run_executor(tmp_path, f"emotion,pixels,Usage\n3,{PIXELS},Training\n")
+def test_executor_requires_train_valid_and_eval(tmp_path):
+    run, _, _ = _run_executor(tmp_path / "a", f"emotion,pixels,Usage\n" + f"3,{PIXELS},Training\n" * 10)
     with pytest.raises(ValueError, match=r"no valid rows for split\(s\) \['eval'\]"):
+        run()
+    run, _, _ = _run_executor(tmp_path / "b", f"emotion,pixels,Usage\n" + f"3,{PIXELS},PublicTest\n")
+    with pytest.raises(ValueError, match=r"no valid rows for split\(s\) \['train', 'valid'\]"):
         run()
 
 

@@ -127,16 +127,40 @@ def test_blank_lines_are_not_rows(tmp_path):
     assert stats.rows == 1 and rows_of(items)[0].line == 3
 
 
-def test_no_usage_column_gives_seeded_80_20_split(tmp_path):
-    text = "emotion,pixels\n" + "".join(f"{i % 7},{PIXELS}\n" for i in range(2000))
+def test_no_usage_column_gives_seeded_stratified_80_10_10_split(tmp_path):
+    labels = [0] * 1000 + [1] * 30 + [3] * 970  # a rare class, in file order by class
+    text = "emotion,pixels\n" + "".join(f"{label},{PIXELS}\n" for label in labels)
     path = write(tmp_path, text)
     items, stats = read_all(path, seed=1)
-    splits = [r.split for r in rows_of(items)]
-    assert set(splits) == {"train", "eval"}
-    assert 0.76 < splits.count("train") / len(splits) < 0.84
+    rows = rows_of(items)
+    for label, count in ((0, 1000), (1, 30), (3, 970)):
+        of_class = [r.split for r in rows if r.label == label]
+        # stratified: every class, the rare one included, gets its share to within one block of 10
+        assert abs(of_class.count("valid") - count / 10) <= 1 and abs(of_class.count("eval") - count / 10) <= 1
+    splits = [r.split for r in rows]
     assert splits == [r.split for r in rows_of(read_all(path, seed=1)[0])]  # seeded: reproducible
     assert splits != [r.split for r in rows_of(read_all(path, seed=2)[0])]
     assert stats.has_usage_column is False
+
+
+def test_training_rows_give_a_stratified_validation_carve_and_test_rows_are_never_carved(tmp_path):
+    text = "emotion,pixels,Usage\n" + "".join(f"{i % 7},{PIXELS},Training\n" for i in range(700))
+    text += "".join(f"{i % 7},{PIXELS},PublicTest\n" for i in range(70))
+    text += "".join(f"{i % 7},{PIXELS},PrivateTest\n" for i in range(70))
+    rows = rows_of(read_all(write(tmp_path, text), seed=3)[0])
+    for label in range(7):
+        training = [r.split for r in rows if r.label == label and r.line <= 701]
+        assert training.count("valid") == 10 and training.count("train") == 90
+    assert [r.split for r in rows if r.line > 701] == ["eval"] * 70 + ["test"] * 70
+
+
+def test_carve_shares_must_fit_a_block_and_add_up():
+    with pytest.raises(ValueError, match="add up to 1"):
+        parser.StratifiedCarve({"train": 0.9, "valid": 0.2}, seed=0)
+    with pytest.raises(ValueError, match="multiples"):
+        parser.StratifiedCarve({"train": 1 - 1 / 3001, "valid": 1 / 3001}, seed=0)
+    carve = parser.StratifiedCarve({"train": 0.85, "valid": 0.15}, seed=0)  # blocks of 20
+    assert [carve.assign(5) for _ in range(20)].count("valid") == 3
 
 
 def test_max_rows_per_split_keeps_file_order_and_counts_skipped(tmp_path):
@@ -185,7 +209,7 @@ def test_real_fer_sample_parses_cleanly(real_fer_csv):
     reader = parser.FerCsvReader(real_fer_csv, max_rows_per_split=500)
     rows = [r for r in reader if isinstance(r, parser.Row)]
     assert reader.stats.rejected == 0
-    assert {r.split for r in rows} == {"train", "eval"}
+    assert {r.split for r in rows} == {"train", "valid", "eval"}
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -21,10 +21,11 @@ UPSTREAM = {
     "Transform": {"FerExampleGen", "ImportSchemaGen"},
     "FerTrainer": {"Transform", "ImportSchemaGen", "ClassBalanceCheck"},
     "Evaluator": {"FerExampleGen", "FerTrainer", "latest_blessed_model_resolver-model-resolver"},
+    "TestEvaluator": {"FerExampleGen", "FerTrainer"},
     "InfraValidator": {"FerExampleGen", "FerTrainer"},
     "Pusher": {"FerTrainer", "Evaluator", "InfraValidator"},
 }
-BEAM_POWERED = ("StatisticsGen", "Transform", "Evaluator", "ExampleValidator")
+BEAM_POWERED = ("StatisticsGen", "Transform", "Evaluator", "TestEvaluator", "ExampleValidator")
 TFX_ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
 
 
@@ -130,7 +131,7 @@ def test_cli_compile_with_defaults_only(tmp_path, capsys):
     output = tmp_path / "out" / "pipeline.json"
     assert main(["kubeflow", "compile", "--output", str(output)]) == 0
     printed = capsys.readouterr().out
-    assert f"wrote {output}: 12 tasks, image {config.DEFAULT_IMAGE}" in printed
+    assert f"wrote {output}: 13 tasks, image {config.DEFAULT_IMAGE}" in printed
     assert "runtime parameters: batch_size=128, data_root=gs://fer-pipeline/data, epochs=100" in printed
     json_format.ParseDict(json.loads(output.read_text())["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
     assert main(["kubeflow", "compile", "--output", str(output), "--epochs", "7", "--no-infra-validation",

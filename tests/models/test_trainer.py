@@ -120,3 +120,30 @@ def test_class_weights_from_report(tmp_path, tiny_registry):
     with pytest.raises(ValueError, match="class-balance report"):
         trainer.train(trainer.TrainConfig(model="tiny", epochs=1, use_class_weights=True), _data(), _data(),
                       str(tmp_path / "l2"), str(tmp_path / "c2"))
+
+
+def test_a_mixed_bfloat16_model_is_exported_as_float32_with_the_same_weights():
+    import keras
+    import numpy as np
+
+    from models import trainer
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    mixed = trainer.registry.build("compact_resnet")
+    assert mixed.layers[2].compute_dtype == "bfloat16"
+    exported = trainer.as_float32(mixed, "compact_resnet")
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert all(layer.dtype_policy.name == "float32" for layer in exported.layers)
+    for a, b in zip(mixed.get_weights(), exported.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    images = np.random.default_rng(0).random((4, 48, 48, 1), dtype=np.float32)
+    np.testing.assert_allclose(exported.predict(images, verbose=0), mixed.predict(images, verbose=0), atol=0.05)
+
+
+def test_precision_must_be_a_known_policy():
+    import pytest
+
+    from models import trainer
+
+    with pytest.raises(ValueError, match="precision 'float16'"):
+        trainer.TrainConfig(precision="float16")

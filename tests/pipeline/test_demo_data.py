@@ -15,11 +15,13 @@ def test_demo_csv_is_valid_fer_with_all_usages(tmp_path):
     reader = parser.FerCsvReader(str(path))
     rows = [r for r in reader if isinstance(r, parser.Row)]
     assert reader.stats.rejected == 0 and len(rows) == 400
-    assert reader.stats.by_split == {"train": 320, "eval": 40, "test": 40}
+    by_split = reader.stats.by_split
+    assert by_split["train"] + by_split["valid"] == 320 and 26 <= by_split["valid"] <= 38  # the 10 % carve
+    assert (by_split["eval"], by_split["test"]) == (40, 40)
     assert counts["usage"] == {"Training": 320, "PublicTest": 40, "PrivateTest": 40}
     assert sum(counts["classes"].values()) == 400
     # Training rows come first, as in the Kaggle file.
-    assert [r.split for r in rows[:320]] == ["train"] * 320
+    assert {r.split for r in rows[:320]} == {"train", "valid"}
 
 
 def test_class_shares_follow_fer2013():

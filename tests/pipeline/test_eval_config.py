@@ -25,9 +25,13 @@ def test_metrics_and_slices():
 
 def test_blessing_bound_is_on_the_overall_slice_only():
     config = eval_config.make_eval_config(0.4, regression_tolerance=0.01)
-    thresholds = [(m, t) for s in config.metrics_specs for m in s.metrics for t in m.per_slice_thresholds]
-    assert len(thresholds) == 1
-    metric, threshold = thresholds[0]
+    thresholds = {m.class_name: t for s in config.metrics_specs for m in s.metrics for t in m.per_slice_thresholds}
+    assert set(thresholds) == {"SparseCategoricalAccuracy", "AccuracyOverMajority"}
+    majority = thresholds["AccuracyOverMajority"]
+    assert [list(s.feature_keys) for s in majority.slicing_specs] == [[]]
+    assert 0 < majority.threshold.value_threshold.lower_bound.value < 1e-6  # strictly above the majority class
+    metric = next(m for s in config.metrics_specs for m in s.metrics if m.class_name == "SparseCategoricalAccuracy")
+    threshold = thresholds["SparseCategoricalAccuracy"]
     assert metric.class_name == "SparseCategoricalAccuracy" and not metric.HasField("threshold")
     assert [list(s.feature_keys) for s in threshold.slicing_specs] == [[]]
     assert threshold.threshold.value_threshold.lower_bound.value == 0.4
@@ -40,3 +44,9 @@ def test_no_regression_check_when_asked():
     config = eval_config.make_eval_config(0.4, regression_tolerance=None)
     threshold = config.metrics_specs[0].metrics[1].per_slice_thresholds[0].threshold
     assert not threshold.HasField("change_threshold")
+
+
+def test_report_only_config_has_no_threshold_at_all():
+    config = eval_config.make_eval_config(None)
+    assert not [t for s in config.metrics_specs for m in s.metrics for t in m.per_slice_thresholds]
+    assert {m.class_name for s in config.metrics_specs for m in s.metrics} >= {"AccuracyOverMajority", "MacroF1"}

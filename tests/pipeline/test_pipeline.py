@@ -6,7 +6,7 @@ from pipeline import configs
 from pipeline.pipeline import create_pipeline
 
 ALL = ["FerExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "ClassBalanceCheck", "Transform",
-       "FerTrainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"]
+       "FerTrainer", "latest_blessed_model_resolver", "Evaluator", "TestEvaluator", "Pusher"]
 
 
 def build(**flags):
@@ -28,7 +28,11 @@ def test_default_pipeline():
     assert trainer.exec_properties["run_fn"] == configs.RUN_FN
     assert components["Transform"].exec_properties["preprocessing_fn"] == configs.PREPROCESSING_FN
     assert "class_balance" in trainer.inputs
+    # The protocol: the validation carve selects (the Trainer's eval split), PublicTest and
+    # PrivateTest report; no split does both.
+    assert json.loads(trainer.exec_properties["eval_args"]) == {"splits": ["valid"]}
     assert json.loads(components["Evaluator"].exec_properties["example_splits"]) == ["eval"]
+    assert json.loads(components["TestEvaluator"].exec_properties["example_splits"]) == ["test"]
     assert json.loads(components["Pusher"].exec_properties["push_destination"])["filesystem"]["base_directory"] == "/serving/fer"
     assert pipeline.enable_cache
 

@@ -68,3 +68,15 @@ def test_ece_of_a_calibrated_and_an_overconfident_model():
     assert tfma_metrics.ece_from_bins(tfma_metrics.calibration_bins(one_hot, np.array([0, 1, 2, 3]))) == 0.0
     assert tfma_metrics.ece_from_bins(tfma_metrics.calibration_bins(one_hot, np.array([0, 1, 0, 0]))) == 0.5
     assert np.isnan(tfma_metrics.ece_from_bins(np.zeros((3, 10))))
+
+
+def test_accuracy_over_majority_is_zero_for_a_constant_majority_model_and_positive_only_when_beating_it():
+    counts = np.zeros((7, 7))
+    counts[:, 3] = [5, 1, 5, 10, 5, 3, 1]  # always 'happy', the most frequent class
+    assert tfma_metrics.majority_lift_from_confusion(counts) == pytest.approx(0.0)
+    counts[:, 0] = counts[:, 3]  # always 'angry': worse than the majority class
+    counts[:, 3] = 0
+    assert tfma_metrics.majority_lift_from_confusion(counts) == pytest.approx((5 - 10) / 30)
+    better = np.diag([5, 1, 5, 10, 5, 3, 1]).astype(float)  # perfect
+    assert tfma_metrics.majority_lift_from_confusion(better) == pytest.approx(1 - 10 / 30)
+    assert np.isnan(tfma_metrics.majority_lift_from_confusion(np.zeros((7, 7))))

@@ -1,0 +1,144 @@
+"""In-process emotion recognition, as the `fer` package and deepface offer it:
+
+    from client.analyze import analyze
+    for face in analyze("group.jpg"):          # a path, or a BGR / gray numpy image
+        print(face["box"], face["dominant_emotion"], face["emotions"]["happy"])
+
+Each face found gets its box (x, y, w, h in the image's pixels), the 7 class probabilities
+by name, the dominant emotion and the detector's confidence (None: the Haar cascade gives
+none). Detection, crops and preprocessing are fer-webcam's (client/faces.py); the model is
+the shipped one (models/pretrained/), a SavedModel or TF Serving base path given as
+`model=`, or a server given as `server="host:8500"` (TF Serving's gRPC Predict).
+"""
+
+import os
+import threading
+from typing import Dict, List, Optional, Union
+
+import numpy as np
+
+from client import faces as face_ops
+from models import features
+
+ImageLike = Union[str, "os.PathLike[str]", np.ndarray]
+
+
+class ImageError(ValueError):
+    """The image cannot be read or is not an image array; the message says which and why."""
+
+
+def read_image(image: ImageLike) -> np.ndarray:
+    """A path or an array -> uint8 grayscale [H, W]."""
+    import cv2
+
+    if isinstance(image, (str, os.PathLike)):
+        path = os.fspath(image)
+        if not os.path.isfile(path):
+            raise ImageError(f"{path}: no such file")
+        pixels = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+        if pixels is None:
+            raise ImageError(f"{path}: not an image OpenCV can read")
+        return pixels
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        code = cv2.COLOR_BGR2GRAY if array.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
+        array = cv2.cvtColor(array.astype(np.uint8) if array.dtype != np.uint8 else array, code)
+    if array.ndim != 2 or min(array.shape) == 0:
+        raise ImageError(f"an image array must be [H, W], [H, W, 1], [H, W, 3] (BGR) or [H, W, 4]; got {array.shape}")
+    if array.dtype != np.uint8:
+        if array.min() < 0 or array.max() > 255:
+            raise ImageError(f"pixel values must lie in 0..255; got {array.min()}..{array.max()}")
+        array = array.astype(np.uint8)
+    return array
+
+
+def resolve_saved_model(path: str) -> str:
+    """A SavedModel directory, or a TF Serving base path (its newest numeric version)."""
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = sorted((int(n) for n in os.listdir(path) if n.isdigit()
+                       and os.path.exists(os.path.join(path, n, "saved_model.pb"))) if os.path.isdir(path) else [])
+    if not versions:
+        raise FileNotFoundError(f"{path}: neither a SavedModel nor a model base path with <version>/saved_model.pb")
+    return os.path.join(path, str(versions[-1]))
+
+
+class SavedModelPredictor:
+    """faces uint8 [N, 48, 48] -> probabilities [N, 7] through the model's serving_default,
+    the signature TF Serving clients call."""
+
+    def __init__(self, path: str = features.SHIPPED_MODEL_BASE_PATH):
+        import tensorflow as tf
+
+        self.path = resolve_saved_model(path)
+        self._loaded = tf.saved_model.load(self.path)
+        self._serve = self._loaded.signatures["serving_default"]
+        self._tf = tf
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        if not len(faces):
+            return np.zeros((0, features.NUM_CLASSES), np.float32)
+        images = self._tf.constant(np.asarray(faces, np.uint8).reshape((-1,) + features.IMAGE_SHAPE))
+        return self._serve(**{features.SERVING_IMAGE_INPUT: images})[features.SERVING_PROBABILITIES_OUTPUT].numpy()
+
+    def close(self) -> None:
+        pass
+
+
+class ServerPredictor:
+    """The same through a TF Serving (or `fer-pipeline serve`) gRPC endpoint."""
+
+    def __init__(self, address: str, model_name: str = features.SERVING_MODEL_NAME):
+        from client.tfserving import FerClient
+
+        self._client = FerClient(address, model_name=model_name)
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        if not len(faces):
+            return np.zeros((0, features.NUM_CLASSES), np.float32)
+        return self._client.predict(faces)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class Analyzer:
+    """Detector + model, loaded once; call it on images."""
+
+    def __init__(self, model: Optional[str] = None, server: Optional[str] = None):
+        if model and server:
+            raise ValueError("give a model or a server, not both")
+        self.predictor = ServerPredictor(server) if server else SavedModelPredictor(model or features.SHIPPED_MODEL_BASE_PATH)
+        self.cascade = face_ops.load_cascade()
+
+    def __call__(self, image: ImageLike) -> List[Dict]:
+        gray = read_image(image)
+        boxes = face_ops.detect_faces(gray, self.cascade)
+        probabilities = self.predictor.predict(face_ops.crop_faces(gray, boxes))
+        return [face_result(box, p) for box, p in zip(boxes, probabilities)]
+
+    def close(self) -> None:
+        self.predictor.close()
+
+
+def face_result(box, probabilities: np.ndarray, confidence: Optional[float] = None) -> Dict:
+    emotions = {name: float(p) for name, p in zip(features.CLASS_NAMES, probabilities)}
+    return {"box": [int(v) for v in box], "emotions": emotions,
+            "dominant_emotion": features.CLASS_NAMES[int(np.argmax(probabilities))], "confidence": confidence}
+
+
+_analyzers: Dict[tuple, Analyzer] = {}
+_lock = threading.Lock()
+
+
+def analyze(image: ImageLike, model: Optional[str] = None, server: Optional[str] = None) -> List[Dict]:
+    """One dict per face found in `image` (see the module's docstring). The detector and
+    model are loaded on the first call and kept for the next ones with the same model."""
+    key = (model, server)
+    with _lock:
+        analyzer = _analyzers.get(key)
+        if analyzer is None:
+            analyzer = _analyzers[key] = Analyzer(model=model, server=server)
+    return analyzer(image)
