@@ -44,7 +44,7 @@ def test_slices_present(report):
     assert any(len(k) == 2 for k in keys)  # emotion x lighting
     # Slice counts add up to the overall count.
     overall = report.slice().count()
-    assert overall == 30  # the eval split of the 300-row fixture
+    assert overall == 100  # the eval split of the 1,000-row fixture
     for column in (features.LABEL_KEY, features.LIGHTING_BUCKET_KEY, features.CONTRAST_BUCKET_KEY):
         assert sum(e.count() for k, e in report.slices.items() if len(k) == 1 and k[0][0] == column) == overall
 

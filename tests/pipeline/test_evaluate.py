@@ -43,15 +43,15 @@ def test_unknown_usage_is_a_clear_error(demo_csv):
 
 
 @pytest.mark.e2e
-def test_evaluate_the_pushed_model_agrees_with_the_evaluator(runs, demo_csv, capsys):
+def test_evaluate_the_pushed_model_agrees_with_the_evaluator(runs, trainable_csv, capsys):
     from dashboard import data
 
     (version,) = glob.glob(os.path.join(runs[0], "serving_model", "fer", "*"))
-    assert main(["evaluate", "--model", version, "--data", demo_csv, "--usage", "PublicTest", "--json"]) == 0
+    assert main(["evaluate", "--model", version, "--data", trainable_csv, "--usage", "PublicTest", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["examples"] == 30 and result["rows_rejected"] == 0
+    assert result["examples"] == 100 and result["rows_rejected"] == 0
     assert set(result) >= {"accuracy", "top2_accuracy", "per_class", "confusion_matrix"}
     # The Evaluator judged the same model on the same PublicTest rows through `classify`.
     tfma_accuracy = data.load_report(runs[0]).slice().get(data.ACCURACY)
     assert result["accuracy"] == pytest.approx(tfma_accuracy, abs=1e-6)
-    assert main(["evaluate", "--model", version, "--data", demo_csv + ".missing"]) == 2
+    assert main(["evaluate", "--model", version, "--data", trainable_csv + ".missing"]) == 2
