@@ -226,7 +226,8 @@ def _evaluate(args) -> int:
         return 2
     print(f"{args.model} on {result['examples']} {args.usage} rows of {args.data}"
           + (f" ({result['rows_rejected']} rows of the file rejected by the parser)" if result["rows_rejected"] else ""))
-    print(f"  accuracy {result['accuracy']:.4f}, top-2 accuracy {result['top2_accuracy']:.4f}")
+    print(f"  accuracy {result['accuracy']:.4f}, top-2 accuracy {result['top2_accuracy']:.4f}, "
+          f"macro-F1 {result['macro_f1']:.4f}")
     for name, row in result["per_class"].items():
         fmt = lambda v: "   -  " if v is None else f"{v:.4f}"  # noqa: E731
         print(f"  {name:<9} support {row['support']:>5}  recall {fmt(row['recall'])}  precision {fmt(row['precision'])}")
@@ -348,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="evaluate a pushed SavedModel (serving_default) on a FER CSV")
     e.add_argument("--model", required=True, help="a pushed version directory: .../serving_model/fer/<version>")
     e.add_argument("--data", required=True, help="FER CSV (plain or .gz)")
-    e.add_argument("--usage", default="PublicTest", choices=["Training", "PublicTest", "PrivateTest"])
+    e.add_argument("--usage", default="PublicTest", choices=["Training", "PublicTest", "PrivateTest", "valid"],
+                   help="the rows of one Usage, or 'valid': the validation carve of Training (seed 42, 10 %%) that "
+                        "selects models")
     e.add_argument("--batch-size", type=int, default=256)
     e.add_argument("--json", action="store_true", help="print the result as JSON on the last line")
     e.set_defaults(func=_evaluate)

@@ -13,6 +13,8 @@ from components.fer_example_gen import parser
 from models import features
 
 USAGES = tuple(features.USAGE_TO_SPLIT)  # Training, PublicTest, PrivateTest
+# --usage also takes the validation carve by its split name: the split that selected the model.
+CARVE = features.VALID_SPLIT
 
 
 def evaluation_metrics(labels: np.ndarray, probabilities: np.ndarray) -> Dict:
@@ -32,10 +34,13 @@ def evaluation_metrics(labels: np.ndarray, probabilities: np.ndarray) -> Dict:
                            "recall": hits / support if support else None,
                            "precision": hits / predicted_as if predicted_as else None}
     count = len(labels)
+    from pipeline.tfma_metrics import macro_f1_from_confusion  # the Evaluator's own definition
+
     return {
         "examples": count,
         "accuracy": float((predicted == labels).mean()) if count else None,
         "top2_accuracy": float((top2 == labels[:, None]).any(axis=1).mean()) if count else None,
+        "macro_f1": macro_f1_from_confusion(confusion) if count else None,
         "per_class": per_class,
         "confusion_matrix": confusion.tolist(),
         "class_names": list(features.CLASS_NAMES),
@@ -45,8 +50,10 @@ def evaluation_metrics(labels: np.ndarray, probabilities: np.ndarray) -> Dict:
 def read_usage(csv_path: str, usage: str) -> Tuple[np.ndarray, np.ndarray, parser.ParseStats]:
     """(labels [N], images uint8 [N, 48, 48, 1], parse stats) of the rows of one Usage
     (Training: its train split and its validation carve together)."""
+    if usage == CARVE:
+        return read_splits(csv_path, (CARVE,))
     if usage not in features.USAGE_TO_SPLIT:
-        raise ValueError(f"--usage must be one of {', '.join(USAGES)}, got {usage!r}")
+        raise ValueError(f"--usage must be one of {', '.join(USAGES + (CARVE,))}, got {usage!r}")
     split = features.USAGE_TO_SPLIT[usage]
     return read_splits(csv_path, (features.TRAIN_SPLIT, features.VALID_SPLIT) if split == features.TRAIN_SPLIT
                        else (split,))

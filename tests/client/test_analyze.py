@@ -1,0 +1,83 @@
+"""client.analyze and `fer-pipeline predict` with the shipped model: a real face in the
+right place, arrays and paths alike, and a folder with a corrupt image."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from client import analyze as fer
+from models import features
+from tests.client.video import astronaut_bgr
+from tests.conftest import REPO
+
+
+def _check_astronaut(found):
+    assert len(found) == 1
+    face = found[0]
+    x, y, w, h = face["box"]
+    assert 150 < x < 220 and 40 < y < 110 and w == h > 60  # her face, not the flag or the helmet
+    assert list(face["emotions"]) == list(features.CLASS_NAMES)
+    assert sum(face["emotions"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert face["dominant_emotion"] == max(face["emotions"], key=face["emotions"].get)
+    assert face["confidence"] is None  # the Haar cascade gives none
+
+
+def test_analyze_finds_the_astronaut_in_a_bgr_array_a_gray_array_and_a_file(tmp_path):
+    import cv2
+
+    bgr = astronaut_bgr()
+    from_bgr = fer.analyze(bgr)
+    _check_astronaut(from_bgr)
+    from_gray = fer.analyze(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    assert from_gray == from_bgr
+    path = tmp_path / "astronaut.png"
+    cv2.imwrite(str(path), bgr)
+    _check_astronaut(fer.analyze(str(path)))
+    # She smiles: the shipped model should see it among its top two.
+    ranked = sorted(from_bgr[0]["emotions"], key=from_bgr[0]["emotions"].get, reverse=True)
+    assert "happy" in ranked[:2]
+
+
+def test_analyze_refuses_what_is_not_an_image(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    with pytest.raises(fer.ImageError, match="bad.jpg: not an image"):
+        fer.analyze(str(bad))
+    with pytest.raises(fer.ImageError, match="no such file"):
+        fer.analyze(str(tmp_path / "missing.png"))
+    with pytest.raises(fer.ImageError, match=r"\[H, W\]"):
+        fer.analyze(np.zeros((2, 3, 4, 5)))
+
+
+def _predict(*args):
+    return subprocess.run([sys.executable, "-m", "cli.main", "predict", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+
+
+def test_predict_a_folder_with_a_corrupt_image(tmp_path):
+    import cv2
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "astronaut.jpg"), astronaut_bgr())
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (folder / "notes.txt").write_text("not an image, not looked at")
+    result = _predict(str(folder), "--json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]  # stdout is JSON lines only
+    assert len(lines) == 1 and lines[0]["file"].endswith("astronaut.jpg") and lines[0]["face"] == 0
+    assert set(lines[0]) >= {"box", "emotions", "dominant_emotion", "confidence"}
+    assert "broken.png: not an image OpenCV can read; skipped" in result.stderr
+    assert "1 of 2 file(s) read, 1 face(s)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_predict_exits_non_zero_when_nothing_could_be_read(tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"nope")
+    result = _predict(str(tmp_path / "broken.png"), str(tmp_path / "missing.jpg"))
+    assert result.returncode == 1
+    assert "error: no image could be read" in result.stderr and "Traceback" not in result.stderr
+    assert "missing.jpg: no such file; skipped" in result.stderr

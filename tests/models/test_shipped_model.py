@@ -1,0 +1,54 @@
+"""The shipped model (models/pretrained/): it loads, answers uint8 faces with 7
+probabilities, and its model card's PublicTest accuracy is what `fer-pipeline evaluate`
+measures now (the real file, when present)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from models import features
+
+
+def _card():
+    with open(os.path.join(features.SHIPPED_MODEL_BASE_PATH, "model_card.json")) as f:
+        return json.load(f)
+
+
+def _version_dir():
+    return os.path.join(features.SHIPPED_MODEL_BASE_PATH, _card()["version"])
+
+
+def test_shipped_model_is_the_one_its_card_describes_and_fits_the_size_limit():
+    card = _card()
+    versions = [v for v in os.listdir(features.SHIPPED_MODEL_BASE_PATH) if v.isdigit()]
+    assert versions == [card["version"]]
+    assert card["model"] == features.SHIPPED_MODEL_NAME
+    total = sum(os.path.getsize(os.path.join(root, f))
+                for root, _, files in os.walk(features.SHIPPED_MODEL_BASE_PATH) for f in files)
+    assert total <= 10 * 1024 * 1024
+    assert os.path.exists(os.path.join(features.SHIPPED_MODEL_BASE_PATH, "MODEL_CARD.md"))
+
+
+def test_shipped_model_returns_seven_probabilities_for_uint8_faces():
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(_version_dir()).signatures["serving_default"]
+    faces = np.random.default_rng(0).integers(0, 256, (5,) + features.IMAGE_SHAPE).astype(np.uint8)
+    probabilities = serve(**{features.SERVING_IMAGE_INPUT: tf.constant(faces)})[
+        features.SERVING_PROBABILITIES_OUTPUT].numpy()
+    assert probabilities.shape == (5, features.NUM_CLASSES) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert (probabilities >= 0).all()
+
+
+def test_evaluate_on_publictest_reproduces_the_model_card(real_fer_csv):
+    from pipeline import evaluate
+
+    card = _card()
+    measured = evaluate.evaluate(_version_dir(), real_fer_csv, "PublicTest")
+    recorded = card["evaluation"]["PublicTest"]
+    assert measured["examples"] == recorded["examples"] == 3589
+    assert abs(measured["accuracy"] - recorded["accuracy"]) <= 0.001  # to 0.1 point
+    assert abs(measured["top2_accuracy"] - recorded["top2_accuracy"]) <= 0.001
