@@ -5,7 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= runs/demo
 DEMO_ROWS ?= 2000
-DEMO_EPOCHS ?= 5
+DEMO_EPOCHS ?= 10
+# simple_cnn learns the generated faces in seconds (0.96 PublicTest accuracy measured); the
+# paper's CNN at its recipe needs more epochs than the demo's early stopping allows before
+# it beats always answering the most frequent class, which the blessing requires.
+DEMO_MODEL ?= simple_cnn
 # The pipeline image (Dockerfile); kubeflow/config.py's DEFAULT_IMAGE is the same tag.
 IMAGE ?= fer-pipeline:0.1.0
 
@@ -26,8 +30,8 @@ $(DEMO_DIR)/data/demo.csv.gz: | venv
 	$(VENV)/bin/fer-pipeline demo-data --output $@ --rows $(DEMO_ROWS)
 
 demo: venv $(DEMO_DIR)/data/demo.csv.gz
-	$(VENV)/bin/fer-pipeline run --data $(DEMO_DIR)/data/demo.csv.gz --output $(DEMO_DIR) \
-		--epochs $(DEMO_EPOCHS) --batch-size 64 --accuracy-threshold 0.3
+	$(VENV)/bin/fer-pipeline run --data $(DEMO_DIR)/data/demo.csv.gz --output $(DEMO_DIR) --model $(DEMO_MODEL) \
+		--epochs $(DEMO_EPOCHS) --patience $(DEMO_EPOCHS) --learning-rate 0.001 --batch-size 64 --accuracy-threshold 0.5
 
 test: venv browser
 	$(PY) -m pytest -q tests

@@ -1,5 +1,25 @@
-import sys, time, numpy as np, keras
-sys.path.insert(0, '/work/main'); sys.path.insert(0, '/work/main/bench')
+"""Which efficient architecture trains fastest on this CPU at <= 1/10 of the proposed CNN's
+multiply-adds: training images/s (Adam, batch 64, random faces, first 3 batches untimed)
+and predict images/s of six candidates, in one process so they compare on the same
+machine state. Prints one line per variant: name, M multiply-adds, parameters, train
+images/s, predict images/s.
+
+    .venv/bin/python bench/arch_variants_bench.py A B C D G H       # float32
+    BF16=1 .venv/bin/python bench/arch_variants_bench.py C G H      # keras mixed_bfloat16
+
+  A  mini-Xception style: conv 32 + separable 32 at 48x48, three separable residual modules
+     (64, 128, 256; three separable convs each) at 24 -> 12 -> 6
+  B  A without the 48x48 separable conv
+  C  full 3x3 convs: conv 32 at 48x48, residual modules of two convs (32, 64, 128)
+  D  C wider (24 stem; 40, 80, 160): over the 1/10 bound
+  G  full convs at 24x24 (32), separable modules at 12 and 6 (128, 256)
+  H  C with 160 filters in the last module: models/compact_resnet.py as shipped
+Results: bench/results/efficient_model.md.
+"""
+import os, sys, time
+import numpy as np, keras
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE)); sys.path.insert(0, HERE)
 from trainer_bench import Timer
 from models import macs
 L = keras.layers
@@ -40,7 +60,6 @@ def H():  # C with wider last stage
     i=keras.Input((48,48,1)); x=bnr(conv(i,32)); x=L.MaxPooling2D(2)(x)
     x=module(x,32,"conv",2); x=module(x,64,"conv",2); x=module(x,160,"conv",2)
     return head(x,i)
-import os
 if os.environ.get("BF16"): keras.mixed_precision.set_global_policy("mixed_bfloat16")
 rng=np.random.default_rng(0); x=rng.random((2048,48,48,1),dtype=np.float32); y=rng.integers(0,7,2048)
 for name in sys.argv[1:]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cli.main import main
-from dashboard import data
+from dashboard import data, render
 from models import features
 
 pytestmark = pytest.mark.e2e
@@ -32,6 +32,15 @@ def test_latest_evaluation_with_its_baseline_and_verdict(report):
     assert report.blessed is False
     assert any("sparse_categorical_accuracy" in f for f in report.validation_failures)
     assert report.class_balance and "disgust" in " ".join(report.class_balance["findings"])
+
+
+def test_privatetest_is_reported_beside_publictest(report):
+    test = report.test_overall
+    assert test is not None and test.count() == 100  # the test split of the fixture
+    assert 0.0 <= test.get(data.ACCURACY) <= test.get(data.TOP2) <= 1.0
+    page = render.render(report)
+    assert '<section id="test-split"><h2>PrivateTest (test split, reported only)</h2>' in page
+    assert "selected on the validation carve of Training" in page
 
 
 def test_slices_present(report):
