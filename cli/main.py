@@ -156,7 +156,8 @@ def _serve(args) -> int:
     from serving import server
 
     try:
-        server.serve_forever(model_base_path=args.model_base_path or features.SHIPPED_MODEL_BASE_PATH, model_name=args.model_name, host=args.host,
+        server.serve_forever(model_base_path=args.model_base_path or features.SHIPPED_MODEL_BASE_PATH,
+                             model_name=args.model_name, host=args.host,
                              grpc_port=args.port, rest_port=args.rest_port if args.rest_port else None,
                              max_message_bytes=args.max_message_mb * 1024 * 1024,
                              enable_batching=args.enable_batching)
@@ -195,6 +196,9 @@ def _predict(args) -> int:
             except fer.ImageError as e:
                 print(f"warning: {e}; skipped", file=sys.stderr)
                 continue
+            except fer.PredictorError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 1
             read += 1
             faces += len(found)
             if not found and not args.json:

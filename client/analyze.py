@@ -27,6 +27,10 @@ class ImageError(ValueError):
     """The image cannot be read or is not an image array; the message says which and why."""
 
 
+class PredictorError(RuntimeError):
+    """The server could not answer (after the client's retries); the message says why."""
+
+
 def read_image(image: ImageLike) -> np.ndarray:
     """A path or an array -> uint8 grayscale [H, W]."""
     import cv2
@@ -96,9 +100,14 @@ class ServerPredictor:
         self._client = FerClient(address, model_name=model_name)
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
+        from client.tfserving import ServingError
+
         if not len(faces):
             return np.zeros((0, features.NUM_CLASSES), np.float32)
-        return self._client.predict(faces)
+        try:
+            return self._client.predict(faces)
+        except ServingError as e:
+            raise PredictorError(f"server {self._client.target}: {e}") from None
 
     def close(self) -> None:
         self._client.close()

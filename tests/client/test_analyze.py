@@ -81,3 +81,15 @@ def test_predict_exits_non_zero_when_nothing_could_be_read(tmp_path):
     assert result.returncode == 1
     assert "error: no image could be read" in result.stderr and "Traceback" not in result.stderr
     assert "missing.jpg: no such file; skipped" in result.stderr
+
+
+def test_predict_through_an_unreachable_server_is_a_one_line_error(tmp_path):
+    import cv2
+
+    from tests.serving.conftest import free_port  # a port nobody listens on
+
+    photo = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(photo), astronaut_bgr())
+    result = _predict(str(photo), "--server", f"127.0.0.1:{free_port()}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error: server 127.0.0.1:" in result.stderr
