@@ -13,7 +13,7 @@ Cost: 31,169,632 multiply-adds per image, 1/11.4 of the proposed CNN's 353,809,6
 414,215 parameters (1.7 MB as float32).
 
 Why full convolutions: at the same multiply-adds, depthwise-separable modules trained
-1.3-1.8x slower on this CPU (oneDNN's depthwise kernels are memory-bound; measured in
+1.3-2x slower on this CPU (oneDNN's depthwise kernels are memory-bound; measured in
 bench/results/efficient_model.md), and training time is what 2 cores are short of.
 Its recipe (registry train_defaults, measured there too): Adam 1e-3 with reduce-on-plateau,
 batch 64, augmentation in the input pipeline, flip test-time augmentation in the

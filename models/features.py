@@ -62,5 +62,3 @@ CSV_USAGE_COLUMN = "Usage"
 USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "eval", "PrivateTest": "test"}
 SPLITS = ("train", "valid", "eval", "test")
 TRAIN_SPLIT, VALID_SPLIT, EVAL_SPLIT, TEST_SPLIT = SPLITS
-# The splits that report a model; none of them ever selects one.
-REPORTED_SPLITS = (EVAL_SPLIT, TEST_SPLIT)

@@ -39,21 +39,24 @@ def make_eval_config(accuracy_lower_bound: Optional[float],
     evaluation of the test split). regression_tolerance: how far (absolute accuracy) a
     candidate may fall below the latest blessed model; None drops the comparison (for
     evaluations without a baseline)."""
-    bless = accuracy_lower_bound is not None
     overall = [tfma.SlicingSpec()]
-    # Strictly above the majority-class baseline: TFMA's lower bound is inclusive.
-    beats_majority = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": MAJORITY_MARGIN}))
-    blessing = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": accuracy_lower_bound if bless else 0.0}),
-    )
-    if bless and regression_tolerance is not None:
-        blessing.change_threshold.CopyFrom(
-            tfma.GenericChangeThreshold(
-                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                absolute={"value": -regression_tolerance - 1e-10},
-            )
+    accuracy_thresholds, majority_thresholds = [], []
+    if accuracy_lower_bound is not None:
+        blessing = tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": accuracy_lower_bound}),
         )
+        if regression_tolerance is not None:
+            blessing.change_threshold.CopyFrom(
+                tfma.GenericChangeThreshold(
+                    direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                    absolute={"value": -regression_tolerance - 1e-10},
+                )
+            )
+        # Strictly above the majority-class baseline: TFMA's lower bound is inclusive.
+        beats_majority = tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": MAJORITY_MARGIN}))
+        accuracy_thresholds = [tfma.PerSliceMetricThreshold(slicing_specs=overall, threshold=blessing)]
+        majority_thresholds = [tfma.PerSliceMetricThreshold(slicing_specs=overall, threshold=beats_majority)]
     class_ids = tfma.BinarizationOptions(class_ids={"values": list(range(features.NUM_CLASSES))})
     return tfma.EvalConfig(
         model_specs=[
@@ -71,9 +74,7 @@ def make_eval_config(accuracy_lower_bound: Optional[float],
                     tfma.MetricConfig(class_name="ExampleCount"),
                     tfma.MetricConfig(
                         class_name="SparseCategoricalAccuracy",
-                        per_slice_thresholds=[
-                            tfma.PerSliceMetricThreshold(slicing_specs=overall, threshold=blessing)
-                        ] if bless else [],
+                        per_slice_thresholds=accuracy_thresholds,
                     ),
                     tfma.MetricConfig(
                         class_name="SparseTopKCategoricalAccuracy",
@@ -83,9 +84,7 @@ def make_eval_config(accuracy_lower_bound: Optional[float],
                     tfma.MetricConfig(class_name="MacroF1", module=tfma_metrics.__name__),
                     tfma.MetricConfig(
                         class_name="AccuracyOverMajority", module=tfma_metrics.__name__,
-                        per_slice_thresholds=[
-                            tfma.PerSliceMetricThreshold(slicing_specs=overall, threshold=beats_majority)
-                        ] if bless else [],
+                        per_slice_thresholds=majority_thresholds,
                     ),
                     tfma.MetricConfig(class_name="ExpectedCalibrationError", module=tfma_metrics.__name__),
                 ]
