@@ -299,7 +299,7 @@ def _add_kubeflow(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from components.fer_example_gen.parser import DEFAULT_MAX_REJECT_FRACTION
-    from pipeline import configs  # no TensorFlow: keeps `--help` and check-csv light
+    from pipeline import beam_worker_pool, configs  # no TensorFlow: keeps `--help` and check-csv light
 
     p = argparse.ArgumentParser(prog="fer-pipeline", description="FER-2013 TFX pipeline")
     sub = p.add_subparsers(dest="command", required=True)
@@ -383,6 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--enable-batching", action="store_true",
                    help="batch concurrent Predict requests (up to 32 rows, 2 ms), as TF Serving's --enable_batching")
     v.set_defaults(func=_serve)
+
+    w = sub.add_parser("beam-workers", help="a Beam SDK worker pool for the portable runner (EXTERNAL "
+                                            "environment), started from this environment")
+    beam_worker_pool.add_arguments(w)
+    w.set_defaults(func=beam_worker_pool.run_from_args)
 
     _add_kubeflow(sub)
     return p

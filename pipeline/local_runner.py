@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 from unittest import mock
 
 from components.fer_example_gen import parser
-from pipeline import configs
+from pipeline import beam_portable, configs
 
 # Below this many rows the DirectRunner runs in_memory. Measured on 2 cores, in_memory beat
 # multi_processing for StatisticsGen + Transform both on 2,000 rows (31 s vs 46 s) and on
@@ -217,6 +217,11 @@ def run(
         ),
         beam_pipeline_args=beam_args,
     )
+    pool_address = beam_portable.external_pool_address(beam_args)
+    if pool_address:
+        beam_portable.install_runner_guards()
+        beam_portable.check_pool(pool_address)
+        beam_portable.take_failures()
     reporter = _StageReporter(configs.PIPELINE_NAME, configs.metadata_path(output_dir), stream)
     log_handler = _log_to_file(output_dir)
     print(f"Full log: {log_handler.baseFilename}", file=stream, flush=True)
@@ -225,8 +230,11 @@ def run(
     try:
         with mock.patch.object(local_dag_runner, "logging", _LoggingShim(local_dag_runner.logging, reporter)):
             tfx.orchestration.LocalDagRunner().run(pipeline)
-    except Exception:
+    except Exception as e:
         logging.getLogger(__name__).exception("pipeline run failed")
+        worker_failures = beam_portable.take_failures() if pool_address else []
+        if worker_failures:  # the job's own error only says "Error running pipeline."
+            raise beam_portable.BeamWorkerError(worker_failures[0]) from e
         raise
     finally:
         logging.getLogger().removeHandler(log_handler)

@@ -1,0 +1,193 @@
+"""The pipeline's Beam stages through Beam's portability layer, as Flink, Spark and Dataflow
+Runner v2 run them: the pipeline goes to a job service as a proto, and user functions run in
+separate SDK worker processes (the EXTERNAL environment) that import the project themselves.
+
+    fer-pipeline beam-workers --port 50000 --workers 2      # the pool (pipeline/beam_worker_pool.py)
+    fer-pipeline run --data ... --beam-arg=--runner=PortableRunner --beam-arg=--job_endpoint=embed \\
+        --beam-arg=--environment_type=EXTERNAL --beam-arg=--environment_config=localhost:50000 \\
+        --beam-arg=--sdk_worker_parallelism=2
+
+Here the job service is Beam's embedded one (`--job_endpoint=embed`: the FnApiRunner in the
+coordinator process). Three of its behaviours would make this path either useless or a hang, so
+`install_runner_guards()` changes them, in the coordinator only (measured on apache-beam 2.59):
+
+1. It starts one SDK worker per job whatever the options say: the embedded job service builds
+   its FnApiRunner without reading the parallelism. The guard honours
+   `--sdk_worker_parallelism`, the option Flink and Spark read for the same purpose.
+2. A worker that dies during a bundle hangs the job forever: the control stream's reader
+   thread dies with the stream, and the bundle waits for a response that never comes. The
+   guard answers every pending instruction with an error response, which fails the bundle
+   the way a worker-reported error does.
+3. A worker that never connects (a bad interpreter, a failing import) also hangs the job. The
+   guard gives it `connect_timeout_s`, then fails its instructions the same way, as the Java
+   runners' external environment fails after its own timeout.
+
+These are Beam internals (private attributes of the FnApiRunner's worker handlers); a test
+runs each failure against the installed Beam, so an upgrade that moves them fails there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import List, Optional
+
+DEFAULT_CONNECT_TIMEOUT_S = 60.0
+POOL_CHECK_TIMEOUT_S = 5.0
+
+_lock = threading.Lock()
+_installed = False
+_connect_timeout_s = DEFAULT_CONNECT_TIMEOUT_S
+_failures: List[str] = []
+_LOGGER = logging.getLogger(__name__)
+
+
+class BeamWorkerError(RuntimeError):
+    """The SDK worker pool or one of its workers failed; the message says which and why."""
+
+
+def portable_beam_args(pool_address: str, workers: int) -> List[str]:
+    """The Beam arguments that send the Beam stages to the worker pool at `pool_address`."""
+    return ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=EXTERNAL",
+            f"--environment_config={pool_address}", f"--sdk_worker_parallelism={workers}"]
+
+
+def _arg(beam_args: List[str], name: str) -> Optional[str]:
+    value = None
+    for i, arg in enumerate(beam_args):
+        if arg.startswith(f"--{name}="):
+            value = arg.split("=", 1)[1]
+        elif arg == f"--{name}" and i + 1 < len(beam_args):
+            value = beam_args[i + 1]
+    return value
+
+
+def external_pool_address(beam_args: List[str]) -> Optional[str]:
+    """The worker pool's address when `beam_args` run on the embedded job service with an
+    EXTERNAL environment; None for any other configuration (DirectRunner, a real cluster's
+    job server), which these guards leave alone."""
+    if (_arg(beam_args, "runner") or "").lower() not in ("portablerunner", "portable_runner"):
+        return None
+    if (_arg(beam_args, "job_endpoint") or "embed") != "embed":
+        return None
+    if (_arg(beam_args, "environment_type") or "").upper() != "EXTERNAL":
+        return None
+    return _arg(beam_args, "environment_config")
+
+
+def check_pool(address: str, timeout_s: float = POOL_CHECK_TIMEOUT_S) -> None:
+    """Raises BeamWorkerError unless something answers gRPC at `address` within `timeout_s`."""
+    import grpc
+
+    channel = grpc.insecure_channel(address)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout_s)
+    except grpc.FutureTimeoutError:
+        raise BeamWorkerError(
+            f"no Beam SDK worker pool answers at {address} within {timeout_s:.0f} s; start one with "
+            f"`fer-pipeline beam-workers --port {address.rsplit(':', 1)[-1]}`") from None
+    finally:
+        channel.close()
+
+
+def take_failures() -> List[str]:
+    """The worker failures the guards saw since the last call (oldest first)."""
+    with _lock:
+        found = list(_failures)
+        _failures.clear()
+    return found
+
+
+def _record(message: str) -> str:
+    with _lock:
+        _failures.append(message)
+    return message
+
+
+def install_runner_guards(connect_timeout_s: Optional[float] = None) -> None:
+    """Installs the three guards above (idempotent; a later call with a timeout changes it)."""
+    global _installed, _connect_timeout_s
+    with _lock:
+        if connect_timeout_s is not None:
+            _connect_timeout_s = connect_timeout_s
+        if _installed:
+            return
+        _installed = True
+    from apache_beam.options import pipeline_options
+    from apache_beam.portability import common_urns
+    from apache_beam.portability.api import beam_fn_api_pb2, beam_runner_api_pb2
+    from apache_beam.runners.portability import local_job_service
+    from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
+
+    def invoke_runner(job):
+        job.set_state(local_job_service.beam_job_api_pb2.JobState.RUNNING)
+        runner = fn_runner.FnApiRunner(provision_info=job._provision_info)
+        options = job.pipeline_options()
+        runner._num_workers = max(1, int(options.view_as(pipeline_options.PortableOptions).sdk_worker_parallelism or 1))
+        return runner.run_via_runner_api(job._pipeline_proto, options)
+
+    local_job_service.BeamJob._invoke_runner = invoke_runner
+
+    def fail_connection(conn, message):
+        """Answers the connection's pending instructions, and any sent later, with an error: the
+        bundle fails as if the worker had reported it."""
+        def push_failed(request):
+            if request is worker_handlers.BeamFnControlServicer._DONE_MARKER:
+                return None
+            return worker_handlers.ControlFuture(
+                request.instruction_id,
+                beam_fn_api_pb2.InstructionResponse(instruction_id=request.instruction_id, error=message))
+
+        conn.push = push_failed
+        for instruction_id in list(conn._futures_by_id):
+            future = conn._futures_by_id.pop(instruction_id, None)
+            if future is not None:
+                future.set(beam_fn_api_pb2.InstructionResponse(instruction_id=instruction_id, error=message))
+
+    def read_or_fail(conn, worker_id):
+        reason = "closed its control stream"
+        try:
+            for response in conn._input:
+                conn._futures_by_id.pop(response.instruction_id).set(response)
+        except Exception as e:  # the stream broke: the worker process is gone
+            reason = f"lost its control stream ({type(e).__name__}: {getattr(e, 'details', lambda: e)()})"
+        if conn._state == worker_handlers.BeamFnControlServicer.DONE_STATE or not conn._futures_by_id:
+            return  # closed by the runner, or nothing was asked of it
+        fail_connection(conn, _record(
+            f"Beam SDK worker {worker_id} {reason} with {len(conn._futures_by_id)} instruction(s) unanswered: "
+            f"the worker process died (see the worker pool's log)"))
+
+    def watch_connect(conn, worker_id, url, asked):
+        """Workers start side by side; each one gets `_connect_timeout_s` to connect."""
+        while conn._state == worker_handlers.BeamFnControlServicer.UNSTARTED_STATE:
+            if time.monotonic() - asked > _connect_timeout_s:
+                fail_connection(conn, _record(
+                    f"Beam SDK worker {worker_id} did not connect within {_connect_timeout_s:.0f} s: the pool at "
+                    f"{url} started it, and it died or hung on start-up (see the worker pool's log)"))
+                return
+            time.sleep(0.05)
+        _LOGGER.info("Beam SDK worker %s connected %.2f s after the pool was asked for it",
+                     worker_id, time.monotonic() - asked)
+
+    class GuardedExternalWorkerHandler(worker_handlers.ExternalWorkerHandler):
+        def start_worker(self):
+            import grpc
+
+            conn = self.control_conn
+            conn._read_thread = threading.Thread(
+                name="beam_control_read", target=read_or_fail, args=(conn, self.worker_id), daemon=True)
+            url = self._external_payload.endpoint.url
+            try:
+                super().start_worker()
+            except grpc.RpcError as e:
+                raise BeamWorkerError(_record(
+                    f"no Beam SDK worker pool answers at {url} ({e.code().name}); start one with "
+                    f"`fer-pipeline beam-workers`")) from None
+            except RuntimeError as e:  # the pool answered with an error
+                raise BeamWorkerError(_record(f"the worker pool at {url} could not start a worker: {e}")) from None
+            threading.Thread(target=watch_connect, args=(conn, self.worker_id, url, time.monotonic()),
+                             name="beam_connect_watch", daemon=True).start()
+
+    worker_handlers.WorkerHandler.register_environment(
+        common_urns.environments.EXTERNAL.urn, beam_runner_api_pb2.ExternalPayload)(GuardedExternalWorkerHandler)

@@ -1,0 +1,110 @@
+"""The portable-runner helpers and the SDK worker pool, without running a pipeline (that is
+tests/e2e/test_beam_portable.py)."""
+
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pipeline import beam_portable, beam_worker_pool
+from tests.conftest import REPO
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_portable_args_are_recognised_as_an_external_pool():
+    args = beam_portable.portable_beam_args("localhost:50000", 2)
+    assert beam_portable.external_pool_address(args) == "localhost:50000"
+    assert beam_portable.external_pool_address(["--runner", "PortableRunner", "--environment_type", "EXTERNAL",
+                                                "--environment_config", "h:1"]) == "h:1"
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+    ["--runner=PortableRunner", "--job_endpoint=flink-job-server:8099", "--environment_type=EXTERNAL",
+     "--environment_config=localhost:50000"],  # a cluster's job server: its runner, not ours
+    ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=DOCKER"],
+])
+def test_other_configurations_are_left_alone(args):
+    assert beam_portable.external_pool_address(args) is None
+
+
+def test_check_pool_names_the_address_and_the_command_when_nothing_answers():
+    port = _free_port()
+    started = time.monotonic()
+    with pytest.raises(beam_portable.BeamWorkerError,
+                       match=rf"no Beam SDK worker pool answers at localhost:{port} .*beam-workers --port {port}"):
+        beam_portable.check_pool(f"localhost:{port}", timeout_s=1)
+    assert time.monotonic() - started < 5
+
+
+def test_worker_environment_lets_workers_import_the_project():
+    env = beam_worker_pool.worker_environment({"PATH": "/usr/bin", "PYTHONPATH": "/elsewhere"})
+    assert env["PYTHONPATH"].split(":")[:2] == [REPO, "/elsewhere"]
+    assert env["PATH"].split(":")[0] == sys.executable.rsplit("/", 1)[0]
+    assert env["TF_USE_LEGACY_KERAS"] == "1"
+
+
+def test_the_pool_starts_answers_and_stops():
+    with beam_worker_pool.LocalWorkerPool(2) as pool:
+        assert re.fullmatch(r"localhost:\d+", pool.address)
+        beam_portable.check_pool(pool.address, timeout_s=5)
+        assert f"--environment_config={pool.address}" in pool.beam_args
+        assert "--sdk_worker_parallelism=2" in pool.beam_args
+    with pytest.raises(beam_portable.BeamWorkerError):
+        beam_portable.check_pool(pool.address, timeout_s=1)
+
+
+def test_the_pool_keeps_at_most_its_workers_alive(tmp_path, monkeypatch):
+    from apache_beam.portability.api import beam_fn_api_pb2, endpoints_pb2
+
+    monkeypatch.setattr(beam_worker_pool, "SLOT_WAIT_S", 0.5)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]  # a worker that stays
+    servicer = beam_worker_pool.make_servicer(1, str(tmp_path), worker_command=sleeper)
+
+    def start(worker_id):
+        return servicer.StartWorker(beam_fn_api_pb2.StartWorkerRequest(
+            worker_id=worker_id, control_endpoint=endpoints_pb2.ApiServiceDescriptor(url="localhost:1")), None)
+
+    try:
+        assert start("a").error == ""
+        refused = start("b")
+        assert "all 1 workers of the pool are busy" in refused.error
+        servicer.StopWorker(beam_fn_api_pb2.StopWorkerRequest(worker_id="a"), None)
+        deadline = time.monotonic() + 10
+        while start("c").error and time.monotonic() < deadline:  # a's slot comes back when it exits
+            time.sleep(0.2)
+        assert (tmp_path / "worker-c.log").exists()
+    finally:
+        servicer.stop_all()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--port", "99999"], "--port 99999: must lie in 0-65535"),
+    (["--workers", "0"], "--workers 0: must be at least 1"),
+])
+def test_beam_workers_bad_arguments_are_one_line(argv, message):
+    result = subprocess.run([sys.executable, "-m", "cli.main", "beam-workers", *argv], capture_output=True,
+                            text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {message}"
+
+
+def test_beam_workers_on_a_port_in_use_is_one_line():
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "cli.main", "beam-workers", "--port", str(port)],
+                                capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [f"error: port {port} is in use"]
