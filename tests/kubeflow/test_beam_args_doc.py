@@ -32,5 +32,6 @@ def test_every_documented_beam_option_is_known_to_beam():
         parsed = options.get_all_options()
         runner = {"Dataflow": "DataflowRunner", "Flink": "PortableRunner", "Spark": "PortableRunner"}[name]
         assert parsed["runner"] == runner
-        if runner == "PortableRunner":
-            assert parsed["job_endpoint"] and parsed["environment_type"] == "DOCKER"
+        if runner == "PortableRunner":  # the SDK worker pool beside each task manager / executor
+            assert parsed["job_endpoint"] and parsed["environment_type"] == "EXTERNAL"
+            assert parsed["environment_config"] == "localhost:50000"
