@@ -150,7 +150,7 @@ def run_keras_cell(args, table: str, model: str, *, epochs: int, patience: Optio
     return {
         "cell": cell,
         "model": model,
-        "config": {k: v for k, v in summary["config"].items() if k not in ("checkpoint_dir", "class_balance_uri")},
+        "config": {k: v for k, v in summary["config"].items() if k not in ("checkpoint_dir", "class_weights")},
         "parameters": summary["parameters"],
         "sitting_seconds": round(time.time() - started, 1),
         "fit_seconds_this_sitting": round(summary["fit_seconds"], 1),

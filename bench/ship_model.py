@@ -96,7 +96,7 @@ def main(argv=None):
         "data": os.path.basename(args.data),
         "train_command": args.train_command,
         "train_commit": args.train_commit,
-        "config": {k: v for k, v in summary["config"].items() if k not in ("checkpoint_dir", "class_balance_uri")},
+        "config": {k: v for k, v in summary["config"].items() if k not in ("checkpoint_dir", "class_weights")},
         "epochs_run": summary["epochs_run"],
         "best_epoch": summary["best_epoch"],
         "stopped_early": summary["stopped_early"],

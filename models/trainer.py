@@ -57,7 +57,7 @@ class TrainConfig:
     seed: int = 42
     checkpoint_dir: Optional[str] = None  # defaults to the Trainer's model_run dir
     resume: bool = False  # continue from checkpoint_dir's last epoch
-    class_balance_uri: Optional[str] = None  # set by the FerTrainer executor
+    class_weights: Optional[Dict[int, float]] = None  # balanced weights, handed over by the FerTrainer executor
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -199,13 +199,6 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
             model.load_weights(path)
 
 
-def load_class_weights(class_balance_uri: str) -> Dict[int, float]:
-    from components.class_balance import logic
-
-    report = logic.read_report(class_balance_uri)
-    return {int(k): float(v) for k, v in report["class_weights"].items()}
-
-
 def as_float32(model: keras.Model, name: str) -> keras.Model:
     """The same weights in a model built under the float32 policy. A mixed-precision model
     keeps float32 weights but computes in bf16, which is slow on CPUs without bf16 units:
@@ -234,9 +227,10 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
         model = compile_model(registry.build(config.model), config)
     class_weight = None
     if config.use_class_weights:
-        if not config.class_balance_uri:
-            raise ValueError("use_class_weights is set but no class-balance report was given to the Trainer")
-        class_weight = load_class_weights(config.class_balance_uri)
+        if not config.class_weights:
+            raise ValueError("use_class_weights is set but the Trainer was given no class weights (class-balance report)")
+        # JSON (custom_config) turns the class ids into strings.
+        class_weight = {int(k): float(v) for k, v in config.class_weights.items()}
         print(f"[Trainer] balanced class weights: {class_weight}", flush=True)
 
     started = time.time()

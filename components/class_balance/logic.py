@@ -132,6 +132,11 @@ def write_report(report: dict, directory: str) -> str:
     return path
 
 
+def report_class_weights(report: dict) -> Dict[int, float]:
+    """The balanced class weights of a report (JSON keys are strings), by class id."""
+    return {int(k): float(v) for k, v in report["class_weights"].items()}
+
+
 def read_report(directory: str) -> dict:
     import tensorflow as tf
 

@@ -2,8 +2,9 @@
 
 TFX's Trainer has no slot for a custom artifact, and the class weights the validation
 step computes must reach run_fn. This component keeps the Trainer's spec, executor and
-behaviour and adds the input; its executor hands the artifact's location to run_fn as
-custom_config['class_balance_uri'].
+behaviour and adds the input; its executor reads the report and hands the balanced weights
+to run_fn as custom_config['class_weights'] ({class id: weight}), so models/ never reads a
+component's artifact.
 
 `custom_config` is one JSON string, so an orchestrator cannot set a single value in it at
 run time. The knobs users change per run (epochs, batch size, learning rate) are also
@@ -23,6 +24,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.standard_component_specs import TrainerSpec
 from tfx.utils import json_utils
 
+from components.class_balance import logic as class_balance_logic
 from fer_artifacts import ClassBalance
 
 CLASS_BALANCE_KEY = "class_balance"
@@ -57,7 +59,8 @@ class Executor(trainer_executor.GenericExecutor):
             if exec_properties.get(name) is not None:
                 config[name] = ptype(exec_properties[name])
         if input_dict.get(CLASS_BALANCE_KEY):
-            config["class_balance_uri"] = artifact_utils.get_single_uri(input_dict[CLASS_BALANCE_KEY])
+            report = class_balance_logic.read_report(artifact_utils.get_single_uri(input_dict[CLASS_BALANCE_KEY]))
+            config["class_weights"] = class_balance_logic.report_class_weights(report)
         fn_args.custom_config = config
         return fn_args
 

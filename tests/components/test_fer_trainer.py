@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from tfx.types import artifact_utils, standard_artifacts
 
 from fer_artifacts import ClassBalance
@@ -22,6 +24,9 @@ def _fn_args(tmp_path, with_balance, **knobs):
         "transform_graph": [_artifact(standard_artifacts.TransformGraph, tmp_path / "tg")],
     }
     if with_balance:
+        from components.class_balance import logic
+
+        logic.write_report(logic.analyze({"train": [10, 1, 10, 10, 10, 10, 10]}), str(tmp_path / "cb"))
         inputs["class_balance"] = [_artifact(ClassBalance, tmp_path / "cb")]
     outputs = {
         "model": [_artifact(standard_artifacts.Model, tmp_path / "model")],
@@ -32,9 +37,11 @@ def _fn_args(tmp_path, with_balance, **knobs):
     return component.Executor()._GetFnArgs(inputs, outputs, props)
 
 
-def test_executor_passes_class_balance_location(tmp_path):
+def test_executor_hands_over_the_reports_class_weights(tmp_path):
     fn_args = _fn_args(tmp_path, with_balance=True)
-    assert fn_args.custom_config == {"epochs": 3, "class_balance_uri": str(tmp_path / "cb")}
+    weights = fn_args.custom_config.pop("class_weights")
+    assert fn_args.custom_config == {"epochs": 3}
+    assert set(weights) == set(range(7)) and weights[1] == pytest.approx(61 / 7)
 
 
 def test_executor_without_class_balance_keeps_config(tmp_path):

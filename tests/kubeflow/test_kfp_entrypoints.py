@@ -73,7 +73,8 @@ def test_trainer_took_the_runtime_parameters(launched):
     assert summary["epochs_run"] == 10
     assert summary["config"]["epochs"] == 10 and summary["config"]["batch_size"] == 32
     assert summary["config"]["learning_rate"] == 1e-3 and summary["config"]["model"] == "simple_cnn"
-    assert summary["config"]["class_balance_uri"] == _uri(launcher, "ClassBalanceCheck", "class_balance")[0]
+    report = json.load(open(os.path.join(_uri(launcher, "ClassBalanceCheck", "class_balance")[0], "class_balance.json")))
+    assert summary["config"]["class_weights"] == report["class_weights"]
 
 
 def test_evaluated_blessed_and_pushed(launched):

@@ -109,15 +109,12 @@ def test_best_weights_are_restored(tmp_path, tiny_registry):
         np.testing.assert_array_equal(a, b)
 
 
-def test_class_weights_from_report(tmp_path, tiny_registry):
-    from components.class_balance import logic
-
-    logic.write_report(logic.analyze({"train": [10, 1, 10, 10, 10, 10, 10]}), str(tmp_path))
-    weights = trainer.load_class_weights(str(tmp_path))
-    assert weights[1] == pytest.approx(61 / 7)
-    config = trainer.TrainConfig(model="tiny", epochs=1, use_class_weights=True, class_balance_uri=str(tmp_path))
+def test_class_weights_as_the_executor_hands_them_over(tmp_path, tiny_registry, capsys):
+    weights = {str(i): 1.0 + i for i in range(7)}  # as JSON gives them: string keys
+    config = trainer.TrainConfig(model="tiny", epochs=1, use_class_weights=True, class_weights=weights)
     trainer.train(config, _data(), _data(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
-    with pytest.raises(ValueError, match="class-balance report"):
+    assert "balanced class weights: {0: 1.0, 1: 2.0," in capsys.readouterr().out
+    with pytest.raises(ValueError, match="no class weights"):
         trainer.train(trainer.TrainConfig(model="tiny", epochs=1, use_class_weights=True), _data(), _data(),
                       str(tmp_path / "l2"), str(tmp_path / "c2"))
 
