@@ -44,10 +44,11 @@ def numpy_parse(path):
 
 def example_gen(path):
     from components.fer_example_gen.component import write_examples
+    from models import names
 
     out = tempfile.mkdtemp()
     try:
-        stats, _ = write_examples([path], lambda s: os.path.join(out, f"Split-{s}"), os.path.join(out, "rejects.csv"))
+        stats, _ = write_examples([path], lambda s: os.path.join(out, f"Split-{s}"), os.path.join(out, names.REJECTS_FILE))
         size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
         return stats.rows, stats, size
     finally:

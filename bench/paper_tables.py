@@ -49,7 +49,7 @@ from typing import Dict, List, Optional
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from models import features  # noqa: E402  (no TensorFlow)
+from models import features, names  # noqa: E402  (no TensorFlow)
 
 RESULTS_JSONL = os.path.join(REPO, "bench", "results", "paper_tables.jsonl")
 RESULTS_MD = os.path.join(REPO, "bench", "results", "paper_tables.md")
@@ -143,7 +143,7 @@ def run_keras_cell(args, table: str, model: str, *, epochs: int, patience: Optio
     result = local_runner.run(args.data, args.output, train_config=train_config, max_rows_per_split=args.max_rows,
                               enable_class_weights=args.class_weights)
     trainer = result.stages["FerTrainer"].details
-    with open(os.path.join(trainer["model_run_path"], "training_summary.json")) as f:
+    with open(os.path.join(trainer["model_run_path"], names.TRAINING_SUMMARY_FILE)) as f:
         summary = json.load(f)
     evaluation = evaluate.evaluate(trainer["model_path"], args.data, "PublicTest")
     history = summary["history"]
@@ -183,7 +183,7 @@ def record(table: str, run: Dict, command: str, results_jsonl: str = RESULTS_JSO
         **run,
         "publictest_examples": evaluation["examples"],
         "publictest_accuracy": round(evaluation["accuracy"], 4),
-        "publictest_top2_accuracy": round(evaluation["top2_accuracy"], 4),
+        "publictest_top2_accuracy": round(evaluation[names.TOP2_ACCURACY], 4),
         "per_class_recall": {k: None if v is None else round(v, 4) for k, v in per_class_recall(evaluation).items()},
         "confusion_matrix": evaluation["confusion_matrix"],
     }

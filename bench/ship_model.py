@@ -26,7 +26,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from models import features  # noqa: E402
+from models import features, names  # noqa: E402
 
 MAX_SHIPPED_BYTES = 10 * 1024 * 1024
 PAPER_ACCURACY = 0.6058  # the paper's best (Table V), the time-to-accuracy mark
@@ -67,7 +67,7 @@ def main(argv=None):
     pushed = _latest(os.path.join(args.run, "serving_model", features.SERVING_MODEL_NAME, "*"),
                      key=lambda d: int(os.path.basename(d)))
     summary_path = _latest(os.path.join(args.run, "pipeline_root", "FerTrainer", "model_run", "*",
-                                        "training_summary.json"), key=lambda d: int(d.split(os.sep)[-2]))
+                                        names.TRAINING_SUMMARY_FILE), key=lambda d: int(d.split(os.sep)[-2]))
     summary = json.load(open(summary_path))
     model = summary["model"]
     version = os.path.basename(pushed)
@@ -113,7 +113,7 @@ def main(argv=None):
     with open(os.path.join(base, "MODEL_CARD.md"), "w") as f:
         f.write(render_card(card, args.note))
     print(json.dumps({k: v for k, v in card.items() if k not in ("history", "evaluation")}, indent=1))
-    print(json.dumps({u: {k: r.get(k) for k in ("examples", "accuracy", "top2_accuracy", "macro_f1")}
+    print(json.dumps({u: {k: r.get(k) for k in ("examples", "accuracy", names.TOP2_ACCURACY, names.MACRO_F1)}
                       for u, r in results.items()}, indent=1))
 
 
@@ -174,7 +174,7 @@ def render_card(card, notes):
             lines.append(f"| {name} | — | not measured: {result['not_measured']} | | |")
         else:
             lines.append(f"| {name} | {result['examples']} | {_pct(result['accuracy'])} | "
-                         f"{_pct(result['top2_accuracy'])} | {_pct(result['macro_f1'])} |")
+                         f"{_pct(result[names.TOP2_ACCURACY])} | {_pct(result[names.MACRO_F1])} |")
     lines += ["", "The valid row is the split that chose the model, so it is optimistic; PublicTest is the",
               "honest figure.", "", "Per-class recall and precision on PublicTest:", "",
               "| class | support | recall | precision |", "|---|---|---|---|"]

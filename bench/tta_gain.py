@@ -28,7 +28,7 @@ def main(argv=None) -> int:
 
     import tensorflow as tf
 
-    from models import preprocessing, registry, trainer
+    from models import names, preprocessing, registry, trainer
     from pipeline import evaluate
 
     model = registry.build(args.model)
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     result = {"checkpoint": args.checkpoint, "model": args.model, "usage": args.usage, "examples": int(len(labels))}
     for name, probabilities in (("faces_only", plain), ("flip_tta", (plain + mirrored) / 2)):
         metrics = evaluate.evaluation_metrics(labels, probabilities)
-        result[name] = {"accuracy": round(metrics["accuracy"], 4), "top2_accuracy": round(metrics["top2_accuracy"], 4),
+        result[name] = {"accuracy": round(metrics["accuracy"], 4), names.TOP2_ACCURACY: round(metrics[names.TOP2_ACCURACY], 4),
                         "recall": {k: None if v["recall"] is None else round(v["recall"], 4)  # None: no support
                                    for k, v in metrics["per_class"].items()}}
     result["accuracy_gain"] = round(result["flip_tta"]["accuracy"] - result["faces_only"]["accuracy"], 4)

@@ -221,6 +221,7 @@ def _predict(args) -> int:
 
 def _evaluate(args) -> int:
     from components.fer_example_gen.parser import FerCsvError
+    from models import names
     from pipeline import evaluate
 
     try:
@@ -230,8 +231,8 @@ def _evaluate(args) -> int:
         return 2
     print(f"{args.model} on {result['examples']} {args.usage} rows of {args.data}"
           + (f" ({result['rows_rejected']} rows of the file rejected by the parser)" if result["rows_rejected"] else ""))
-    print(f"  accuracy {result['accuracy']:.4f}, top-2 accuracy {result['top2_accuracy']:.4f}, "
-          f"macro-F1 {result['macro_f1']:.4f}")
+    print(f"  accuracy {result['accuracy']:.4f}, top-2 accuracy {result[names.TOP2_ACCURACY]:.4f}, "
+          f"macro-F1 {result[names.MACRO_F1]:.4f}")
     for name, row in result["per_class"].items():
         fmt = lambda v: "   -  " if v is None else f"{v:.4f}"  # noqa: E731
         print(f"  {name:<9} support {row['support']:>5}  recall {fmt(row['recall'])}  precision {fmt(row['precision'])}")

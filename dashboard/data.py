@@ -14,15 +14,13 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from models import features
+from models import features, names
 
 SliceKey = Tuple[Tuple[str, int], ...]  # () overall; (("label", 3),); (("label", 3), ("lighting_bucket", 0))
 CANDIDATE, BASELINE = "candidate", "baseline"
-ACCURACY, TOP2, MACRO_F1, ECE, COUNT = ("sparse_categorical_accuracy", "top2_accuracy", "macro_f1",
-                                        "expected_calibration_error", "example_count")
+ACCURACY, TOP2, MACRO_F1, ECE, COUNT = names.ACCURACY, names.TOP2_ACCURACY, names.MACRO_F1, names.ECE, names.EXAMPLE_COUNT
 HEADLINE = (ACCURACY, TOP2, MACRO_F1, ECE)
-PER_CLASS = ("precision", "recall", "f1_score")
-EXAMPLE_SPLITS_PROPERTY = "example_splits"  # the splits an evaluation measured (components/fer_evaluator)
+PER_CLASS = names.PER_CLASS_METRICS
 
 
 class DashboardError(RuntimeError):
@@ -93,7 +91,7 @@ def latest_artifacts(run_dir: str) -> Dict[str, Optional[str]]:
         """The evaluations of one split (the FerEvaluator records which it measured; runs
         from before it have only the PublicTest one)."""
         def where(artifact):
-            value = artifact.custom_properties.get(EXAMPLE_SPLITS_PROPERTY)
+            value = artifact.custom_properties.get(names.EXAMPLE_SPLITS_PROPERTY)
             return json.loads(value.string_value) == [split] if value else split == features.EVAL_SPLIT
         return where
 
@@ -112,8 +110,8 @@ def latest_artifacts(run_dir: str) -> Dict[str, Optional[str]]:
                 blessing = artifact
     balance = latest("fer_artifacts.ClassBalance")
     blessed = None
-    if blessing is not None and "blessed" in blessing.custom_properties:
-        blessed = bool(blessing.custom_properties["blessed"].int_value)
+    if blessing is not None and names.BLESSED_PROPERTY in blessing.custom_properties:
+        blessed = bool(blessing.custom_properties[names.BLESSED_PROPERTY].int_value)
     return {"evaluation": evaluation.uri, "blessed": blessed, "class_balance": balance.uri if balance else None,
             "test_evaluation": test_evaluation.uri if test_evaluation else None}
 
@@ -188,7 +186,7 @@ def load_report(run_dir: str, baseline: bool = True) -> Report:
         models = [CANDIDATE]
     class_balance = None
     if found["class_balance"]:
-        path = os.path.join(found["class_balance"], "class_balance.json")
+        path = os.path.join(found["class_balance"], names.CLASS_BALANCE_FILE)
         if os.path.exists(path):
             with open(path) as f:
                 class_balance = json.load(f)

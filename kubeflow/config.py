@@ -1,5 +1,7 @@
 """Defaults of the Kubeflow variant (no TensorFlow import: the CLI's parser reads them)."""
 
+from models import names
+
 # What `make image` tags; push it to a registry the cluster can pull from and pass --image.
 DEFAULT_IMAGE = "fer-pipeline:0.1.0"
 DEFAULT_BUCKET = "gs://fer-pipeline"
@@ -7,7 +9,7 @@ DEFAULT_PIPELINE_ROOT = f"{DEFAULT_BUCKET}/pipeline_root"
 DEFAULT_DATA_ROOT = f"{DEFAULT_BUCKET}/data"
 # Where the Dockerfile puts the project: WORKDIR and PYTHONPATH of the image.
 IMAGE_PROJECT_DIR = "/pipeline"
-IMAGE_SCHEMA_FILE = f"{IMAGE_PROJECT_DIR}/schema/schema.pbtxt"
+IMAGE_SCHEMA_FILE = f"{IMAGE_PROJECT_DIR}/schema/{names.SCHEMA_FILE}"
 # Each Beam stage runs inside one pod: DirectRunner over all of the pod's cores
 # (direct_num_workers=0 means one worker per core). Dataflow/Flink/Spark: --beam-arg.
 DEFAULT_BEAM_ARGS = ("--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0")

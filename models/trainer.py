@@ -25,9 +25,9 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from models import augmentation, export, features, registry
+from models import augmentation, export, features, names, registry
 
-TRAINING_SUMMARY_FILE = "training_summary.json"
+TRAINING_SUMMARY_FILE = names.TRAINING_SUMMARY_FILE
 CHECKPOINT_STATE_FILE = "state.json"
 LAST_MODEL_FILE = "last.keras"
 BEST_WEIGHTS_FILE = "best.weights.h5"
@@ -113,7 +113,7 @@ def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-            keras.metrics.SparseTopKCategoricalAccuracy(k=2, name="top2_accuracy"),
+            keras.metrics.SparseTopKCategoricalAccuracy(k=2, name=names.TOP2_ACCURACY),
         ],
     )
     return model

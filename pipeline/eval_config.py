@@ -16,12 +16,12 @@ from typing import Optional
 
 import tensorflow_model_analysis as tfma
 
-from models import features
+from models import features, names
 from models.export import TRANSFORM_FEATURES_SIGNATURE
 from pipeline import tfma_metrics
 
-ACCURACY = "sparse_categorical_accuracy"
-TOP2_ACCURACY = "top2_accuracy"
+ACCURACY = names.ACCURACY
+TOP2_ACCURACY = names.TOP2_ACCURACY
 TOP1 = '{"top_k": 1, "thresholds": [0.0]}'
 MAJORITY_MARGIN = 1e-9
 SLICES = (

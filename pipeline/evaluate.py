@@ -10,7 +10,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from components.fer_example_gen import parser
-from models import features
+from models import features, names
 
 USAGES = tuple(features.USAGE_TO_SPLIT)  # Training, PublicTest, PrivateTest
 # --usage also takes the validation carve by its split name: the split that selected the model.
@@ -39,8 +39,8 @@ def evaluation_metrics(labels: np.ndarray, probabilities: np.ndarray) -> Dict:
     return {
         "examples": count,
         "accuracy": float((predicted == labels).mean()) if count else None,
-        "top2_accuracy": float((top2 == labels[:, None]).any(axis=1).mean()) if count else None,
-        "macro_f1": macro_f1_from_confusion(confusion) if count else None,
+        names.TOP2_ACCURACY: float((top2 == labels[:, None]).any(axis=1).mean()) if count else None,
+        names.MACRO_F1: macro_f1_from_confusion(confusion) if count else None,
         "per_class": per_class,
         "confusion_matrix": confusion.tolist(),
         "class_names": list(features.CLASS_NAMES),

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import tfma_metrics
+from models import names
 
 
 def node_outputs(store, pipeline_name: str, node_id: str):
@@ -83,7 +83,7 @@ def validation_failures(evaluation_uri: str) -> List[str]:
         for failure in details.failures:
             value = failure.metric_value.double_value.value
             threshold = failure.metric_threshold
-            if failure.metric_key.name == tfma_metrics.MAJORITY_LIFT_NAME:
+            if failure.metric_key.name == names.MAJORITY_LIFT:
                 why = "(accuracy minus the most frequent class's share): no better than always answering that class"
             elif failure.metric_key.is_diff:
                 why = f"fell below the baseline by more than {-threshold.change_threshold.absolute.value:.4g}"
@@ -99,9 +99,9 @@ def validation_failures(evaluation_uri: str) -> List[str]:
 def metrics_headline(evaluation) -> str:
     """accuracy, top-2 and macro-F1 of an evaluation's overall slice."""
     metrics = overall_metrics(evaluation.uri) if evaluation is not None else {}
-    acc = metrics.get("sparse_categorical_accuracy")
-    top2 = metrics.get("top2_accuracy")
-    f1 = metrics.get(tfma_metrics.MACRO_F1_NAME)
+    acc = metrics.get(names.ACCURACY)
+    top2 = metrics.get(names.TOP2_ACCURACY)
+    f1 = metrics.get(names.MACRO_F1)
     parts = [f"accuracy {acc:.4f}" if acc is not None else "accuracy ?"]
     if top2 is not None:
         parts.append(f"top-2 {top2:.4f}")
@@ -115,7 +115,7 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
     one = lambda key: outputs.get(key, [None])[0]  # noqa: E731
     if node_id == "FerExampleGen":
         rejects = one("rejects")
-        summary = _read_json(os.path.join(rejects.uri, "summary.json")) if rejects else None
+        summary = _read_json(os.path.join(rejects.uri, names.REJECTS_SUMMARY_FILE)) if rejects else None
         if not summary:
             return "no summary"
         splits = ", ".join(f"{s} {summary['by_split'][s]}" for s in summary["splits"])
@@ -124,7 +124,7 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
             text += f", {summary['skipped']} beyond --max-rows"
         if summary["rejected"]:
             reasons = ", ".join(f"{k} {v}" for k, v in summary["by_reason"].items() if v)
-            text += f" [{reasons}] -> {rejects.uri}/rejects.csv"
+            text += f" [{reasons}] -> {os.path.join(rejects.uri, names.REJECTS_FILE)}"
         return text
     if node_id == "ExampleValidator":
         anomalies = one("anomalies")
@@ -136,7 +136,7 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
         return logic.headline(logic.read_report(balance.uri)) if balance else "no report"
     if node_id == "FerTrainer":
         run = one("model_run")
-        summary = _read_json(os.path.join(run.uri, "training_summary.json")) if run else None
+        summary = _read_json(os.path.join(run.uri, names.TRAINING_SUMMARY_FILE)) if run else None
         if not summary:
             return "no training summary"
         return (
@@ -149,7 +149,7 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
         return f"baseline: model {models[0].id}" if models else "baseline: none (first blessed model wins on threshold alone)"
     if node_id == "Evaluator":
         evaluation, blessing = one("evaluation"), one("blessing")
-        blessed = blessing is not None and _prop(blessing, "blessed", 0) == 1
+        blessed = blessing is not None and _prop(blessing, names.BLESSED_PROPERTY, 0) == 1
         text = f"PublicTest (eval): {metrics_headline(evaluation)}" + (" -> BLESSED" if blessed else " -> NOT blessed")
         if not blessed and evaluation is not None:
             text += ": " + "; ".join(validation_failures(evaluation.uri) or ["see the evaluation output"])
@@ -163,14 +163,14 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
         return f"PrivateTest (test): {metrics_headline(evaluation)} (reported only)"
     if node_id == "Pusher":
         pushed = one("pushed_model")
-        if pushed is not None and _prop(pushed, "pushed", 0) == 1:
-            if _prop(pushed, "reused_existing_version", 0) == 1:
-                return f"already served as {_prop(pushed, 'pushed_destination', '?')} (identical model, not copied)"
-            return f"pushed to {_prop(pushed, 'pushed_destination', '?')}"
+        if pushed is not None and _prop(pushed, names.PUSHED_PROPERTY, 0) == 1:
+            if _prop(pushed, names.REUSED_VERSION_PROPERTY, 0) == 1:
+                return f"already served as {_prop(pushed, names.PUSHED_DESTINATION_PROPERTY, '?')} (identical model, not copied)"
+            return f"pushed to {_prop(pushed, names.PUSHED_DESTINATION_PROPERTY, '?')}"
         return "nothing pushed (model not blessed)"
     if node_id == "ImportSchemaGen":
         schema = one("schema")
-        return schema_headline(os.path.join(schema.uri, "schema.pbtxt")) if schema else ""
+        return schema_headline(os.path.join(schema.uri, names.SCHEMA_FILE)) if schema else ""
     if node_id == "Transform":
         transformed = one("transformed_examples")
         return f"transformed {_prop(transformed, 'split_names', '?')}" if transformed else ""
@@ -188,12 +188,12 @@ def details(node_id: str, outputs: Dict[str, List]) -> dict:
         return {"model_path": path_utils.serving_model_path(outputs["model"][0].uri),
                 "model_run_path": outputs["model_run"][0].uri}
     if node_id == "Evaluator" and outputs.get("blessing"):
-        return {"blessed": _prop(outputs["blessing"][0], "blessed", 0) == 1}
+        return {"blessed": _prop(outputs["blessing"][0], names.BLESSED_PROPERTY, 0) == 1}
     if node_id == "Pusher" and outputs.get("pushed_model"):
         pushed = outputs["pushed_model"][0]
-        if _prop(pushed, "pushed", 0) == 1:
-            return {"pushed_path": _prop(pushed, "pushed_destination"),
-                    "already_served": _prop(pushed, "reused_existing_version", 0) == 1}
+        if _prop(pushed, names.PUSHED_PROPERTY, 0) == 1:
+            return {"pushed_path": _prop(pushed, names.PUSHED_DESTINATION_PROPERTY),
+                    "already_served": _prop(pushed, names.REUSED_VERSION_PROPERTY, 0) == 1}
     return {}
 
 

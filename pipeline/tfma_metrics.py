@@ -23,10 +23,10 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util, multi_class_confusion_matrix_metrics
 from tensorflow_model_analysis.proto import config_pb2
 
-from models import features
+from models import features, names
 
-MACRO_F1_NAME = "macro_f1"
-MAJORITY_LIFT_NAME = "accuracy_over_majority"
+MACRO_F1_NAME = names.MACRO_F1
+MAJORITY_LIFT_NAME = names.MAJORITY_LIFT
 
 
 def macro_f1_from_confusion(counts: np.ndarray) -> float:
@@ -117,7 +117,7 @@ class AccuracyOverMajority(metric_types.Metric):
 metric_types.register_metric(AccuracyOverMajority)
 metric_types.register_metric(MacroF1)
 
-ECE_NAME = "expected_calibration_error"
+ECE_NAME = names.ECE
 ECE_BINS = 10
 
 

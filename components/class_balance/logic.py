@@ -14,9 +14,9 @@ import math
 import os
 from typing import Dict, List, Mapping, Sequence
 
-from models import features
+from models import features, names
 
-REPORT_FILE = "class_balance.json"
+REPORT_FILE = names.CLASS_BALANCE_FILE
 DEFAULT_MIN_SHARE = 0.05
 DEFAULT_MAX_DISTANCE = 0.05
 

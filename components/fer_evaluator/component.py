@@ -27,8 +27,10 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils
 
-EXAMPLE_SPLITS_PROPERTY = "example_splits"  # on the evaluation artifact: JSON list of splits measured
-SKIPPED_PROPERTY = "skipped"  # 1 when none of the wanted splits existed
+from models import names
+
+EXAMPLE_SPLITS_PROPERTY = names.EXAMPLE_SPLITS_PROPERTY
+SKIPPED_PROPERTY = names.SKIPPED_PROPERTY
 
 
 def present_splits(wanted: List[str], examples: types.Artifact) -> List[str]:

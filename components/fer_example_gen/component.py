@@ -32,7 +32,7 @@ from components.fer_example_gen import parser
 from components.fer_example_gen.encoding import serialize_example
 from components.fer_example_gen.tfrecord import GzipTFRecordWriter
 from fer_artifacts import FerRejects
-from models import features
+from models import features, names
 
 REJECTS_KEY = "rejects"
 MAX_REJECT_FRACTION_KEY = "max_reject_fraction"
@@ -41,8 +41,8 @@ SPLIT_SEED_KEY = "split_seed"
 EVAL_FRACTION_KEY = "eval_fraction"
 VALIDATION_FRACTION_KEY = "validation_fraction"
 
-REJECTS_FILE = "rejects.csv"
-SUMMARY_FILE = "summary.json"
+REJECTS_FILE = names.REJECTS_FILE
+SUMMARY_FILE = names.REJECTS_SUMMARY_FILE
 _RECORD_FILE = "data_tfrecord-00000-of-00001.gz"
 
 

@@ -22,7 +22,9 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-REUSED_VERSION_PROPERTY = "reused_existing_version"
+from models import names
+
+REUSED_VERSION_PROPERTY = names.REUSED_VERSION_PROPERTY
 
 
 def _fingerprint(directory: str) -> Dict[str, str]:
