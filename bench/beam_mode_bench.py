@@ -29,13 +29,14 @@ def main():
     p.add_argument("--max-rows", type=int, nargs="+", required=True)
     args = p.parse_args()
     from pipeline import local_runner
+    from pipeline.options import PipelineOptions
 
     results = []
     for max_rows in args.max_rows:
         for mode, beam_args in MODES.items():
             out = tempfile.mkdtemp(prefix=f"beam-{mode}-")
-            result = local_runner.run(args.csv, out, max_rows_per_split=max_rows, beam_args=beam_args,
-                                      enable_training=False, stream=io.StringIO())
+            options = PipelineOptions(max_rows_per_split=max_rows, beam_args=tuple(beam_args), enable_training=False)
+            result = local_runner.run(args.csv, out, options, stream=io.StringIO())
             stages = {k: round(v.seconds, 1) for k, v in result.stages.items()}
             rows = result.stages["FerExampleGen"].headline.split(" rows")[0]
             results.append({"max_rows_per_split": max_rows, "rows_read": rows, "mode": mode,

@@ -39,11 +39,12 @@ def _cpu(who):
 
 def run_once(csv, name, beam_args, pool=None, max_rows=None):
     from pipeline import local_runner
+    from pipeline.options import PipelineOptions
 
     out = tempfile.mkdtemp(prefix=f"beam-{name}-")
     self_cpu, children_cpu, started = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN), time.time()
-    result = local_runner.run(csv, out, beam_args=beam_args, enable_training=False, max_rows_per_split=max_rows,
-                              stream=io.StringIO())
+    options = PipelineOptions(beam_args=tuple(beam_args), enable_training=False, max_rows_per_split=max_rows)
+    result = local_runner.run(csv, out, options, stream=io.StringIO())
     wall = time.time() - started
     stages = {k: round(v.seconds, 1) for k, v in result.stages.items()}
     record = {

@@ -133,15 +133,16 @@ def run_keras_cell(args, table: str, model: str, *, epochs: int, patience: Optio
                    optimizer: Optional[str] = None, batch_size: Optional[int] = None,
                    learning_rate: Optional[float] = None) -> Dict:
     from pipeline import evaluate, local_runner
+    from pipeline.options import PipelineOptions, TrainingOptions
 
     cell = cell_id(table, model, args.max_rows, optimizer=optimizer, batch=batch_size, lr=learning_rate,
                    cw="" if args.class_weights else None)
-    train_config = {"model": model, "epochs": epochs, "patience": patience, "optimizer": optimizer,
-                    "batch_size": batch_size, "learning_rate": learning_rate, "resume": True,
-                    "checkpoint_dir": os.path.join(os.path.abspath(args.output), "checkpoints", cell)}
+    training = TrainingOptions(model=model, epochs=epochs, patience=patience, optimizer=optimizer,
+                               batch_size=batch_size, learning_rate=learning_rate, resume=True,
+                               checkpoint_dir=os.path.join(os.path.abspath(args.output), "checkpoints", cell))
     started = time.time()
-    result = local_runner.run(args.data, args.output, train_config=train_config, max_rows_per_split=args.max_rows,
-                              enable_class_weights=args.class_weights)
+    result = local_runner.run(args.data, args.output, PipelineOptions(
+        training=training, max_rows_per_split=args.max_rows, enable_class_weights=args.class_weights))
     trainer = result.stages["FerTrainer"].details
     with open(os.path.join(trainer["model_run_path"], names.TRAINING_SUMMARY_FILE)) as f:
         summary = json.load(f)

@@ -49,26 +49,10 @@ def _check_csv(args) -> int:
 
 
 def _run(args) -> int:
-    from pipeline import local_runner
+    from pipeline import local_runner, options
 
-    # Options left at None take the model's recipe (models/registry.py), then the paper's.
-    train_config = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-                    "model": args.model, "patience": args.patience, "resume": args.resume,
-                    "optimizer": args.optimizer, "augment": args.augment, "tta": args.tta}
     try:
-        local_runner.run(
-            args.data,
-            args.output,
-            train_config=train_config,
-            max_rows_per_split=args.max_rows,
-            beam_args=args.beam_arg,
-            accuracy_lower_bound=args.accuracy_threshold,
-            max_reject_fraction=args.max_reject_fraction,
-            enable_class_weights=args.class_weights,
-            enable_inferred_schema=args.inferred_schema,
-            tuning_trials=args.tune_trials if args.tune else 0,
-            tuning_epochs_per_trial=args.tune_epochs,
-        )
+        local_runner.run(args.data, args.output, options.from_args(args))
     except Exception as e:  # the traceback is in the run's log file; the reason goes to the console
         print(f"error: the pipeline run failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
@@ -78,19 +62,12 @@ def _run(args) -> int:
 
 def _kubeflow_compile(args) -> int:
     from kubeflow import runner
+    from pipeline import options as pipeline_options
 
-    # Options left out keep CompileOptions' defaults (TrainConfig's, the blessing bound's, ...).
-    given = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-             "patience": args.patience, "accuracy_lower_bound": args.accuracy_threshold,
-             "serving_tag": args.serving_tag}
     options = runner.CompileOptions(
-        image=args.image, pipeline_root=args.pipeline_root, data_root=args.data_root,
-        serving_model_dir=args.serving_model_dir, beam_args=args.beam_arg, model=args.model,
-        max_rows_per_split=args.max_rows, enable_class_weights=args.class_weights,
-        tuning_trials=args.tune_trials if args.tune else 0, tuning_epochs_per_trial=args.tune_epochs,
-        enable_infra_validation=not args.no_infra_validation,
-        **{name: value for name, value in given.items() if value is not None},
-    )
+        pipeline=pipeline_options.from_args(args), image=args.image, pipeline_root=args.pipeline_root,
+        data_root=args.data_root, serving_model_dir=args.serving_model_dir,
+        enable_infra_validation=not args.no_infra_validation, serving_tag=args.serving_tag)
     job = runner.compile_pipeline(args.output, options)
     spec = job["pipelineSpec"]
     parameters = spec["root"]["inputDefinitions"]["parameters"]
@@ -241,18 +218,10 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _add_tuning_options(parser) -> None:
-    from pipeline import configs  # no TensorFlow
-
-    parser.add_argument("--tune", action="store_true",
-                        help="run TFX's Tuner first (optimizer, learning rate, batch size); the best values train the model")
-    parser.add_argument("--tune-trials", type=int, default=configs.DEFAULT_TUNING_TRIALS, help="Tuner trial budget")
-    parser.add_argument("--tune-epochs", type=int, default=configs.DEFAULT_TUNING_EPOCHS_PER_TRIAL,
-                        help="epochs per trial")
-
-
 def _add_kubeflow(sub) -> None:
+    from components.fer_infra_validator import defaults as infra_defaults
     from kubeflow import config  # no TensorFlow
+    from pipeline import options as pipeline_options
 
     k = sub.add_parser("kubeflow", help="compile for / submit to Kubeflow Pipelines v2 or Vertex AI Pipelines")
     ksub = k.add_subparsers(dest="kubeflow_command", required=True)
@@ -262,22 +231,12 @@ def _add_kubeflow(sub) -> None:
     c.add_argument("--pipeline-root", default=config.DEFAULT_PIPELINE_ROOT, help="artifact root (gs:// or a path every pod mounts)")
     c.add_argument("--data-root", default=config.DEFAULT_DATA_ROOT, help="default of the data_root runtime parameter")
     c.add_argument("--serving-model-dir", help="Pusher destination (default: serving_model/fer beside the pipeline root)")
-    c.add_argument("--beam-arg", action="append",
-                   help="Beam pipeline argument for every Beam-powered component (repeatable); replaces the defaults "
-                        + " ".join(config.DEFAULT_BEAM_ARGS))
-    c.add_argument("--model", default="proposed_cnn")
-    c.add_argument("--epochs", type=int, help="default of the epochs runtime parameter")
-    c.add_argument("--batch-size", type=int, help="default of the batch_size runtime parameter")
-    c.add_argument("--learning-rate", type=float, help="default of the learning_rate runtime parameter")
-    c.add_argument("--patience", type=int)
-    c.add_argument("--max-rows", type=int, help="at most N rows of each split (smoke runs)")
-    c.add_argument("--accuracy-threshold", type=float, help="blessing: lowest overall eval accuracy")
-    c.add_argument("--class-weights", action="store_true")
-    _add_tuning_options(c)
+    pipeline_options.add_arguments(c, pipeline_options.KUBEFLOW, notes={
+        "beam_args": " (default: " + " ".join(config.DEFAULT_BEAM_ARGS) + ")"})
     c.add_argument("--no-infra-validation", action="store_true",
                    help="leave out InfraValidator (needed for Vertex AI, which has no Kubernetes API)")
-    c.add_argument("--serving-tag", help="tensorflow/serving image tag InfraValidator starts (default 2.16.1, "
-                                         "TensorFlow's version)")
+    c.add_argument("--serving-tag", default=infra_defaults.DEFAULT_SERVING_TAG,
+                   help="tensorflow/serving image tag InfraValidator starts (TensorFlow's version) (default: %(default)s)")
     c.set_defaults(func=_kubeflow_compile)
 
     s = ksub.add_parser("submit", help="create a run of a compiled pipeline")
@@ -300,7 +259,7 @@ def _add_kubeflow(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from components.fer_example_gen.parser import DEFAULT_MAX_REJECT_FRACTION
-    from pipeline import beam_worker_pool, configs  # no TensorFlow: keeps `--help` and check-csv light
+    from pipeline import beam_worker_pool, options  # no TensorFlow: keeps `--help` and check-csv light
 
     p = argparse.ArgumentParser(prog="fer-pipeline", description="FER-2013 TFX pipeline")
     sub = p.add_subparsers(dest="command", required=True)
@@ -322,26 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the whole pipeline locally (LocalDagRunner + Beam DirectRunner)")
     r.add_argument("--data", required=True, help="FER CSV (plain or .gz)")
     r.add_argument("--output", required=True, help="run directory (MLMD, artifacts, serving_model/)")
-    r.add_argument("--model", default="proposed_cnn", metavar="NAME",
-                   help="proposed_cnn (the paper's, default), simple_cnn, feedforward, vgg_bn (stronger)")
-    r.add_argument("--epochs", type=int, help="most epochs (default 100; early stopping ends sooner)")
-    r.add_argument("--batch-size", type=int, help="default 128")
-    r.add_argument("--learning-rate", type=float, help="default: the model's (1e-4 for the paper's models)")
-    r.add_argument("--optimizer", choices=["adam", "rmsprop", "sgd"], help="default adam")
-    r.add_argument("--patience", type=int, help="early-stopping patience in epochs (default: the model's, 4 for the paper's)")
-    r.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="random flip/rotation/shift of training images (default: the model's; vgg_bn on)")
-    r.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                   help="serving averages each face and its mirror image (default: the model's; vgg_bn on)")
-    _add_tuning_options(r)
-    r.add_argument("--max-rows", type=int, help="at most N rows of each split, in file order")
-    r.add_argument("--beam-arg", action="append", help="Beam pipeline argument (repeatable); replaces the defaults")
-    r.add_argument("--accuracy-threshold", type=float, default=configs.DEFAULT_ACCURACY_LOWER_BOUND,
-                   help="blessing: lowest overall eval accuracy")
-    r.add_argument("--max-reject-fraction", type=float, default=DEFAULT_MAX_REJECT_FRACTION)
-    r.add_argument("--class-weights", action="store_true", help="train with balanced class weights")
-    r.add_argument("--inferred-schema", action="store_true", help="also run SchemaGen for comparison")
-    r.add_argument("--resume", action="store_true", help="continue training from OUTPUT/checkpoints/<model>")
+    options.add_arguments(r, options.LOCAL, notes={
+        "beam_args": " (default: the DirectRunner, in_memory or multi_processing by the data's size)"})
     r.set_defaults(func=_run)
 
     b = sub.add_parser("dashboard", help="a self-contained HTML page of a run's TFMA evaluation")

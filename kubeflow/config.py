@@ -17,6 +17,4 @@ DEFAULT_EXPERIMENT = "fer"
 
 # Runtime parameters of the compiled pipeline.
 DATA_ROOT_PARAMETER = "data_root"
-# (parameter name, TrainConfig field, type)
-TRAINER_PARAMETERS = (("epochs", "epochs", int), ("batch_size", "batch_size", int),
-                      ("learning_rate", "learning_rate", float))
+# The Trainer's runtime parameters are declared from pipeline/options.py (runtime_parameter_fields).

@@ -10,16 +10,17 @@ pipeline root and the runtime parameters' defaults.
 import dataclasses
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from tfx import v1 as tfx
 from tfx.orchestration import data_types
 
 from components.fer_infra_validator import component as infra_validation
 from kubeflow.config import (DATA_ROOT_PARAMETER, DEFAULT_BEAM_ARGS, DEFAULT_DATA_ROOT, DEFAULT_IMAGE,
-                             DEFAULT_PIPELINE_ROOT, IMAGE_SCHEMA_FILE, TRAINER_PARAMETERS)
-from models.trainer import TrainConfig
-from pipeline import configs
+                             DEFAULT_PIPELINE_ROOT, IMAGE_SCHEMA_FILE)
+from models.train_config import TrainConfig
+from pipeline import configs, options as pipeline_options
+from pipeline.options import PipelineOptions
 from pipeline.pipeline import create_pipeline
 
 
@@ -28,40 +29,28 @@ def default_serving_model_dir(pipeline_root: str) -> str:
     return configs.serving_model_dir(os.path.dirname(pipeline_root.rstrip("/")))
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class CompileOptions:
+    """What the pipeline does (PipelineOptions, as for a local run) and where it runs."""
+
+    pipeline: PipelineOptions = PipelineOptions()
     image: str = DEFAULT_IMAGE
     pipeline_root: str = DEFAULT_PIPELINE_ROOT
     data_root: str = DEFAULT_DATA_ROOT
     serving_model_dir: Optional[str] = None  # default: default_serving_model_dir(pipeline_root)
-    beam_args: Optional[List[str]] = None  # default: DEFAULT_BEAM_ARGS
-    model: str = TrainConfig.model
-    # None: the model's recipe (models/registry.py), then TrainConfig's defaults.
-    epochs: Optional[int] = None
-    batch_size: Optional[int] = None
-    learning_rate: Optional[float] = None
-    patience: Optional[int] = None
-    accuracy_lower_bound: float = configs.DEFAULT_ACCURACY_LOWER_BOUND
-    max_rows_per_split: Optional[int] = None
-    enable_class_weights: bool = False
-    tuning_trials: int = 0  # > 0: TFX's Tuner runs first with this trial budget
-    tuning_epochs_per_trial: int = configs.DEFAULT_TUNING_EPOCHS_PER_TRIAL
     enable_infra_validation: bool = True
     serving_image: str = infra_validation.DEFAULT_SERVING_IMAGE
     serving_tag: str = infra_validation.DEFAULT_SERVING_TAG
     display_name: Optional[str] = None
 
 
-def resolved_train_config(options: CompileOptions) -> TrainConfig:
-    return TrainConfig.from_dict({"model": options.model, "epochs": options.epochs, "batch_size": options.batch_size,
-                                  "learning_rate": options.learning_rate, "patience": options.patience})
-
-
 def runtime_parameter_defaults(options: CompileOptions) -> Dict[str, Any]:
+    """data_root and the Trainer's runtime knobs, each defaulting to what this run resolves to
+    (the options' value, else the model's recipe, else TrainConfig's)."""
     defaults: Dict[str, Any] = {DATA_ROOT_PARAMETER: options.data_root}
-    config = resolved_train_config(options)
-    for name, field, ptype in TRAINER_PARAMETERS:
-        defaults[name] = ptype(getattr(config, field))
+    resolved = TrainConfig.from_dict(options.pipeline.training.train_config())
+    for name, ptype in pipeline_options.runtime_parameter_fields().items():
+        defaults[name] = ptype(getattr(resolved, name))
     return defaults
 
 
@@ -69,25 +58,20 @@ def build_pipeline(options: CompileOptions) -> tfx.dsl.Pipeline:
     """create_pipeline() with the data root and the trainer knobs as runtime parameters."""
     defaults = runtime_parameter_defaults(options)
     data_root = data_types.RuntimeParameter(name=DATA_ROOT_PARAMETER, ptype=str, default=defaults[DATA_ROOT_PARAMETER])
-    train_config: Dict[str, Any] = {"model": options.model, "patience": resolved_train_config(options).patience}
-    for name, field, ptype in TRAINER_PARAMETERS:
-        train_config[field] = data_types.RuntimeParameter(name=name, ptype=ptype, default=defaults[name])
+    knobs = {name: data_types.RuntimeParameter(name=name, ptype=ptype, default=defaults[name])
+             for name, ptype in pipeline_options.runtime_parameter_fields().items()}
+    beam_args = options.pipeline.beam_args
     return create_pipeline(
         configs.PIPELINE_NAME,
         options.pipeline_root,
         data_root,
         options.serving_model_dir or default_serving_model_dir(options.pipeline_root),
+        options.pipeline,
         schema_file=IMAGE_SCHEMA_FILE,
-        train_config=train_config,
-        max_rows_per_split=options.max_rows_per_split,
-        accuracy_lower_bound=options.accuracy_lower_bound,
-        enable_class_weights=options.enable_class_weights,
-        enable_tuning=options.tuning_trials > 0,
-        tuning_trials=options.tuning_trials,
-        tuning_epochs_per_trial=options.tuning_epochs_per_trial,
+        runtime_knobs=knobs,
         enable_infra_validation=options.enable_infra_validation,
         infra_validation_serving_spec=infra_validation.kubernetes_serving_spec(options.serving_image, options.serving_tag),
-        beam_pipeline_args=list(DEFAULT_BEAM_ARGS if options.beam_args is None else options.beam_args),
+        beam_pipeline_args=list(DEFAULT_BEAM_ARGS if beam_args is None else beam_args),
     )
 
 

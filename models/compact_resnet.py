@@ -29,9 +29,6 @@ STEM_FILTERS = 32
 MODULE_FILTERS = (32, 64, 160)
 DROPOUT = 0.4
 L2 = 1e-4
-# Its training recipe (models.trainer.TrainConfig values).
-TRAIN_DEFAULTS = {"learning_rate": 1e-3, "lr_schedule": "plateau", "augment": True, "tta": True, "patience": 8,
-                  "batch_size": 64}
 
 
 def _conv(x, filters, kernel_size=3, strides=1):

@@ -1,21 +1,21 @@
-"""Model registry: `--model NAME` picks the model and its training recipe.
+"""Model registry: `--model NAME` picks the model (models/catalog.py) and this builds it.
 
 Every Keras model takes the transformed `image` input (float32 [48, 48, 1] in [0, 1]) and
 returns 7 softmax probabilities in FER label order, so training, export and serving do not
-depend on which one is chosen. A model's `train_defaults` are the models.trainer.TrainConfig
-values it trains with unless the run says otherwise (the paper's models share the paper's
-recipe; vgg_bn brings its own).
+depend on which one is chosen.
 
-The decision tree of Table I is listed too, but it is a scikit-learn model: it cannot be
-exported for TF Serving, so the pipeline refuses it with a pointer to its benchmark.
+The decision tree of Table I is listed in the catalogue too, but it is a scikit-learn model:
+it cannot be exported for TF Serving, so the pipeline refuses it with a pointer to its
+benchmark.
 """
 
 import dataclasses
+import importlib
 from typing import Any, Callable, Dict, Mapping
 
 import keras
 
-from models import compact_resnet, feedforward, proposed_cnn, simple_cnn, vgg_bn
+from models import catalog
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,40 +27,19 @@ class ModelSpec:
 
 
 MODELS: Dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(proposed_cnn.NAME, proposed_cnn.build, "the paper's CNN (Table IV), the default"),
-        ModelSpec(simple_cnn.NAME, simple_cnn.build, "the paper's simple CNN (Table III)"),
-        ModelSpec(feedforward.NAME, feedforward.build, "the paper's feedforward network (Table II)"),
-        ModelSpec(
-            vgg_bn.NAME, vgg_bn.build,
-            "VGG-style CNN with batch norm, augmentation, LR schedule and flip test-time augmentation",
-            train_defaults={"learning_rate": 1e-3, "lr_schedule": "plateau", "augment": True, "tta": True,
-                            "patience": 8},
-        ),
-        ModelSpec(
-            compact_resnet.NAME, compact_resnet.build,
-            "the efficient model: a compact residual CNN at 1/11 of the paper CNN's multiply-adds; shipped",
-            train_defaults=compact_resnet.TRAIN_DEFAULTS,
-        ),
-    )
+    entry.name: ModelSpec(entry.name, importlib.import_module(entry.module).build, entry.description,
+                          entry.train_defaults)
+    for entry in catalog.ENTRIES.values()
 }
-DEFAULT_MODEL = proposed_cnn.NAME
-
-# Models of the paper that are not Keras models: name -> why the pipeline cannot train them.
-NOT_SERVABLE = {
-    "decision_tree": "the decision tree (Table I) is a scikit-learn model and cannot be served by TF Serving; "
-                     "run it from bench/: python bench/paper_tables.py table1 --models decision_tree",
-}
+DEFAULT_MODEL = catalog.DEFAULT_MODEL
+NOT_SERVABLE = catalog.NOT_SERVABLE
 
 
 def spec(name: str) -> ModelSpec:
-    try:
+    if name in MODELS:
         return MODELS[name]
-    except KeyError:
-        if name in NOT_SERVABLE:
-            raise ValueError(NOT_SERVABLE[name]) from None
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(MODELS))}") from None
+    catalog.entry(name)  # raises, naming the choices
+    raise AssertionError(name)
 
 
 def build(name: str) -> keras.Model:

@@ -26,66 +26,12 @@ import tensorflow as tf
 from absl import logging
 
 from models import augmentation, export, features, names, registry
+from models.train_config import OPTIMIZERS, PRECISIONS, TrainConfig  # noqa: F401  (trainer.TrainConfig)
 
 TRAINING_SUMMARY_FILE = names.TRAINING_SUMMARY_FILE
 CHECKPOINT_STATE_FILE = "state.json"
 LAST_MODEL_FILE = "last.keras"
 BEST_WEIGHTS_FILE = "best.weights.h5"
-
-PRECISIONS = ("float32", "mixed_bfloat16")  # keras dtype policies for training
-OPTIMIZERS = ("adam", "rmsprop", "sgd")  # Table V's; SGD without momentum, as Keras' default
-LR_SCHEDULES = ("inverse_time", "plateau")
-# The hyperparameters the Tuner searches (models/tuning.py); its best values win.
-TUNED_FIELDS = ("optimizer", "learning_rate", "batch_size")
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    model: str = registry.DEFAULT_MODEL
-    epochs: int = 100
-    batch_size: int = 128
-    learning_rate: float = 1e-4
-    decay: float = 1e-6  # inverse_time only
-    optimizer: str = "adam"
-    lr_schedule: str = "inverse_time"  # the paper's decay; "plateau": halve lr when val accuracy stalls
-    patience: int = 4
-    augment: bool = False  # random flip/rotation/shift of training batches (models/augmentation.py)
-    tta: bool = False  # serving signatures average the image and its mirror image
-    precision: str = "float32"  # "mixed_bfloat16": bf16 compute, float32 weights; export is float32
-    use_class_weights: bool = False
-    shuffle_buffer: int = 8192
-    seed: int = 42
-    checkpoint_dir: Optional[str] = None  # defaults to the Trainer's model_run dir
-    resume: bool = False  # continue from checkpoint_dir's last epoch
-    class_weights: Optional[Dict[int, float]] = None  # balanced weights, handed over by the FerTrainer executor
-
-    def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule {self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
-
-    @classmethod
-    def from_dict(cls, values: Optional[Dict]) -> "TrainConfig":
-        """The run's values (None = not given) over the model's train_defaults over the
-        paper's defaults."""
-        values = {k: v for k, v in dict(values or {}).items() if v is not None}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown training options: {sorted(unknown)}")
-        model_defaults = registry.spec(values.get("model", cls.model)).train_defaults
-        return cls(**{**model_defaults, **values})
-
-    def with_hyperparameters(self, hyperparameters: Optional[Dict]) -> "TrainConfig":
-        """Applies a KerasTuner HyperParameters config (the Tuner's best_hyperparameters)."""
-        if not hyperparameters:
-            return self
-        values = hyperparameters.get("values", hyperparameters)
-        return dataclasses.replace(self, **{k: type(getattr(self, k))(values[k]) for k in TUNED_FIELDS if k in values})
-
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     if config.lr_schedule == "inverse_time":

@@ -16,8 +16,9 @@ import time
 from typing import Dict, List, Optional
 from unittest import mock
 
-from components.fer_example_gen import parser
+from models import catalog
 from pipeline import beam_portable, configs
+from pipeline.options import PipelineOptions
 
 # Below this many rows the DirectRunner runs in_memory. Measured on 2 cores, in_memory beat
 # multi_processing for StatisticsGen + Transform both on 2,000 rows (31 s vs 46 s) and on
@@ -161,62 +162,45 @@ def _log_to_file(output_dir: str) -> logging.FileHandler:
     return handler
 
 
-def run(
-    data: str,
-    output_dir: str,
-    *,
-    train_config: Optional[Dict] = None,
-    max_rows_per_split: Optional[int] = None,
-    beam_args: Optional[List[str]] = None,
-    accuracy_lower_bound: float = configs.DEFAULT_ACCURACY_LOWER_BOUND,
-    max_reject_fraction: float = parser.DEFAULT_MAX_REJECT_FRACTION,
-    enable_class_weights: bool = False,
-    enable_inferred_schema: bool = False,
-    enable_training: bool = True,
-    tuning_trials: int = 0,  # 0: no Tuner
-    tuning_epochs_per_trial: int = configs.DEFAULT_TUNING_EPOCHS_PER_TRIAL,
-    stream=sys.stdout,
-) -> RunResult:
+def build(data: str, output_dir: str, options: PipelineOptions, stream=None):
+    """(the pipeline `options` describe on `data`, its Beam arguments), for LocalDagRunner."""
     from tfx import v1 as tfx
 
-    from models import registry
     from pipeline.pipeline import create_pipeline
 
-    train_config = dict(train_config or {})
-    train_config.setdefault("model", registry.DEFAULT_MODEL)
-    registry.spec(train_config["model"])  # an unknown or unservable model fails here, before any stage runs
+    catalog.entry(options.training.model)  # an unknown or unservable model fails here, before any stage runs
     data = os.path.abspath(data)
     if not os.path.isfile(data):
         raise FileNotFoundError(f"--data {data}: no such file")
-    output_dir = os.path.abspath(output_dir)
-    os.makedirs(output_dir, exist_ok=True)
-    estimated = estimate_rows(data, max_rows_per_split)
-    beam_args = list(beam_args) if beam_args else default_beam_args(estimated)
-    print(f"FER pipeline: data {data} (~{estimated} rows), output {output_dir}", file=stream)
-    print(f"Beam: {' '.join(beam_args)}", file=stream, flush=True)
-
-    train_config.setdefault("checkpoint_dir", configs.checkpoint_dir(output_dir, train_config["model"]))
+    estimated = estimate_rows(data, options.max_rows_per_split)
+    beam_args = list(options.beam_args) if options.beam_args else default_beam_args(estimated)
+    if stream is not None:
+        print(f"FER pipeline: data {data} (~{estimated} rows), output {output_dir}", file=stream)
+        print(f"Beam: {' '.join(beam_args)}", file=stream, flush=True)
+    if options.training.checkpoint_dir is None:
+        options = options.replace(checkpoint_dir=configs.checkpoint_dir(output_dir, options.training.model))
     pipeline = create_pipeline(
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=configs.pipeline_root(output_dir),
         data_root=os.path.dirname(data),
         data_file_pattern=os.path.basename(data),
         serving_model_dir=configs.serving_model_dir(output_dir),
-        train_config=train_config,
-        max_rows_per_split=max_rows_per_split,
-        max_reject_fraction=max_reject_fraction,
-        accuracy_lower_bound=accuracy_lower_bound,
-        enable_class_weights=enable_class_weights,
-        enable_inferred_schema=enable_inferred_schema,
-        enable_training=enable_training,
-        enable_tuning=tuning_trials > 0,
-        tuning_trials=tuning_trials,
-        tuning_epochs_per_trial=tuning_epochs_per_trial,
+        options=options,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             configs.metadata_path(output_dir)
         ),
         beam_pipeline_args=beam_args,
     )
+    return pipeline, beam_args
+
+
+def run(data: str, output_dir: str, options: PipelineOptions = PipelineOptions(), *, stream=sys.stdout) -> RunResult:
+    """Runs the pipeline `options` describe on `data` (a FER CSV), artifacts under `output_dir`."""
+    from tfx import v1 as tfx
+
+    output_dir = os.path.abspath(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    pipeline, beam_args = build(data, output_dir, options, stream)
     pool_address = beam_portable.external_pool_address(beam_args)
     if pool_address:
         beam_portable.install_runner_guards()
@@ -244,7 +228,7 @@ def run(
     push = reporter.results.get("Pusher", empty).details
     pushed_path = push.get("pushed_path")
     blessed = bool(reporter.results.get("Evaluator", empty).details.get("blessed"))
-    if not enable_training:
+    if not options.enable_training:
         print("Data stages done (training disabled).", file=stream, flush=True)
     elif pushed_path and push.get("already_served"):
         print(f"Model blessed; the same model is already served: {pushed_path}", file=stream, flush=True)

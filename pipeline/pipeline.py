@@ -8,16 +8,14 @@ Model selection (the Trainer's early stopping and plateau, the Tuner's scoring) 
 `valid` carve of Training; the Evaluators report on `eval` (PublicTest) and `test`.
 """
 
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Mapping, Optional
 
 from tfx import v1 as tfx
 from tfx.dsl.components.base import base_node
 from tfx.orchestration import data_types
 from tfx.proto import infra_validator_pb2
 
-from components.class_balance import logic as class_balance_logic
 from components.class_balance.component import ClassBalanceCheck
-from components.fer_example_gen import parser as csv_parser
 from components.fer_evaluator.component import FerEvaluator, FerReportEvaluator
 from components.fer_example_gen.component import FerExampleGen
 from components.fer_infra_validator import component as infra_validation
@@ -25,6 +23,7 @@ from components.fer_pusher.component import FerPusher
 from components.fer_trainer import component as fer_trainer
 from models import features, tuning
 from pipeline import configs, eval_config
+from pipeline.options import PipelineOptions
 from schema import SCHEMA_FILE
 
 
@@ -33,57 +32,40 @@ def create_pipeline(
     pipeline_root: str,
     data_root: str,
     serving_model_dir: str,
+    options: PipelineOptions = PipelineOptions(),
     *,
     data_file_pattern: str = "*.csv*",
     schema_file: str = SCHEMA_FILE,
     preprocessing_fn: str = configs.PREPROCESSING_FN,
     run_fn: str = configs.RUN_FN,
     tuner_fn: str = configs.TUNER_FN,
-    train_config: Optional[Dict[str, Any]] = None,
-    max_rows_per_split: Optional[int] = None,
-    max_reject_fraction: float = csv_parser.DEFAULT_MAX_REJECT_FRACTION,
-    accuracy_lower_bound: float = configs.DEFAULT_ACCURACY_LOWER_BOUND,
-    regression_tolerance: float = 0.0,
-    min_class_share: float = class_balance_logic.DEFAULT_MIN_SHARE,
-    max_distribution_distance: float = class_balance_logic.DEFAULT_MAX_DISTANCE,
-    enable_inferred_schema: bool = False,
-    enable_class_weights: bool = False,
-    enable_training: bool = True,
-    enable_tuning: bool = False,
-    tuning_trials: int = configs.DEFAULT_TUNING_TRIALS,
-    tuning_epochs_per_trial: int = configs.DEFAULT_TUNING_EPOCHS_PER_TRIAL,
+    runtime_knobs: Optional[Mapping[str, data_types.RuntimeParameter]] = None,
     enable_infra_validation: bool = False,
     infra_validation_serving_spec: Optional[infra_validator_pb2.ServingSpec] = None,
     enable_cache: bool = True,
     metadata_connection_config: Optional[Any] = None,
     beam_pipeline_args: Optional[List[str]] = None,
 ) -> tfx.dsl.Pipeline:
-    """Builds the pipeline.
+    """Builds the pipeline that `options` (pipeline/options.py) describe.
 
     Args:
       data_root: directory holding the FER CSV(s) matched by `data_file_pattern`; a str or a
         RuntimeParameter (KFP).
       serving_model_dir: Pusher destination; models land in <serving_model_dir>/<version>.
       schema_file: the curated schema; its path inside the container image on a cluster.
-      train_config: models.trainer.TrainConfig fields (model, epochs, batch_size, ...). The
-        values of FerTrainer's knobs (epochs, batch_size, learning_rate) may be
-        RuntimeParameters.
-      enable_inferred_schema: also run SchemaGen (inferred) for comparison with schema/.
-      enable_class_weights: train with the class-balance check's balanced weights.
-      enable_training: False stops after Transform (data checks only; benchmarks).
-      enable_tuning: run TFX's Tuner first (KerasTuner random search over optimizer,
-        learning rate and batch size, `tuning_trials` trials of `tuning_epochs_per_trial`
-        epochs); its best hyperparameters override the Trainer's.
+      runtime_knobs: RuntimeParameters (KFP) for FerTrainer's knobs (models/train_config.py
+        RUNTIME_KNOBS), in place of the options' values.
       enable_infra_validation: serve the candidate with TF Serving before pushing, as
         `infra_validation_serving_spec` says (needs a container platform: Kubeflow variant).
+      beam_pipeline_args: resolved by the runner (its defaults unless options.beam_args).
     """
     if enable_infra_validation and infra_validation_serving_spec is None:
         raise ValueError("enable_infra_validation needs infra_validation_serving_spec")
     example_gen = FerExampleGen(
         input_base=data_root,
         file_pattern=data_file_pattern,
-        max_reject_fraction=max_reject_fraction,
-        max_rows_per_split=max_rows_per_split,
+        max_reject_fraction=options.max_reject_fraction,
+        max_rows_per_split=options.max_rows_per_split,
     )
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
     statistics_gen = tfx.components.StatisticsGen(
@@ -94,18 +76,19 @@ def create_pipeline(
     )
     class_balance = ClassBalanceCheck(
         statistics=statistics_gen.outputs["statistics"],
-        min_class_share=min_class_share,
-        max_distribution_distance=max_distribution_distance,
+        min_class_share=options.min_class_share,
+        max_distribution_distance=options.max_distribution_distance,
     )
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=preprocessing_fn,
     )
-    train_config = dict(train_config or {})
-    train_config["use_class_weights"] = enable_class_weights
+    # The Trainer's config: the options' values (None: the model's recipe decides, in run_fn).
+    train_config = {k: v for k, v in options.training.train_config().items() if v is not None}
+    train_config["use_class_weights"] = options.enable_class_weights
     tuner = None
-    if enable_tuning:
+    if options.tune:
         tuner = tfx.components.Tuner(
             tuner_fn=tuner_fn,
             examples=transform.outputs["transformed_examples"],
@@ -115,11 +98,11 @@ def create_pipeline(
             eval_args=tfx.proto.EvalArgs(splits=[features.VALID_SPLIT]),
             # Trials train with the run's recipe but never with the Trainer's checkpoints.
             custom_config=tuning.tuner_config(
-                {k: v for k, v in train_config.items() if k not in ("checkpoint_dir", "resume", "use_class_weights")
-                 and not isinstance(v, data_types.RuntimeParameter)},
-                tuning_trials, tuning_epochs_per_trial),
+                {k: v for k, v in train_config.items() if k not in ("checkpoint_dir", "resume", "use_class_weights")},
+                options.tuning_trials, options.tuning_epochs_per_trial),
         )
     knobs = {name: train_config.pop(name) for name in fer_trainer.KNOBS if train_config.get(name) is not None}
+    knobs.update(runtime_knobs or {})
     trainer = fer_trainer.FerTrainer(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -141,7 +124,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
-        eval_config=eval_config.make_eval_config(accuracy_lower_bound, regression_tolerance),
+        eval_config=eval_config.make_eval_config(options.accuracy_lower_bound, options.regression_tolerance),
         example_splits=[features.EVAL_SPLIT],
     ).with_id("Evaluator")
     # PrivateTest, when the file has it: reported beside PublicTest, never blessing.
@@ -171,9 +154,9 @@ def create_pipeline(
 
     components: List[base_node.BaseNode] = [example_gen, schema_gen, statistics_gen, example_validator, class_balance,
                                             transform]
-    if enable_training:
+    if options.enable_training:
         components += ([tuner] if tuner else []) + [trainer, model_resolver, evaluator, test_evaluator] + ([infra_validator] if infra_validator else []) + [pusher]
-    if enable_inferred_schema:
+    if options.enable_inferred_schema:
         components.insert(3, tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"]).with_id("InferredSchemaGen"))
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,

@@ -28,9 +28,7 @@ from tfx.utils import kube_utils
 from models import features
 
 SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-# The TF Serving image tag matching the TensorFlow the model is exported with (2.16).
-DEFAULT_SERVING_IMAGE = "tensorflow/serving"
-DEFAULT_SERVING_TAG = "2.16.1"
+from components.fer_infra_validator.defaults import DEFAULT_SERVING_IMAGE, DEFAULT_SERVING_TAG  # noqa: E402
 
 
 def kfp_namespace(environ: Dict[str, str], namespace_file: str = SERVICE_ACCOUNT_NAMESPACE_FILE) -> Optional[str]:

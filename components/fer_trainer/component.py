@@ -26,10 +26,11 @@ from tfx.utils import json_utils
 
 from components.class_balance import logic as class_balance_logic
 from fer_artifacts import ClassBalance
+from models.train_config import RUNTIME_KNOBS
 
 CLASS_BALANCE_KEY = "class_balance"
-# Execution parameter name -> its type; the names are models.trainer.TrainConfig fields.
-KNOBS = {"epochs": int, "batch_size": int, "learning_rate": float}
+# Execution parameter name -> its type; the names are TrainConfig fields.
+KNOBS = RUNTIME_KNOBS
 
 Knob = Union[int, float, data_types.RuntimeParameter, None]
 

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from pipeline import local_runner
+from pipeline.options import PipelineOptions
 from tests.e2e import beam_outputs
 
 pytestmark = pytest.mark.e2e
@@ -19,7 +20,7 @@ NON_DEFAULT = ["--runner=DirectRunner", "--direct_running_mode=multi_processing"
 def two_runs(demo_csv, direct_run, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("multi_processing"))
     stream = io.StringIO()
-    local_runner.run(demo_csv, out, beam_args=NON_DEFAULT, enable_training=False, stream=stream)
+    local_runner.run(demo_csv, out, PipelineOptions(beam_args=tuple(NON_DEFAULT), enable_training=False), stream=stream)
     return {"default": direct_run, "multi_processing": (os.path.join(out, "pipeline_root"), stream.getvalue())}
 
 

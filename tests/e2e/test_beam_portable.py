@@ -16,6 +16,7 @@ import time
 import pytest
 
 from pipeline import beam_portable, local_runner
+from pipeline.options import PipelineOptions, TrainingOptions
 from pipeline.beam_worker_pool import LocalWorkerPool
 from tests.conftest import REPO
 from tests.e2e import beam_outputs
@@ -23,7 +24,7 @@ from tests.e2e import beam_outputs
 pytestmark = pytest.mark.e2e
 
 WORKERS = 2
-TRAINING = {"model": "simple_cnn", "epochs": 2, "batch_size": 32, "learning_rate": 0.001}
+TRAINING = TrainingOptions(model="simple_cnn", epochs=2, batch_size=32, learning_rate=0.001)
 BEAM_STAGES = ("StatisticsGen", "Transform", "Evaluator")
 _EXITED = re.compile(r"worker (\S+) \(pid (\d+)\) exited (-?\d+) after ([\d.]+) s, cpu ([\d.]+) s")
 
@@ -46,8 +47,8 @@ def portable_run(demo_csv, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(worker_handlers.WorkerHandler, "create", classmethod(spy))
         with LocalWorkerPool(WORKERS, log_dir=str(tmp_path_factory.mktemp("pool"))) as pool:
-            local_runner.run(demo_csv, out, train_config=dict(TRAINING), beam_args=pool.beam_args,
-                             accuracy_lower_bound=0.0, stream=stream)
+            local_runner.run(demo_csv, out, PipelineOptions(
+                training=TRAINING, beam_args=tuple(pool.beam_args), accuracy_lower_bound=0.0), stream=stream)
             time.sleep(3)  # lets the last job's workers exit and the pool log them
         log = pool.log()
     return os.path.join(out, "pipeline_root"), stream.getvalue(), log, created, out
@@ -119,8 +120,8 @@ def short_connect_timeout():
 def _run_failing(demo_csv, tmp_path, beam_args):
     started = time.monotonic()
     with pytest.raises(beam_portable.BeamWorkerError) as raised:
-        local_runner.run(demo_csv, str(tmp_path / "out"), beam_args=beam_args, enable_training=False,
-                         stream=io.StringIO())
+        local_runner.run(demo_csv, str(tmp_path / "out"), PipelineOptions(beam_args=tuple(beam_args),
+                         enable_training=False), stream=io.StringIO())
     return str(raised.value), time.monotonic() - started
 
 

@@ -9,6 +9,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from kubeflow import config, runner
+from pipeline.options import PipelineOptions
 from schema import SCHEMA_FILE
 
 RESOLVERS = {"latest_blessed_model_resolver-model-resolver", "latest_blessed_model_resolver-model-blessing-resolver"}
@@ -109,7 +110,7 @@ def test_options(tmp_path):
     dataflow = ["--runner=DataflowRunner", "--project=p", "--region=europe-west4", "--temp_location=gs://b/tmp"]
     job = runner.compile_pipeline(str(tmp_path / "p.json"), runner.CompileOptions(
         image="europe-docker.pkg.dev/p/fer/fer-pipeline:1", pipeline_root="gs://b/root", data_root="gs://b/data",
-        beam_args=dataflow, epochs=3, enable_infra_validation=False))
+        pipeline=PipelineOptions(beam_args=tuple(dataflow)).replace(epochs=3), enable_infra_validation=False))
     found = containers(job)
     assert "InfraValidator" not in found
     assert "InfraValidator" not in job["pipelineSpec"]["root"]["dag"]["tasks"]["Pusher"].get("dependentTasks", [])
@@ -144,7 +145,7 @@ def test_cli_compile_with_defaults_only(tmp_path, capsys):
 
 def test_stronger_model_with_the_tuner_compiles_with_its_recipe_as_defaults(tmp_path):
     job = runner.compile_pipeline(str(tmp_path / "p.json"), runner.CompileOptions(
-        model="vgg_bn", tuning_trials=3, enable_infra_validation=False))
+        pipeline=PipelineOptions(tune=True, tuning_trials=3).replace(model="vgg_bn"), enable_infra_validation=False))
     tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
     assert "Tuner" in tasks and "Tuner" in tasks["FerTrainer"]["dependentTasks"]
     # vgg_bn's own learning rate, not the paper's, is the runtime parameter's default

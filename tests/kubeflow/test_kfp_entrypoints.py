@@ -11,6 +11,7 @@ import shutil
 import pytest
 
 from kubeflow import runner
+from pipeline.options import PipelineOptions
 from tests.kubeflow.local_launcher import LocalLauncher
 
 pytestmark = pytest.mark.e2e
@@ -29,9 +30,9 @@ def launched(trainable_csv, tmp_path_factory):
     job = runner.compile_pipeline(str(tmp / "pipeline.json"), runner.CompileOptions(
         pipeline_root=str(tmp / "root"), serving_model_dir=str(tmp / "serving" / "fer"),
         # a model that beats the majority class in seconds: the blessing requires it
-        model="simple_cnn", patience=10,
         # in_memory: on a 2-core machine multi_processing only adds start-up time
-        beam_args=["--direct_running_mode=in_memory"], accuracy_lower_bound=0.0,
+        pipeline=PipelineOptions(beam_args=("--direct_running_mode=in_memory",), accuracy_lower_bound=0.0).replace(
+            model="simple_cnn", patience=10),
         # InfraValidator starts TF Serving as a Kubernetes pod: not here
         enable_infra_validation=False))
     launcher = LocalLauncher(job, str(tmp / "tasks"), project_dir=REPO,

@@ -3,14 +3,22 @@
 import json
 
 from pipeline import configs
+from pipeline.options import PipelineOptions
 from pipeline.pipeline import create_pipeline
 
 ALL = ["FerExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "ClassBalanceCheck", "Transform",
        "FerTrainer", "latest_blessed_model_resolver", "Evaluator", "TestEvaluator", "Pusher"]
 
 
+CREATE_PIPELINE_ARGS = {"schema_file", "runtime_knobs", "enable_infra_validation", "infra_validation_serving_spec",
+                        "beam_pipeline_args"}
+
+
 def build(**flags):
-    return create_pipeline("fer", "/tmp/root", "/data", "/serving/fer", data_file_pattern="fer.csv.gz", **flags)
+    """create_pipeline() with PipelineOptions fields (training ones by name) and its own arguments."""
+    own = {k: flags.pop(k) for k in list(flags) if k in CREATE_PIPELINE_ARGS}
+    return create_pipeline("fer", "/tmp/root", "/data", "/serving/fer", PipelineOptions().replace(**flags),
+                           data_file_pattern="fer.csv.gz", **own)
 
 
 def ids(pipeline):
@@ -18,12 +26,12 @@ def ids(pipeline):
 
 
 def test_default_pipeline():
-    pipeline = build(train_config={"epochs": 3})
+    pipeline = build(epochs=3)
     assert sorted(ids(pipeline)) == sorted(ALL)
     components = {c.id: c for c in pipeline.components}
     trainer = components["FerTrainer"]
     config = json.loads(trainer.exec_properties["custom_config"])
-    assert config == {"use_class_weights": False}
+    assert config == {"model": "proposed_cnn", "resume": False, "use_class_weights": False}
     assert trainer.exec_properties["epochs"] == 3  # a knob: an execution parameter of its own
     assert trainer.exec_properties["run_fn"] == configs.RUN_FN
     assert components["Transform"].exec_properties["preprocessing_fn"] == configs.PREPROCESSING_FN
@@ -49,13 +57,14 @@ def test_trainer_knobs_take_runtime_parameters_and_reject_mismatched_types():
     from tfx.orchestration import data_types
 
     epochs = data_types.RuntimeParameter(name="epochs", ptype=int, default=5)
-    trainer = {c.id: c for c in build(train_config={"epochs": epochs, "learning_rate": 1,
-                                                     "model": "proposed_cnn"}).components}["FerTrainer"]
+    trainer = {c.id: c for c in build(runtime_knobs={"epochs": epochs}, epochs=9, learning_rate=1).components}[
+        "FerTrainer"]
     assert trainer.exec_properties["epochs"] is epochs
     assert trainer.exec_properties["learning_rate"] == 1.0 and isinstance(trainer.exec_properties["learning_rate"], float)
-    assert json.loads(trainer.exec_properties["custom_config"]) == {"model": "proposed_cnn", "use_class_weights": False}
+    assert json.loads(trainer.exec_properties["custom_config"]) == {"model": "proposed_cnn", "resume": False,
+                                                                    "use_class_weights": False}
     with pytest.raises(TypeError, match="ptype int"):
-        build(train_config={"batch_size": data_types.RuntimeParameter(name="b", ptype=str, default="x")})
+        build(runtime_knobs={"batch_size": data_types.RuntimeParameter(name="b", ptype=str, default="x")})
 
 
 def test_infra_validation_sits_between_evaluator_and_pusher():
@@ -106,8 +115,8 @@ def test_the_same_pipeline_compiles_for_kubeflow_v2(tmp_path):
 
 def test_tuning_runs_the_tuner_before_the_trainer_and_feeds_it_the_best_hyperparameters():
     assert "Tuner" not in ids(build())
-    pipeline = build(enable_tuning=True, tuning_trials=3, tuning_epochs_per_trial=1,
-                     train_config={"model": "vgg_bn", "epochs": 5, "checkpoint_dir": "/ckpt", "resume": True})
+    pipeline = build(tune=True, tuning_trials=3, tuning_epochs_per_trial=1, model="vgg_bn", epochs=5,
+                     checkpoint_dir="/ckpt", resume=True)
     components = {c.id: c for c in pipeline.components}
     tuner, trainer = components["Tuner"], components["FerTrainer"]
     assert ids(pipeline).index("Tuner") < ids(pipeline).index("FerTrainer")

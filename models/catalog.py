@@ -1,0 +1,62 @@
+"""The models `--model NAME` picks from, with their descriptions and training recipes. TF-free:
+the CLI's help and pipeline/options.py read it without loading Keras; models/registry.py
+adds each model's builder (a test checks that the two agree).
+
+A model's `train_defaults` are the models.train_config.TrainConfig values it trains with
+unless the run says otherwise (the paper's models share the paper's recipe).
+"""
+
+import dataclasses
+from typing import Any, Dict, Mapping
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    module: str  # models.<module> has NAME == name and build() -> keras.Model
+    description: str
+    train_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+# compact_resnet's recipe: Adam 1e-3 halved on plateaus, batch 64, augmentation, flip TTA.
+COMPACT_RESNET_RECIPE = {"learning_rate": 1e-3, "lr_schedule": "plateau", "augment": True, "tta": True, "patience": 8,
+                         "batch_size": 64}
+
+ENTRIES: Dict[str, ModelEntry] = {
+    entry.name: entry
+    for entry in (
+        ModelEntry("proposed_cnn", "models.proposed_cnn", "the paper's CNN (Table IV), the default"),
+        ModelEntry("simple_cnn", "models.simple_cnn", "the paper's simple CNN (Table III)"),
+        ModelEntry("feedforward", "models.feedforward", "the paper's feedforward network (Table II)"),
+        ModelEntry("vgg_bn", "models.vgg_bn",
+                   "VGG-style CNN with batch norm, augmentation, LR schedule and flip test-time augmentation",
+                   train_defaults={"learning_rate": 1e-3, "lr_schedule": "plateau", "augment": True, "tta": True,
+                                   "patience": 8}),
+        ModelEntry("compact_resnet", "models.compact_resnet",
+                   "the efficient model: a compact residual CNN at 1/11 of the paper CNN's multiply-adds; shipped",
+                   train_defaults=COMPACT_RESNET_RECIPE),
+    )
+}
+DEFAULT_MODEL = "proposed_cnn"
+
+# Models of the paper that are not Keras models: name -> why the pipeline cannot train them.
+NOT_SERVABLE = {
+    "decision_tree": "the decision tree (Table I) is a scikit-learn model and cannot be served by TF Serving; "
+                     "run it from bench/: python bench/paper_tables.py table1 --models decision_tree",
+}
+
+
+def entry(name: str) -> ModelEntry:
+    """The catalogue entry; ValueError naming the choices for an unknown or unservable model."""
+    try:
+        return ENTRIES[name]
+    except KeyError:
+        if name in NOT_SERVABLE:
+            raise ValueError(NOT_SERVABLE[name]) from None
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(ENTRIES))}") from None
+
+
+def train_defaults(name: str) -> Mapping[str, Any]:
+    """The model's recipe; none for a model the catalogue does not list (tests register their own)."""
+    found = ENTRIES.get(name)
+    return found.train_defaults if found else {}

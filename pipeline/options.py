@@ -1,0 +1,168 @@
+"""PipelineOptions: the one typed, frozen, TF-free description of what a pipeline run is asked
+to do, with the Trainer's knobs nested as TrainingOptions.
+
+The CLI builds it once (`add_arguments` makes the flags, their types, choices, defaults and
+help texts from the fields here; `from_args` reads them back); create_pipeline(), the local
+runner and the Kubeflow compiler consume it, and the Kubeflow compiler declares its runtime
+parameters from the fields marked `runtime_parameter`. Adding an option is one field here
+(its flag and help in the metadata) plus its use.
+
+A training field left at None takes the model's recipe (models/catalog.py), then
+TrainConfig's default (models/train_config.py); its help says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from typing import Any, Dict, Optional, Tuple
+
+from components.class_balance import logic as class_balance_logic
+from components.fer_example_gen import parser as csv_parser
+from models import catalog, train_config
+from pipeline import configs
+
+LOCAL, KUBEFLOW = "local", "kubeflow"
+BOTH = (LOCAL, KUBEFLOW)
+
+
+def option(default: Any = None, help: str = "", *, flag: Optional[str] = None, choices: Optional[Tuple] = None,
+           runners: Tuple[str, ...] = BOTH, metavar: Optional[str] = None, factory=None):
+    """A field with its command-line flag. `runners`: the commands that offer it (empty: none,
+    the field is set by code only)."""
+    metadata = {"help": help, "flag": flag, "choices": choices, "runners": runners, "metavar": metavar}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _recipe_default(name: str) -> str:
+    """'the model's recipe (vgg_bn 0.001, ...), else X' for a training knob left at None."""
+    recipes = ", ".join(f"{m} {e.train_defaults[name]}" for m, e in catalog.ENTRIES.items() if name in e.train_defaults)
+    default = train_config.field_default(name)
+    return f"the model's recipe ({recipes}), else {default}" if recipes else str(default)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingOptions:
+    """The Trainer's knobs: TrainConfig fields, handed to it unchanged (None: not given)."""
+
+    model: str = option(catalog.DEFAULT_MODEL, "model to train: " + "; ".join(
+        f"{name} ({entry.description})" for name, entry in catalog.ENTRIES.items()), metavar="NAME")
+    epochs: Optional[int] = option(None, "most epochs; early stopping ends sooner")
+    batch_size: Optional[int] = option(None, "training batch size")
+    learning_rate: Optional[float] = option(None, "initial learning rate")
+    optimizer: Optional[str] = option(None, "optimizer", choices=train_config.OPTIMIZERS)
+    patience: Optional[int] = option(None, "early-stopping patience in epochs (validation accuracy)")
+    augment: Optional[bool] = option(None, "random flip/rotation/shift of training images")
+    tta: Optional[bool] = option(None, "serving averages each face and its mirror image")
+    resume: bool = option(False, "continue training from the checkpoint directory's last epoch", runners=(LOCAL,))
+    checkpoint_dir: Optional[str] = option(None, "training checkpoints (default: OUTPUT/checkpoints/<model>)",
+                                           runners=())
+
+    def train_config(self) -> Dict[str, Any]:
+        """The TrainConfig values this run gives (None: the recipe's)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineOptions:
+    training: TrainingOptions = option(help="the Trainer's knobs", factory=TrainingOptions)
+    max_rows_per_split: Optional[int] = option(None, "at most N rows of each split, in file order (smoke runs)",
+                                               flag="--max-rows")
+    max_reject_fraction: float = option(csv_parser.DEFAULT_MAX_REJECT_FRACTION,
+                                        "FerExampleGen fails the run when more of the rows than this are rejected")
+    accuracy_lower_bound: float = option(configs.DEFAULT_ACCURACY_LOWER_BOUND,
+                                         "blessing: lowest overall PublicTest accuracy", flag="--accuracy-threshold")
+    regression_tolerance: float = option(0.0, "blessing: how far (absolute accuracy) a candidate may fall below "
+                                              "the latest blessed model", runners=())
+    min_class_share: float = option(class_balance_logic.DEFAULT_MIN_SHARE,
+                                    "class balance: a class below this share of a split is flagged", runners=())
+    max_distribution_distance: float = option(class_balance_logic.DEFAULT_MAX_DISTANCE,
+                                              "class balance: label drift bound (L-inf) against train", runners=())
+    enable_class_weights: bool = option(False, "train with the class-balance check's balanced class weights",
+                                        flag="--class-weights")
+    enable_inferred_schema: bool = option(False, "also run SchemaGen (inferred) for comparison with schema/",
+                                          flag="--inferred-schema", runners=(LOCAL,))
+    enable_training: bool = option(True, "False stops after Transform (data stages only)", runners=())
+    tune: bool = option(False, "run TFX's Tuner first (optimizer, learning rate, batch size); the best values "
+                               "train the model")
+    tuning_trials: int = option(configs.DEFAULT_TUNING_TRIALS, "Tuner trial budget", flag="--tune-trials")
+    tuning_epochs_per_trial: int = option(configs.DEFAULT_TUNING_EPOCHS_PER_TRIAL, "epochs per Tuner trial",
+                                          flag="--tune-epochs")
+    beam_args: Optional[Tuple[str, ...]] = option(
+        None, "Beam pipeline argument (repeatable); replaces the runner's defaults", flag="--beam-arg")
+
+    def replace(self, **changes) -> "PipelineOptions":
+        """A copy with fields changed; training fields may be given by name too."""
+        training = {k: changes.pop(k) for k in list(changes) if k in _TRAINING_FIELDS}
+        if training:
+            changes["training"] = dataclasses.replace(changes.get("training", self.training), **training)
+        return dataclasses.replace(self, **changes)
+
+
+_TRAINING_FIELDS = {f.name for f in dataclasses.fields(TrainingOptions)}
+_HINTS = {cls: typing.get_type_hints(cls) for cls in (TrainingOptions, PipelineOptions)}
+
+
+def _base_type(hint):
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _flags(cls, runner: str):
+    for f in dataclasses.fields(cls):
+        if f.name == "training":
+            continue
+        if runner in f.metadata["runners"]:
+            yield f, f.metadata["flag"] or "--" + f.name.replace("_", "-")
+
+
+def add_arguments(parser: argparse.ArgumentParser, runner: str, notes: Optional[Dict[str, str]] = None) -> None:
+    """The flags of every option `runner` offers, typed, with choices and defaults in the help;
+    `notes` adds a runner's own words to a field's help (by field name)."""
+    for cls in (TrainingOptions, PipelineOptions):
+        for f, flag in _flags(cls, runner):
+            hint = _base_type(_HINTS[cls][f.name])
+            meta = f.metadata
+            shown = f.default
+            if cls is TrainingOptions and f.default is None and train_config.field_default(f.name) is not None:
+                shown = _recipe_default(f.name)
+            help_text = meta["help"] + ((notes or {}).get(f.name) or "")
+            kwargs: Dict[str, Any] = {"dest": f.name}
+            if hint is bool and f.default is None:
+                kwargs.update(action=argparse.BooleanOptionalAction, default=None)
+            elif hint is bool:
+                kwargs.update(action="store_true", default=f.default)
+                shown = None
+            elif typing.get_origin(hint) is tuple:
+                kwargs.update(action="append", default=None)
+                shown = None
+            else:
+                kwargs.update(type=hint, default=f.default)
+            if meta["choices"]:
+                kwargs["choices"] = meta["choices"]
+            if not meta["choices"] and "type" in kwargs:
+                kwargs["metavar"] = meta["metavar"] or flag.lstrip("-").upper().replace("-", "_")
+            if shown is not None:
+                help_text += f" (default: {shown})".replace("%", "%%")
+            parser.add_argument(flag, help=help_text, **kwargs)
+
+
+def from_args(args: argparse.Namespace, **fixed) -> PipelineOptions:
+    """The options a parsed command line gives (fields its command does not offer keep their
+    defaults); `fixed` sets fields by name, training ones included."""
+    given = {k: v for k, v in vars(args).items()}
+    training = {f.name: given[f.name] for f in dataclasses.fields(TrainingOptions) if f.name in given}
+    top = {f.name: given[f.name] for f in dataclasses.fields(PipelineOptions)
+           if f.name in given and f.name != "training"}
+    if top.get("beam_args") is not None:
+        top["beam_args"] = tuple(top["beam_args"])
+    return PipelineOptions(training=TrainingOptions(**training), **top).replace(**fixed)
+
+
+def runtime_parameter_fields() -> Dict[str, type]:
+    """The training fields KFP declares as runtime parameters (FerTrainer's execution
+    parameters), with their types."""
+    return {name: ptype for name, ptype in train_config.RUNTIME_KNOBS.items() if name in _TRAINING_FIELDS}
