@@ -1,7 +1,7 @@
 """Runs create_pipeline() with TFX's LocalDagRunner on Beam's DirectRunner.
 
 Prints one line when each stage starts and one when it finishes, with its headline result
-(pipeline/run_report.py), and returns those results. MLMD lives in OUTPUT/metadata.sqlite,
+(pipeline/console.py), and returns those results. MLMD lives in OUTPUT/metadata.sqlite,
 artifacts under OUTPUT/pipeline_root, pushed models under OUTPUT/serving_model/fer/<version>.
 """
 
@@ -14,10 +14,10 @@ import re
 import sys
 import time
 from typing import Dict, List, Optional
-from unittest import mock
 
 from models import catalog
 from pipeline import beam_portable, configs
+from pipeline.console import StageReporter, StageResult
 from pipeline.options import PipelineOptions
 
 # Below this many rows the DirectRunner runs in_memory. Measured on 2 cores, in_memory beat
@@ -48,87 +48,11 @@ def default_beam_args(estimated_rows: int) -> List[str]:
 
 
 @dataclasses.dataclass
-class StageResult:
-    node_id: str
-    seconds: float
-    cached: bool
-    headline: str
-    details: dict = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
 class RunResult:
     output_dir: str
     stages: Dict[str, StageResult]
     blessed: bool
     pushed_path: Optional[str]
-
-
-class _LoggingShim:
-    """Stands in for the `absl.logging` module inside local_dag_runner. LocalDagRunner
-    reports stage progress only as absl INFO messages, and libraries loaded during the run
-    lower absl's verbosity, so a logging handler would miss them; the shim sees every call
-    and forwards it unchanged."""
-
-    def __init__(self, real, reporter):
-        self._real = real
-        self._reporter = reporter
-
-    def info(self, msg, *args, **kwargs):
-        self._reporter.on_message(str(msg) % args if args else str(msg))
-        self._real.info(msg, *args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
-
-
-class _StageReporter:
-    """Turns LocalDagRunner's 'Component X is running/finished.' messages into console
-    lines with timings and headline results."""
-
-    _PATTERN = re.compile(r"Component (\S+) is (running|finished)\.")
-
-    def __init__(self, pipeline_name: str, metadata_path: str, stream):
-        self.pipeline_name = pipeline_name
-        self.metadata_path = metadata_path
-        self.stream = stream
-        self.started: Dict[str, float] = {}
-        self.results: Dict[str, StageResult] = {}
-
-    def on_message(self, message: str) -> None:
-        match = self._PATTERN.search(message)
-        if not match:
-            return
-        node_id, what = match.groups()
-        if what == "running":
-            self.started[node_id] = time.time()
-            print(f"==> {node_id} ...", file=self.stream, flush=True)
-            return
-        seconds = time.time() - self.started.get(node_id, time.time())
-        cached, text, details = self._summarize(node_id)
-        self.results[node_id] = StageResult(node_id, seconds, cached, text, details)
-        tag = "cached" if cached else f"{seconds:.1f}s"
-        print(f"<== {node_id} [{tag}] {text}", file=self.stream, flush=True)
-
-    def _summarize(self, node_id: str):
-        from ml_metadata.metadata_store import metadata_store
-        from ml_metadata.proto import metadata_store_pb2
-
-        from pipeline import run_report
-
-        try:
-            config = metadata_store_pb2.ConnectionConfig()
-            config.sqlite.filename_uri = self.metadata_path
-            config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-            store = metadata_store.MetadataStore(config)
-            found = run_report.node_outputs(store, self.pipeline_name, node_id)
-            if found is None:
-                return False, "", {}
-            execution, outputs = found
-            cached = execution.last_known_state == metadata_store_pb2.Execution.CACHED
-            return cached, run_report.headline(node_id, outputs), run_report.details(node_id, outputs)
-        except Exception as e:  # a report must never fail the run it reports on
-            return False, f"(no summary: {type(e).__name__}: {e})", {}
 
 
 # Warnings every run prints that say nothing about this run; they stay in the log file.
@@ -206,13 +130,12 @@ def run(data: str, output_dir: str, options: PipelineOptions = PipelineOptions()
         beam_portable.install_runner_guards()
         beam_portable.check_pool(pool_address)
         beam_portable.take_failures()
-    reporter = _StageReporter(configs.PIPELINE_NAME, configs.metadata_path(output_dir), stream)
+    reporter = StageReporter(configs.PIPELINE_NAME, configs.metadata_path(output_dir), stream)
     log_handler = _log_to_file(output_dir)
     print(f"Full log: {log_handler.baseFilename}", file=stream, flush=True)
-    from tfx.orchestration.local import local_dag_runner
 
     try:
-        with mock.patch.object(local_dag_runner, "logging", _LoggingShim(local_dag_runner.logging, reporter)):
+        with reporter:
             tfx.orchestration.LocalDagRunner().run(pipeline)
     except Exception as e:
         logging.getLogger(__name__).exception("pipeline run failed")
