@@ -38,6 +38,7 @@ COPY fer_artifacts/ fer_artifacts/
 COPY kubeflow/ kubeflow/
 COPY models/ models/
 COPY pipeline/ pipeline/
+COPY tools/ tools/
 COPY schema/ schema/
 COPY serving/ serving/
 RUN pip install --no-deps -e .

@@ -7,7 +7,7 @@ setup(
     version="0.1.0",
     description="TFX pipeline reproducing Saravanan et al., Facial Emotion Recognition using CNNs",
     python_requires=">=3.9,<3.11",
-    packages=find_packages(include=["cli*", "pipeline*", "components*", "models*", "schema*", "kubeflow*", "fer_artifacts*", "dashboard*", "serving*", "client*"]),
+    packages=find_packages(include=["cli*", "pipeline*", "components*", "models*", "schema*", "kubeflow*", "fer_artifacts*", "dashboard*", "serving*", "client*", "tools*"]),
     package_data={"schema": ["*.pbtxt"], "models": ["pretrained/*/*.md", "pretrained/*/*/saved_model.pb",
                                                      "pretrained/*/*/variables/*", "pretrained/*/*/fingerprint.pb",
                                                      "pretrained/*/*/assets/*"]},

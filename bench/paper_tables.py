@@ -102,7 +102,7 @@ def run_decision_tree(data: str, seed: int) -> Dict:
     """Table I's decision tree on raw pixels (scaled to [0, 1]), min_samples_split=40."""
     from sklearn.tree import DecisionTreeClassifier
 
-    from pipeline import evaluate
+    from tools import evaluate
 
     # The train split alone, as the Keras cells train on (the validation carve is theirs to select with).
     train_labels, train_images, _ = evaluate.read_splits(data, ("train",))
@@ -132,8 +132,9 @@ def run_decision_tree(data: str, seed: int) -> Dict:
 def run_keras_cell(args, table: str, model: str, *, epochs: int, patience: Optional[int] = None,
                    optimizer: Optional[str] = None, batch_size: Optional[int] = None,
                    learning_rate: Optional[float] = None) -> Dict:
-    from pipeline import evaluate, local_runner
+    from pipeline import local_runner
     from pipeline.options import PipelineOptions, TrainingOptions
+    from tools import evaluate
 
     cell = cell_id(table, model, args.max_rows, optimizer=optimizer, batch=batch_size, lr=learning_rate,
                    cw="" if args.class_weights else None)

@@ -62,7 +62,7 @@ def main(argv=None):
     p.add_argument("--note", action="append", default=[], help="a line for the card's training section")
     args = p.parse_args(argv)
 
-    from pipeline import evaluate
+    from tools import evaluate
 
     pushed = _latest(os.path.join(args.run, "serving_model", features.SERVING_MODEL_NAME, "*"),
                      key=lambda d: int(os.path.basename(d)))

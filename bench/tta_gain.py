@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from models import names, preprocessing, registry, trainer
-    from pipeline import evaluate
+    from tools import evaluate
 
     model = registry.build(args.model)
     model.load_weights(os.path.join(args.checkpoint, trainer.BEST_WEIGHTS_FILE))

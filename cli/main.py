@@ -10,7 +10,7 @@ from typing import List, Optional
 
 
 def _demo_data(args) -> int:
-    from pipeline import demo_data
+    from tools import demo_data
 
     counts = demo_data.write_demo_file(args.output, rows=args.rows, seed=args.seed, with_usage=not args.no_usage)
     print(f"wrote {counts['rows']} rows to {args.output}: {json.dumps(counts)}")
@@ -199,7 +199,7 @@ def _predict(args) -> int:
 def _evaluate(args) -> int:
     from components.fer_example_gen.parser import FerCsvError
     from models import names
-    from pipeline import evaluate
+    from tools import evaluate
 
     try:
         result = evaluate.evaluate(args.model, args.data, args.usage, args.batch_size)
@@ -259,7 +259,9 @@ def _add_kubeflow(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from components.fer_example_gen.parser import DEFAULT_MAX_REJECT_FRACTION
+    from models import features
     from pipeline import beam_worker_pool, options  # no TensorFlow: keeps `--help` and check-csv light
+    from serving import defaults as serving_defaults
 
     p = argparse.ArgumentParser(prog="fer-pipeline", description="FER-2013 TFX pipeline")
     sub = p.add_subparsers(dest="command", required=True)
@@ -317,13 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--model-base-path", default=None,
                    help="TF Serving model base path: DIR/<version>/saved_model.pb (default: the shipped model, "
                         "models/pretrained/)")
-    v.add_argument("--model-name", default="fer")
-    v.add_argument("--port", type=int, default=8500, help="gRPC port (TF Serving's default)")
-    v.add_argument("--rest-port", type=int, default=8501, help="REST port; 0 turns REST off")
-    v.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
-    v.add_argument("--max-message-mb", type=int, default=16, help="largest request accepted")
+    v.add_argument("--model-name", default=features.SERVING_MODEL_NAME, help="TF Serving model name (default: %(default)s)")
+    v.add_argument("--port", type=int, default=serving_defaults.DEFAULT_GRPC_PORT,
+                   help="gRPC port (default: %(default)s, TF Serving's)")
+    v.add_argument("--rest-port", type=int, default=serving_defaults.DEFAULT_REST_PORT,
+                   help="REST port; 0 turns REST off (default: %(default)s)")
+    v.add_argument("--host", default=serving_defaults.DEFAULT_HOST,
+                   help="interface to bind (default: %(default)s, this machine only)")
+    v.add_argument("--max-message-mb", type=int, default=serving_defaults.DEFAULT_MAX_MESSAGE_BYTES // 2**20,
+                   help="largest request accepted (default: %(default)s)")
     v.add_argument("--enable-batching", action="store_true",
-                   help="batch concurrent Predict requests (up to 32 rows, 2 ms), as TF Serving's --enable_batching")
+                   help=f"batch concurrent Predict requests (up to {serving_defaults.DEFAULT_MAX_BATCH_SIZE} rows, "
+                        f"{serving_defaults.DEFAULT_BATCH_TIMEOUT_S * 1000:g} ms), as TF Serving's --enable_batching")
     v.set_defaults(func=_serve)
 
     w = sub.add_parser("beam-workers", help="a Beam SDK worker pool for the portable runner (EXTERNAL "

@@ -14,7 +14,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="session")
 def demo_csv(tmp_path_factory):
     """A small generated FER CSV (300 rows: 240 Training, 30 PublicTest, 30 PrivateTest)."""
-    from pipeline import demo_data
+    from tools import demo_data
 
     path = tmp_path_factory.mktemp("data") / "demo.csv"
     demo_data.write_demo_file(str(path), rows=300, seed=7)
@@ -26,7 +26,7 @@ def trainable_csv(tmp_path_factory):
     """A generated FER CSV on which a small model learns (1,000 rows: 800 Training, 100
     PublicTest, 100 PrivateTest): the blessing needs a model that beats always answering the
     most frequent class, which 300 rows and one epoch do not give."""
-    from pipeline import demo_data
+    from tools import demo_data
 
     path = tmp_path_factory.mktemp("trainable") / "demo.csv"
     demo_data.write_demo_file(str(path), rows=1000, seed=7)

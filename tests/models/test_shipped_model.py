@@ -44,7 +44,7 @@ def test_shipped_model_returns_seven_probabilities_for_uint8_faces():
 
 
 def test_evaluate_on_publictest_reproduces_the_model_card(real_fer_csv):
-    from pipeline import evaluate
+    from tools import evaluate
 
     card = _card()
     measured = evaluate.evaluate(_version_dir(), real_fer_csv, "PublicTest")

@@ -2,7 +2,8 @@
 
 import os
 
-from pipeline import demo_data, local_runner
+from pipeline import local_runner
+from tools import demo_data
 
 
 def test_small_data_runs_in_memory_large_data_uses_all_cores():

@@ -6,7 +6,7 @@ import numpy as np
 
 from components.fer_example_gen import parser
 from models import features
-from pipeline import demo_data
+from tools import demo_data
 
 
 def test_demo_csv_is_valid_fer_with_all_usages(tmp_path):

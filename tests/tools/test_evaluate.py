@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import confusion_matrix, precision_score, recall_score
 
 from cli.main import main
-from pipeline import evaluate
+from tools import evaluate
 
 
 def test_metrics_match_sklearn():
