@@ -11,6 +11,8 @@ from typing import Dict, List
 import numpy as np
 import tensorflow as tf
 
+from serving.defaults import DEFAULT_BATCH_TIMEOUT_S, DEFAULT_MAX_BATCH_SIZE
+
 
 @dataclass
 class _Item:
@@ -24,7 +26,7 @@ class _Item:
 
 
 class Batcher:
-    def __init__(self, max_batch_size: int = 32, timeout_s: float = 0.002):
+    def __init__(self, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, timeout_s: float = DEFAULT_BATCH_TIMEOUT_S):
         self.max_batch_size, self.timeout_s = max_batch_size, timeout_s
         self._queue: "queue.Queue[_Item]" = queue.Queue()
         self._held: List[_Item] = []  # taken from the queue for a different key: next round

@@ -17,9 +17,8 @@ from serving import grpc_server, rest
 from serving.batching import Batcher
 from serving.model_store import ModelStore
 
-DEFAULT_HOST = "127.0.0.1"  # local only unless asked: this server has no authentication
-DEFAULT_GRPC_PORT, DEFAULT_REST_PORT = 8500, 8501  # TF Serving's ports
-DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a frame's faces are a few KB; bounds a bad client
+from serving.defaults import (DEFAULT_BATCH_TIMEOUT_S, DEFAULT_GRPC_PORT, DEFAULT_HOST,  # noqa: E402,F401
+                              DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_REST_PORT)
 
 
 @dataclasses.dataclass
@@ -41,7 +40,8 @@ class RunningServer:
 def start(model_base_path: str, model_name: str = "fer", host: str = DEFAULT_HOST,
           grpc_port: int = DEFAULT_GRPC_PORT, rest_port: Optional[int] = DEFAULT_REST_PORT,
           max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, poll_seconds: float = 1.0,
-          enable_batching: bool = False, max_batch_size: int = 32, batch_timeout_s: float = 0.002) -> RunningServer:
+          enable_batching: bool = False, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+          batch_timeout_s: float = DEFAULT_BATCH_TIMEOUT_S) -> RunningServer:
     """Port 0 picks a free port (tests); rest_port None leaves REST off. enable_batching:
     Predict requests are batched server-side (serving/batching_parameters.txt's values)."""
     batcher = Batcher(max_batch_size, batch_timeout_s) if enable_batching else None

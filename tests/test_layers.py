@@ -1,0 +1,42 @@
+"""Imports point down the layers: cli and tools at the top, then pipeline and kubeflow, then
+components, then models (with fer_artifacts and schema beside it). Lazy imports inside
+functions count too."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECT = {"cli", "tools", "pipeline", "kubeflow", "components", "models", "fer_artifacts", "schema", "dashboard",
+           "serving", "client", "bench"}
+# What each package may import from the project (itself included).
+ALLOWED = {
+    "models": {"models"},
+    "fer_artifacts": {"fer_artifacts", "models"},
+    "schema": {"schema", "models"},
+    "components": {"components", "models", "fer_artifacts", "schema"},
+    "pipeline": {"pipeline", "components", "models", "fer_artifacts", "schema"},
+}
+
+
+def project_imports(path: Path):
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if top in PROJECT:
+                yield node.lineno, top
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_imports_point_down(package):
+    wrong = [f"{path.relative_to(REPO)}:{line} imports {top}"
+             for path in sorted((REPO / package).rglob("*.py"))
+             for line, top in project_imports(path) if top not in ALLOWED[package]]
+    assert not wrong, "\n".join(wrong)
