@@ -14,10 +14,10 @@ coordinator process). Three of its behaviours would make this path either useles
 1. It starts one SDK worker per job whatever the options say: the embedded job service builds
    its FnApiRunner without reading the parallelism. The guard honours
    `--sdk_worker_parallelism`, the option Flink and Spark read for the same purpose.
-2. A worker that dies during a bundle hangs the job forever: the control stream's reader
-   thread dies with the stream, and the bundle waits for a response that never comes. The
-   guard answers every pending instruction with an error response, which fails the bundle
-   the way a worker-reported error does.
+2. A worker that dies hangs the job forever: the control stream's reader thread dies with
+   the stream, and the bundle waits for a response that never comes. The guard answers every
+   pending instruction, and any sent to that worker later, with an error response, which
+   fails the bundle the way a worker-reported error does.
 3. A worker that never connects (a bad interpreter, a failing import) also hangs the job. The
    guard gives it `connect_timeout_s`, then fails its instructions the same way, as the Java
    runners' external environment fails after its own timeout.
@@ -145,15 +145,16 @@ def install_runner_guards(connect_timeout_s: Optional[float] = None) -> None:
             if future is not None:
                 future.set(beam_fn_api_pb2.InstructionResponse(instruction_id=instruction_id, error=message))
 
-    def read_or_fail(conn, worker_id):
+    def read_or_fail(conn, worker_id, closing):
         reason = "closed its control stream"
         try:
             for response in conn._input:
                 conn._futures_by_id.pop(response.instruction_id).set(response)
         except Exception as e:  # the stream broke: the worker process is gone
             reason = f"lost its control stream ({type(e).__name__}: {getattr(e, 'details', lambda: e)()})"
-        if conn._state == worker_handlers.BeamFnControlServicer.DONE_STATE or not conn._futures_by_id:
-            return  # closed by the runner, or nothing was asked of it
+        if closing.is_set():
+            return  # the runner closed it: the end of the job
+        # Also when nothing is pending: an instruction sent later would wait for it forever.
         fail_connection(conn, _record(
             f"Beam SDK worker {worker_id} {reason} with {len(conn._futures_by_id)} instruction(s) unanswered: "
             f"the worker process died (see the worker pool's log)"))
@@ -175,8 +176,17 @@ def install_runner_guards(connect_timeout_s: Optional[float] = None) -> None:
             import grpc
 
             conn = self.control_conn
+            closing = threading.Event()  # set when the runner sends the end-of-job marker
+            push = conn.push
+
+            def push_and_note_the_end(request):
+                if request is worker_handlers.BeamFnControlServicer._DONE_MARKER:
+                    closing.set()
+                return push(request)
+
+            conn.push = push_and_note_the_end
             conn._read_thread = threading.Thread(
-                name="beam_control_read", target=read_or_fail, args=(conn, self.worker_id), daemon=True)
+                name="beam_control_read", target=read_or_fail, args=(conn, self.worker_id, closing), daemon=True)
             url = self._external_payload.endpoint.url
             try:
                 super().start_worker()

@@ -152,19 +152,37 @@ def test_a_worker_that_dies_on_start_up_fails_the_run_within_the_connect_timeout
     assert re.search(r"ERROR worker \S+ \(pid \d+\) exited 1 ", log), log
 
 
+def _connected_live_worker(pool_log, run_dir):
+    """The pid of a worker that has connected to the runner (the run's log) and not exited
+    (the pool's log), or None."""
+    import glob
+
+    run_log = "".join(open(p).read() for p in glob.glob(os.path.join(run_dir, "logs", "*.log")))
+    connected = re.findall(r"pipeline\.beam_portable: Beam SDK worker (\S+) connected", run_log)
+    pids = dict(re.findall(r"INFO worker (\S+) started: pid (\d+)", pool_log))
+    exited = {pid for _, pid, *_ in _EXITED.findall(pool_log)}
+    live = [int(pids[w]) for w in connected if w in pids and pids[w] not in exited]
+    return live[0] if live else None
+
+
 def test_a_worker_killed_during_a_bundle_fails_the_run_at_once(demo_csv, tmp_path):
     killed = {}
     with LocalWorkerPool(WORKERS, log_dir=str(tmp_path / "pool")) as pool:
-        def kill_the_first_worker_once_it_works():
+        def kill_a_working_worker():
+            # A worker's first bundle takes seconds (it imports TFDV on its first element):
+            # shortly after it connects it is inside that bundle.
             while "pid" not in killed:
-                found = re.search(r"started: pid (\d+)", pool.log())
-                if found:
-                    time.sleep(8)  # past start-up: into StatisticsGen's bundles
-                    os.kill(int(found.group(1)), signal.SIGKILL)
-                    killed["pid"], killed["at"] = found.group(1), time.monotonic()
+                pid = _connected_live_worker(pool.log(), str(tmp_path / "out"))
+                if pid:
+                    time.sleep(1.5)
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        killed["pid"], killed["at"] = pid, time.monotonic()
+                    except ProcessLookupError:  # it finished first: try the next one
+                        pass
                 time.sleep(0.2)
 
-        threading.Thread(target=kill_the_first_worker_once_it_works, daemon=True).start()
+        threading.Thread(target=kill_a_working_worker, daemon=True).start()
         message, _ = _run_failing(demo_csv, tmp_path, pool.beam_args)
         failed_after_kill = time.monotonic() - killed["at"]
         time.sleep(1)
