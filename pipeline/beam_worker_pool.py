@@ -19,7 +19,6 @@ On a cluster the same role is played by the Beam Python SDK container in worker-
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
@@ -29,7 +28,7 @@ import tempfile
 import threading
 import time
 import warnings
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, List, Optional
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLOT_WAIT_S = 30.0

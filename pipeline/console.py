@@ -11,13 +11,14 @@ not enter it. Nothing of TFX's is patched: MLMD is the runner's published record
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from typing import Dict, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
 POLL_S = 0.5
-_FINISHED = {metadata_store_pb2.Execution.COMPLETE: "complete", metadata_store_pb2.Execution.CACHED: "cached"}
+_FINISHED = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
 
 
 @dataclasses.dataclass
@@ -46,8 +47,6 @@ class StageReporter:
         self._thread: Optional[threading.Thread] = None
 
     def _open(self):
-        import os
-
         from ml_metadata.metadata_store import metadata_store
 
         if self._store is None and os.path.exists(self.metadata_path):

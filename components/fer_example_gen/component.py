@@ -11,7 +11,6 @@ The executor is plain Python: one CSV (gzip is not splittable) is read and writt
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
