@@ -18,6 +18,8 @@ setup(
         "tf-keras==2.16.0",
         "apache-beam[gcp]==2.59.0",
         "numpy<2",
+        "h11==0.16.0",  # the local server's REST transport
+        "prometheus_client==0.26.0",  # the local server's /monitoring/prometheus/metrics
     ],
     entry_points={"console_scripts": ["fer-pipeline=cli.main:main", "fer-webcam=client.webcam:main"]},
 )

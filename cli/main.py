@@ -130,15 +130,11 @@ def _dashboard(args) -> int:
 
 def _serve(args) -> int:
     from models import features
-    from serving import server
+    from serving import config_files, options, server
 
     try:
-        server.serve_forever(model_base_path=args.model_base_path or features.SHIPPED_MODEL_BASE_PATH,
-                             model_name=args.model_name, host=args.host,
-                             grpc_port=args.port, rest_port=args.rest_port if args.rest_port else None,
-                             max_message_bytes=args.max_message_mb * 1024 * 1024,
-                             enable_batching=args.enable_batching)
-    except (FileNotFoundError, OSError) as e:
+        server.serve_forever(options.from_args(args, features.SHIPPED_MODEL_BASE_PATH))
+    except (config_files.ConfigError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
@@ -259,9 +255,8 @@ def _add_kubeflow(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from components.fer_example_gen.parser import DEFAULT_MAX_REJECT_FRACTION
-    from models import features
     from pipeline import beam_worker_pool, options  # no TensorFlow: keeps `--help` and check-csv light
-    from serving import defaults as serving_defaults
+    from serving import options as serving_options
 
     p = argparse.ArgumentParser(prog="fer-pipeline", description="FER-2013 TFX pipeline")
     sub = p.add_subparsers(dest="command", required=True)
@@ -316,21 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("serve", help="serve a pushed model over TF Serving's gRPC and REST API (development; "
                                      "production runs TF Serving, see serving/)")
-    v.add_argument("--model-base-path", default=None,
-                   help="TF Serving model base path: DIR/<version>/saved_model.pb (default: the shipped model, "
-                        "models/pretrained/)")
-    v.add_argument("--model-name", default=features.SERVING_MODEL_NAME, help="TF Serving model name (default: %(default)s)")
-    v.add_argument("--port", type=int, default=serving_defaults.DEFAULT_GRPC_PORT,
-                   help="gRPC port (default: %(default)s, TF Serving's)")
-    v.add_argument("--rest-port", type=int, default=serving_defaults.DEFAULT_REST_PORT,
-                   help="REST port; 0 turns REST off (default: %(default)s)")
-    v.add_argument("--host", default=serving_defaults.DEFAULT_HOST,
-                   help="interface to bind (default: %(default)s, this machine only)")
-    v.add_argument("--max-message-mb", type=int, default=serving_defaults.DEFAULT_MAX_MESSAGE_BYTES // 2**20,
-                   help="largest request accepted (default: %(default)s)")
-    v.add_argument("--enable-batching", action="store_true",
-                   help=f"batch concurrent Predict requests (up to {serving_defaults.DEFAULT_MAX_BATCH_SIZE} rows, "
-                        f"{serving_defaults.DEFAULT_BATCH_TIMEOUT_S * 1000:g} ms), as TF Serving's --enable_batching")
+    serving_options.add_arguments(v, "the shipped model, models/pretrained/")
     v.set_defaults(func=_serve)
 
     w = sub.add_parser("beam-workers", help="a Beam SDK worker pool for the portable runner (EXTERNAL "

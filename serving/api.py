@@ -1,19 +1,34 @@
 """TF Serving's API over a ModelStore: the same request and response protos, the same error
-codes (INVALID_ARGUMENT for a wrong signature, input name, dtype or shape; NOT_FOUND for an
-unknown model or version). Transport-free: grpc_server.py and rest.py call these."""
+codes and, where TF Serving's source fixes them, the same messages (predict_util.cc,
+classifier.cc, regressor.cc, get_model_status_impl.cc, get_model_metadata_impl.cc).
+Transport-free: grpc_server.py and rest.py call these.
 
-from typing import Dict, Optional
+Every input is checked against the signature and the server's limits before anything is
+allocated for it: a TensorProto's declared shape, not its carried values, decides its size
+(TF expands a short value list to the declared shape), so a 43-byte request can no longer ask
+for a 200,000-row batch."""
+
+import math
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 from google.protobuf import any_pb2
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     predict_pb2)
+                                     predict_pb2, regression_pb2)
 
-from serving.model_store import LoadedVersion, ModelStore, NotFound
+from serving.batching import QueueFull
+from serving.defaults import DEFAULT_MAX_BATCH_ROWS, DEFAULT_MAX_MESSAGE_BYTES
+from serving.model_store import LoadedVersion, ModelStore, StoreError
 
 DEFAULT_SIGNATURE = "serving_default"
+PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+SIGNATURE_DEF_FIELD = "signature_def"
 
 
 class ApiError(Exception):
@@ -22,156 +37,285 @@ class ApiError(Exception):
         self.code = code  # a grpc.StatusCode name
 
 
-def _version(model_spec) -> Optional[int]:
-    return model_spec.version.value if model_spec.HasField("version") else None
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask of the server (--max_message_mb, --max_batch_rows)."""
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
 
 
 def find_servable(store: ModelStore, model_spec) -> LoadedVersion:
-    if model_spec.version_label:
-        raise ApiError("INVALID_ARGUMENT", "version labels are not configured on this server")
+    version = model_spec.version.value if model_spec.HasField("version") else None
     try:
-        return store.get(model_spec.name, _version(model_spec))
-    except NotFound as e:
-        raise ApiError("NOT_FOUND", str(e)) from None
+        return store.get(model_spec.name, version, model_spec.version_label or None)
+    except StoreError as e:
+        raise ApiError(e.code, str(e)) from None
 
 
-def find_signature(servable: LoadedVersion, name: str):
+def _signature(servable: LoadedVersion, name: str, method: str, kind: str):
+    """A classify or regress signature, found and checked as TF Serving's classifier.cc and
+    regressor.cc do."""
     name = name or DEFAULT_SIGNATURE
-    if name not in servable.signatures:
-        raise ApiError("INVALID_ARGUMENT", f'Serving signature key "{name}" not found.')
+    if name not in servable.signature_defs:
+        raise ApiError("INVALID_ARGUMENT", f"No signature was found with the name: {name}")
+    if servable.signature_defs[name].method_name != method:
+        raise ApiError("INVALID_ARGUMENT", f"Expected {kind} signature method_name to be {method}. "
+                                           f"Was: {servable.signature_defs[name].method_name}")
     return name, servable.signatures[name]
 
 
-def validate_inputs(function, tensors: Dict[str, np.ndarray]) -> Dict[str, tf.Tensor]:
-    """Checks names, dtypes and shapes against the signature, as TF Serving does before it
-    runs a graph; returns the tensors to call it with."""
-    specs = function.structured_input_signature[1]
-    unknown = set(tensors) - set(specs)
-    if unknown:
-        raise ApiError("INVALID_ARGUMENT", f"input tensor alias not found in signature: {', '.join(sorted(unknown))}. "
-                                           f"Inputs expected to be in the set {{{', '.join(sorted(specs))}}}.")
-    missing = set(specs) - set(tensors)
-    if missing:
-        raise ApiError("INVALID_ARGUMENT", f"Request inputs do not match required inputs for the signature: "
-                                           f"missing {', '.join(sorted(missing))}.")
-    result = {}
-    for name, spec in specs.items():
-        value = tensors[name]
-        if tf.as_dtype(value.dtype) != spec.dtype:
-            raise ApiError("INVALID_ARGUMENT", f"Expects arg[{name}] to be {spec.dtype.name} but "
-                                               f"{tf.as_dtype(value.dtype).name} is provided")
-        if not spec.shape.is_compatible_with(value.shape):
-            raise ApiError("INVALID_ARGUMENT", f"input {name} has shape {list(value.shape)}, the signature expects "
-                                               f"{spec.shape.as_list()}")
-        result[name] = tf.constant(value)
-    return result
+def predict_signature(servable: LoadedVersion, name: str):
+    name = name or DEFAULT_SIGNATURE
+    if name not in servable.signatures:
+        raise ApiError("FAILED_PRECONDITION", f'Serving signature key "{name}" not found.')
+    return name, servable.signatures[name]
 
 
-def run(function, tensors: Dict[str, tf.Tensor], batcher=None, key: tuple = ()) -> Dict[str, np.ndarray]:
+def input_specs(function) -> Dict[str, tf.TensorSpec]:
+    return function.structured_input_signature[1]
+
+
+def dtype_name(dtype: tf.DType) -> str:
+    """TF's DataTypeString ("float", "double", "uint8"), the name TF Serving's messages use."""
+    return types_pb2.DataType.Name(dtype.as_datatype_enum)[len("DT_"):].lower()
+
+
+def check_rows(name: str, rows: int, limits: Limits) -> None:
+    if rows > limits.max_batch_rows:
+        raise ApiError("INVALID_ARGUMENT", f"input {name} has {rows} rows; this server runs at most "
+                                           f"{limits.max_batch_rows} per request (--max_batch_rows)")
+
+
+def check_input(name: str, dtype: tf.DType, dims: Sequence[int], spec: tf.TensorSpec, limits: Limits,
+                index: int = 0, string_bytes: Optional[int] = None) -> None:
+    """dtype, shape, rows and size of one input, from what the request declares."""
+    if dtype != spec.dtype:
+        raise ApiError("INVALID_ARGUMENT", f"Expects arg[{index}] to be {dtype_name(spec.dtype)} but "
+                                           f"{dtype_name(dtype)} is provided")
+    if any(d < 0 for d in dims):
+        raise ApiError("INVALID_ARGUMENT", f"input {name}: dimension sizes must be >= 0, got {list(dims)}")
+    check_rows(name, dims[0] if dims else 1, limits)
+    if not spec.shape.is_compatible_with(list(dims)):
+        raise ApiError("INVALID_ARGUMENT", f"input {name} has shape {list(dims)}, the signature expects "
+                                           f"{[-1 if d is None else d for d in spec.shape.as_list()]}")
+    size = string_bytes if dtype == tf.string else math.prod(dims) * dtype.size
+    if size > limits.max_message_bytes:
+        raise ApiError("RESOURCE_EXHAUSTED", f"input {name} of shape {list(dims)} takes {size} bytes, above the "
+                                             f"limit of {limits.max_message_bytes} (--max_message_mb)")
+
+
+_VALUE_FIELDS = {  # TensorProto repeated field per dtype (tensor.proto)
+    tf.float16: "half_val", tf.bfloat16: "half_val", tf.float32: "float_val", tf.float64: "double_val",
+    tf.int8: "int_val", tf.int16: "int_val", tf.int32: "int_val", tf.uint8: "int_val", tf.uint16: "int_val",
+    tf.int64: "int64_val", tf.uint32: "uint32_val", tf.uint64: "uint64_val", tf.bool: "bool_val",
+    tf.string: "string_val", tf.complex64: "scomplex_val", tf.complex128: "dcomplex_val",
+}
+
+
+def decode_proto(name: str, proto, spec: tf.TensorSpec, limits: Limits, index: int = 0) -> np.ndarray:
+    """A request TensorProto as an array, refused before decoding when its declared dtype,
+    shape, rows or size do not fit, or when it carries more values than its shape holds."""
+    try:
+        dtype = tf.as_dtype(proto.dtype)
+    except TypeError:
+        raise ApiError("INVALID_ARGUMENT", f"input {name}: unknown dtype enum {proto.dtype}") from None
+    if proto.tensor_shape.unknown_rank:
+        raise ApiError("INVALID_ARGUMENT", f"input {name}: a request tensor needs a known shape")
+    dims = [d.size for d in proto.tensor_shape.dim]
+    strings = sum(len(s) for s in proto.string_val) if dtype == tf.string else None
+    check_input(name, dtype, dims, spec, limits, index, strings)
+    count = math.prod(dims)
+    if dtype != tf.string and proto.tensor_content:
+        if len(proto.tensor_content) != count * dtype.size:
+            raise ApiError("INVALID_ARGUMENT", f"input {name}: tensor_content holds {len(proto.tensor_content)} "
+                                               f"bytes, the shape {dims} needs {count * dtype.size}")
+    else:
+        field = _VALUE_FIELDS.get(dtype)
+        if field is None:
+            raise ApiError("INVALID_ARGUMENT", f"input {name}: dtype {dtype.name} is not served")
+        carried = len(getattr(proto, field)) // (2 if dtype.is_complex else 1)
+        if carried > count:
+            raise ApiError("INVALID_ARGUMENT", f"input {name}: {carried} values for a shape of {count} elements")
+    try:
+        return tf.make_ndarray(proto)
+    except Exception as e:
+        raise ApiError("INVALID_ARGUMENT", f"input {name}: not a valid TensorProto ({e})") from None
+
+
+def check_input_names(requested: Sequence[str], specs: Dict[str, tf.TensorSpec]) -> None:
+    """TF Serving's VerifyRequestInputsSize and GetInputValues messages."""
+    requested, expected = set(requested), set(specs)
+    if len(requested) != len(expected):
+        raise ApiError("INVALID_ARGUMENT", (
+            f"input size does not match signature: {len(requested)}!={len(expected)} "
+            f"len({{{','.join(sorted(requested))}}}) != len({{{','.join(sorted(expected))}}}). "
+            f"Sent extra: {{{','.join(sorted(requested - expected))}}}. "
+            f"Missing but required: {{{','.join(sorted(expected - requested))}}}."))
+    for name in sorted(requested - expected):
+        raise ApiError("INVALID_ARGUMENT", f"input tensor alias not found in signature: {name}. "
+                                           f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.")
+
+
+def run(function, arrays: Dict[str, np.ndarray], batcher=None, key: tuple = ()) -> Dict[str, np.ndarray]:
     """Runs the signature; with a batcher, joined with concurrent requests for the same key."""
+    rows = {len(a) if a.ndim else 1 for a in arrays.values()}
+    if len(rows) > 1:
+        raise ApiError("INVALID_ARGUMENT", f"inputs have different batch sizes: {sorted(rows)}")
     try:
         if batcher is not None:
-            return batcher.run(key, function, {k: v.numpy() for k, v in tensors.items()})
-        return {k: v.numpy() for k, v in function(**tensors).items()}
-    except tf.errors.InvalidArgumentError as e:
-        raise ApiError("INVALID_ARGUMENT", e.message) from None
+            return batcher.run(key, function, arrays)
+        return {k: v.numpy() for k, v in function(**{k: tf.constant(v) for k, v in arrays.items()}).items()}
+    except QueueFull as e:
+        raise ApiError("UNAVAILABLE", str(e)) from None
+    except tf.errors.OpError as e:  # the model's own error, with its code (INVALID_ARGUMENT for bad values)
+        raise ApiError(error_codes_pb2.Code.Name(e.error_code), e.message) from None
 
 
-def predict(store: ModelStore, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+def predict_arrays(store: ModelStore, servable: LoadedVersion, signature_name: str, function,
+                   arrays: Dict[str, np.ndarray], output_filter: Sequence[str] = ()):
+    outputs = run(function, arrays, store.batcher, (servable.version, signature_name))
+    if output_filter:
+        for alias in output_filter:
+            if alias not in outputs:
+                raise ApiError("INVALID_ARGUMENT", f"output tensor alias not found in signature: {alias} Outputs "
+                                                   f"expected to be in the set {{{','.join(sorted(outputs))}}}.")
+        outputs = {k: v for k, v in outputs.items() if k in output_filter}
+    return outputs
+
+
+def _response_spec(message, store: ModelStore, servable: LoadedVersion, signature_name: str) -> None:
+    message.model_spec.name = store.model_name
+    message.model_spec.version.value = servable.version
+    message.model_spec.signature_name = signature_name
+
+
+def predict(store: ModelStore, request: predict_pb2.PredictRequest, limits: Limits = Limits()):
     servable = find_servable(store, request.model_spec)
-    signature_name, function = find_signature(servable, request.model_spec.signature_name)
-    arrays = {}
-    for name, proto in request.inputs.items():
-        try:
-            arrays[name] = tf.make_ndarray(proto)
-        except Exception as e:
-            raise ApiError("INVALID_ARGUMENT", f"input {name}: not a valid TensorProto ({e})") from None
-    outputs = run(function, validate_inputs(function, arrays), store.batcher, (servable.version, signature_name))
-    if request.output_filter:
-        unknown = set(request.output_filter) - set(outputs)
-        if unknown:
-            raise ApiError("INVALID_ARGUMENT", f"output tensor alias not found in signature: {', '.join(sorted(unknown))}")
-        outputs = {k: v for k, v in outputs.items() if k in request.output_filter}
+    signature_name, function = predict_signature(servable, request.model_spec.signature_name)
+    specs = input_specs(function)
+    check_input_names(list(request.inputs), specs)
+    order = sorted(specs)
+    arrays = {name: decode_proto(name, request.inputs[name], specs[name], limits, order.index(name))
+              for name in order}
+    outputs = predict_arrays(store, servable, signature_name, function, arrays, list(request.output_filter))
     response = predict_pb2.PredictResponse()
-    response.model_spec.name = store.model_name
-    response.model_spec.version.value = servable.version
-    response.model_spec.signature_name = signature_name
+    _response_spec(response, store, servable, signature_name)
     for name, value in outputs.items():
         response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
     return response
 
 
-def classify(store: ModelStore, request: classification_pb2.ClassificationRequest):
-    servable = find_servable(store, request.model_spec)
-    signature_name, function = find_signature(servable, request.model_spec.signature_name)
-    if servable.signature_defs[signature_name].method_name != CLASSIFY_METHOD:
-        raise ApiError("INVALID_ARGUMENT", f'Expected classification signature method_name to be {CLASSIFY_METHOD}. '
-                                           f'Was: {servable.signature_defs[signature_name].method_name}')
-    kind = request.input.WhichOneof("kind")
+def _examples(request_input, name: str, limits: Limits) -> list:
+    """The request's examples, each merged with the context; the merged size is checked
+    before merging (a 1 MB context times many empty examples would otherwise be built)."""
+    kind = request_input.WhichOneof("kind")
     if kind == "example_list":
-        examples = list(request.input.example_list.examples)
-    elif kind == "example_list_with_context":
-        context = request.input.example_list_with_context.context
-        examples = []
-        for example in request.input.example_list_with_context.examples:
+        examples = list(request_input.example_list.examples)
+        check_rows(name, len(examples), limits)
+        return examples
+    if kind == "example_list_with_context":
+        listed = request_input.example_list_with_context
+        check_rows(name, len(listed.examples), limits)
+        size = listed.context.ByteSize() * len(listed.examples) + sum(e.ByteSize() for e in listed.examples)
+        if size > limits.max_message_bytes:
+            raise ApiError("RESOURCE_EXHAUSTED", f"input {name}: the examples merged with their context take {size} "
+                                                 f"bytes, above the limit of {limits.max_message_bytes}")
+        merged_examples = []
+        for example in listed.examples:
             merged = type(example)()
-            merged.CopyFrom(context)
+            merged.CopyFrom(listed.context)
             merged.MergeFrom(example)
-            examples.append(merged)
-    else:
-        raise ApiError("INVALID_ARGUMENT", "Input is empty")
+            merged_examples.append(merged)
+        return merged_examples
+    return []
+
+
+def _run_examples(function, request_input, limits: Limits) -> Dict[str, np.ndarray]:
+    specs = input_specs(function)
+    if len(specs) != 1:
+        raise ApiError("INVALID_ARGUMENT", "Expected one input Tensor.")
+    ((input_name, spec),) = specs.items()
+    examples = _examples(request_input, input_name, limits)
     if not examples:
-        raise ApiError("INVALID_ARGUMENT", "Input is empty")
-    (input_name,) = function.structured_input_signature[1]
-    serialized = np.array([e.SerializeToString() for e in examples], dtype=object)
-    outputs = run(function, validate_inputs(function, {input_name: serialized}))
+        raise ApiError("INVALID_ARGUMENT", "Input is empty.")
+    serialized = [e.SerializeToString() for e in examples]
+    check_input(input_name, tf.string, [len(serialized)], spec, limits, string_bytes=sum(map(len, serialized)))
+    return run(function, {input_name: np.array(serialized, dtype=object)})
+
+
+def classify(store: ModelStore, request: classification_pb2.ClassificationRequest, limits: Limits = Limits()):
+    servable = find_servable(store, request.model_spec)
+    signature_name, function = _signature(servable, request.model_spec.signature_name, CLASSIFY_METHOD,
+                                          "classification")
+    outputs = _run_examples(function, request.input, limits)
     scores, classes = outputs.get("scores"), outputs.get("classes")
+    if scores is None and classes is None:
+        raise ApiError("INVALID_ARGUMENT", "Expected classification signature outputs to contain at least one of "
+                                           "{classes, scores}.")
     response = classification_pb2.ClassificationResponse()
-    response.model_spec.name = store.model_name
-    response.model_spec.version.value = servable.version
-    response.model_spec.signature_name = signature_name
-    for i in range(len(examples)):
+    _response_spec(response, store, servable, signature_name)
+    rows = len(scores if scores is not None else classes)
+    count = (scores if scores is not None else classes).shape[1]
+    for i in range(rows):
         classification = response.result.classifications.add()
-        count = scores.shape[1] if scores is not None else classes.shape[1]
         for j in range(count):
             entry = classification.classes.add()
             if classes is not None:
-                entry.label = classes[i, j].decode() if isinstance(classes[i, j], bytes) else str(classes[i, j])
+                label = classes[i, j]
+                entry.label = label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
             if scores is not None:
                 entry.score = float(scores[i, j])
     return response
 
 
-def metadata(store: ModelStore, request: get_model_metadata_pb2.GetModelMetadataRequest):
+def regress(store: ModelStore, request: regression_pb2.RegressionRequest, limits: Limits = Limits()):
     servable = find_servable(store, request.model_spec)
+    signature_name, function = _signature(servable, request.model_spec.signature_name, REGRESS_METHOD, "regression")
+    outputs = _run_examples(function, request.input, limits)
+    if "outputs" not in outputs:
+        raise ApiError("INVALID_ARGUMENT", "No regression outputs found in SignatureDef")
+    response = regression_pb2.RegressionResponse()
+    _response_spec(response, store, servable, signature_name)
+    for value in np.asarray(outputs["outputs"]).reshape(-1):
+        response.result.regressions.add().value = float(value)
+    return response
+
+
+def metadata(store: ModelStore, request: get_model_metadata_pb2.GetModelMetadataRequest):
+    if not request.HasField("model_spec"):
+        raise ApiError("INVALID_ARGUMENT", "Missing ModelSpec")
     fields = list(request.metadata_field)
     if not fields:
         raise ApiError("INVALID_ARGUMENT", "GetModelMetadataRequest must specify at least one metadata_field")
-    unsupported = [f for f in fields if f != "signature_def"]
-    if unsupported:
-        raise ApiError("INVALID_ARGUMENT", f"Metadata field(s) not supported: {', '.join(unsupported)}")
+    for name in fields:
+        if name != SIGNATURE_DEF_FIELD:
+            raise ApiError("INVALID_ARGUMENT", f"Metadata field {name} is not supported")
+    servable = find_servable(store, request.model_spec)
     signature_map = get_model_metadata_pb2.SignatureDefMap()
-    for name, signature_def in servable.signature_defs.items():
-        if not name.startswith("__"):  # internal saved-model signatures are not served
-            signature_map.signature_def[name].CopyFrom(signature_def)
+    for name, signature_def in servable.signature_defs.items():  # all of them, as TF Serving does
+        signature_map.signature_def[name].CopyFrom(signature_def)
     response = get_model_metadata_pb2.GetModelMetadataResponse()
     response.model_spec.name = store.model_name
     response.model_spec.version.value = servable.version
     packed = any_pb2.Any()
     packed.Pack(signature_map)
-    response.metadata["signature_def"].CopyFrom(packed)
+    response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
     return response
 
 
 def status(store: ModelStore, request: get_model_status_pb2.GetModelStatusRequest):
-    version = _version(request.model_spec)
-    try:
-        found = store.statuses(request.model_spec.name, version)
-    except NotFound as e:
-        raise ApiError("NOT_FOUND", str(e)) from None
+    if not request.HasField("model_spec"):
+        raise ApiError("INVALID_ARGUMENT", "Missing ModelSpec")
+    spec = request.model_spec
+    try:  # a version label is not looked at: TF Serving's GetModelStatus reads name and version only
+        found = store.statuses(spec.name, spec.version.value if spec.HasField("version") else None)
+    except StoreError as e:
+        raise ApiError(e.code, str(e)) from None
     response = get_model_status_pb2.GetModelStatusResponse()
-    for number, state in found:
+    for version, state in found:
         entry = response.model_version_status.add()
-        entry.version = number
-        entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(state)
+        entry.version = version
+        entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(state.state)
+        entry.status.error_code = error_codes_pb2.Code.Value(state.error_code)
+        entry.status.error_message = state.error_message
     return response

@@ -1,6 +1,9 @@
 """Server-side batching, as TF Serving's --enable_batching does it: concurrent Predict
 requests for the same version and signature are queued for up to `timeout_s`, joined along
-the batch dimension (up to `max_batch_size` rows), run as one call, and split back."""
+the batch dimension (up to `max_batch_size` rows), run as one call, and split back. The
+queue is bounded as TF Serving's is (max_enqueued_batches × max_batch_size rows): a request
+beyond it is refused at once with TF Serving's UNAVAILABLE message instead of waiting behind
+an unbounded backlog. Batches run on one thread (num_batch_threads is not read)."""
 
 import queue
 import threading
@@ -11,7 +14,11 @@ from typing import Dict, List
 import numpy as np
 import tensorflow as tf
 
-from serving.defaults import DEFAULT_BATCH_TIMEOUT_S, DEFAULT_MAX_BATCH_SIZE
+from serving.defaults import DEFAULT_BATCH_TIMEOUT_S, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_ENQUEUED_BATCHES
+
+
+class QueueFull(Exception):
+    """The batching queue holds its bound of rows (gRPC UNAVAILABLE, HTTP 503)."""
 
 
 @dataclass
@@ -26,8 +33,12 @@ class _Item:
 
 
 class Batcher:
-    def __init__(self, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, timeout_s: float = DEFAULT_BATCH_TIMEOUT_S):
+    def __init__(self, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, timeout_s: float = DEFAULT_BATCH_TIMEOUT_S,
+                 max_enqueued_batches: int = DEFAULT_MAX_ENQUEUED_BATCHES):
         self.max_batch_size, self.timeout_s = max_batch_size, timeout_s
+        self.max_queued_rows = max_enqueued_batches * max_batch_size
+        self._queued_rows = 0
+        self._rows_lock = threading.Lock()
         self._queue: "queue.Queue[_Item]" = queue.Queue()
         self._held: List[_Item] = []  # taken from the queue for a different key: next round
         self._thread = threading.Thread(target=self._loop, name="batcher", daemon=True)
@@ -37,6 +48,10 @@ class Batcher:
 
     def run(self, key: tuple, function, tensors: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         rows = len(next(iter(tensors.values())))
+        with self._rows_lock:
+            if self._queued_rows and self._queued_rows + rows > self.max_queued_rows:
+                raise QueueFull("The batch scheduling queue to which this task was submitted is full")
+            self._queued_rows += rows
         item = _Item(key, function, tensors, rows)
         self._queue.put(item)
         item.done.wait()
@@ -70,6 +85,8 @@ class Batcher:
             self._execute(batch)
 
     def _execute(self, batch: List[_Item]) -> None:
+        with self._rows_lock:
+            self._queued_rows -= sum(item.rows for item in batch)
         self.batches += 1
         self.requests += len(batch)
         try:

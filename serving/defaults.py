@@ -3,5 +3,16 @@
 DEFAULT_HOST = "127.0.0.1"  # local only unless asked: this server has no authentication
 DEFAULT_GRPC_PORT, DEFAULT_REST_PORT = 8500, 8501  # TF Serving's ports
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a frame's faces are a few KB; bounds a bad client
+# Rows one request may carry: a frame holds a handful of faces. Bounds what one request can make
+# the model allocate (the paper CNN's first activation is 0.5 MB a row in float32).
+DEFAULT_MAX_BATCH_ROWS = 256
 DEFAULT_MAX_BATCH_SIZE = 32  # --enable_batching: rows joined into one model call
 DEFAULT_BATCH_TIMEOUT_S = 0.002  # --enable_batching: how long a request waits for others
+DEFAULT_MAX_ENQUEUED_BATCHES = 100  # --enable_batching: batches waiting before UNAVAILABLE
+DEFAULT_WORKERS = 8  # requests run at once, per API (REST, gRPC)
+DEFAULT_QUEUED_REQUESTS = 32  # requests waiting for a worker, per API, before 503 / RESOURCE_EXHAUSTED
+DEFAULT_MAX_CONNECTIONS = 256  # open REST connections; beyond, 503 and close
+DEFAULT_READ_TIMEOUT_S = 10.0  # a request's headers and body must arrive within this, once begun
+DEFAULT_IDLE_TIMEOUT_S = 30.0  # a kept-alive connection with no request is closed after this
+DEFAULT_REQUEST_TIMEOUT_S = 30.0  # TF Serving's --rest_api_timeout_in_ms default (30000)
+DEFAULT_POLL_SECONDS = 1.0  # TF Serving's --file_system_poll_wait_seconds default

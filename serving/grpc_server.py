@@ -1,64 +1,94 @@
-"""gRPC: TF Serving's PredictionService (Predict, Classify, GetModelMetadata) and
-ModelService.GetModelStatus, on the tensorflow-serving-api stubs' service definitions."""
+"""gRPC: TF Serving's PredictionService (Predict, Classify, Regress, GetModelMetadata) and
+ModelService.GetModelStatus, on the tensorflow-serving-api stubs' service definitions.
 
+Bounded: `workers` threads run calls and at most `workers + queued` are admitted; beyond
+that gRPC itself answers RESOURCE_EXHAUSTED ("Concurrent RPC limit exceeded!") without
+queueing. Messages above the bound are refused by gRPC (RESOURCE_EXHAUSTED), as in TF
+Serving. An unexpected error is answered INTERNAL with a one-line message."""
+
+import logging
+import time
 from concurrent import futures
+from typing import Optional
 
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from serving import api
+from serving.defaults import DEFAULT_QUEUED_REQUESTS, DEFAULT_WORKERS
+from serving.metrics import Metrics
 from serving.model_store import ModelStore
 
+log = logging.getLogger("fer.serving.grpc")
 
-def _call(context, fn, store, request):
-    try:
-        return fn(store, request)
-    except api.ApiError as e:
-        context.abort(grpc.StatusCode[e.code], str(e))
+
+class _Calls:
+    def __init__(self, store: ModelStore, limits: api.Limits, metrics: Optional[Metrics]):
+        self.store, self.limits, self.metrics = store, limits, metrics
+
+    def call(self, name: str, context, fn, request, *args):
+        start, code = time.perf_counter(), "OK"
+        try:
+            return fn(self.store, request, *args)
+        except api.ApiError as e:
+            code, message = e.code, str(e)
+        except Exception as e:  # the catch-all: the traceback stays in the server's log
+            log.exception("gRPC %s failed", name)
+            code, message = "INTERNAL", f"Internal error: {type(e).__name__}"
+        finally:
+            if self.metrics is not None:
+                self.metrics.record(name, "GRPC", code, time.perf_counter() - start)
+        context.abort(grpc.StatusCode[code], message)
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, store: ModelStore):
-        self.store = store
+    def __init__(self, calls: _Calls):
+        self.calls = calls
 
     def Predict(self, request, context):
-        return _call(context, api.predict, self.store, request)
+        return self.calls.call("Predict", context, api.predict, request, self.calls.limits)
 
     def Classify(self, request, context):
-        return _call(context, api.classify, self.store, request)
-
-    def GetModelMetadata(self, request, context):
-        return _call(context, api.metadata, self.store, request)
+        return self.calls.call("Classify", context, api.classify, request, self.calls.limits)
 
     def Regress(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "the FER model has no regression signature")
+        return self.calls.call("Regress", context, api.regress, request, self.calls.limits)
+
+    def GetModelMetadata(self, request, context):
+        return self.calls.call("GetModelMetadata", context, api.metadata, request)
 
     def MultiInference(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not served here")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not served by this server")
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, store: ModelStore):
-        self.store = store
+    def __init__(self, calls: _Calls):
+        self.calls = calls
 
     def GetModelStatus(self, request, context):
-        return _call(context, api.status, self.store, request)
+        return self.calls.call("GetModelStatus", context, api.status, request)
 
     def HandleReloadConfigRequest(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server serves one model from --model-base-path")
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server serves the one model it was started with")
 
 
-def start(store: ModelStore, host: str, port: int, max_message_bytes: int, workers: int = 8) -> grpc.Server:
+def start(store: ModelStore, host: str, port: int, limits: api.Limits, workers: int = DEFAULT_WORKERS,
+          queued: int = DEFAULT_QUEUED_REQUESTS, metrics: Optional[Metrics] = None) -> grpc.Server:
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers),
-        options=[("grpc.max_receive_message_length", max_message_bytes),
-                 ("grpc.max_send_message_length", max_message_bytes)],
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+        options=[("grpc.max_receive_message_length", limits.max_message_bytes),
+                 ("grpc.max_send_message_length", limits.max_message_bytes)],
+        maximum_concurrent_rpcs=workers + queued,
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(store), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(store), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    calls = _Calls(store, limits, metrics)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(calls), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(calls), server)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio raises here for a port in use (it returned 0 in older versions)
+        bound = 0
     if not bound:
-        raise OSError(f"cannot bind gRPC to {host}:{port}")
+        raise OSError(f"cannot serve gRPC on {host}:{port}: the port is in use or not bindable")
     server.start()
     server.bound_port = bound
     return server

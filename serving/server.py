@@ -4,7 +4,9 @@ Production serving is TF Serving itself (serving/ holds its configuration). This
 exists because `tensorflow_model_server` installs from no package registry these machines
 reach, while this runs wherever Python and TensorFlow do: development, tests, benchmarks.
 It serves one model from a TF Serving model base path (<base>/<version>/saved_model.pb),
-the newest version, and picks up newly pushed versions while running.
+the newest version, picks up newly pushed versions while running, and waits for the first
+one when there is none yet. It reads the same flags and config files as
+`tensorflow_model_server` (serving/docker-compose.yml's command line works on both).
 """
 
 import dataclasses
@@ -13,12 +15,18 @@ import signal
 import threading
 from typing import Optional
 
-from serving import grpc_server, rest
+from serving import api, config_files, grpc_server, rest
 from serving.batching import Batcher
+from serving.defaults import DEFAULT_BATCH_TIMEOUT_S, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_ENQUEUED_BATCHES
+from serving.http_server import HttpLimits
+from serving.metrics import Metrics
 from serving.model_store import ModelStore
+from serving.options import ServerOptions
 
-from serving.defaults import (DEFAULT_BATCH_TIMEOUT_S, DEFAULT_GRPC_PORT, DEFAULT_HOST,  # noqa: E402,F401
-                              DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_REST_PORT)
+log = logging.getLogger("fer.serving")
+
+DEFAULT_BATCHING = config_files.Batching(DEFAULT_MAX_BATCH_SIZE, DEFAULT_BATCH_TIMEOUT_S, DEFAULT_MAX_ENQUEUED_BATCHES,
+                                         num_batch_threads=1)
 
 
 @dataclasses.dataclass
@@ -28,37 +36,64 @@ class RunningServer:
     rest: Optional[object]
     grpc_port: int
     rest_port: Optional[int]
+    metrics: Metrics
+    prometheus_path: Optional[str]
 
     def stop(self) -> None:
         self.grpc.stop(grace=2).wait()
         if self.rest is not None:
-            self.rest.shutdown()
-            self.rest.server_close()
+            self.rest.stop()
         self.store.stop()
 
 
-def start(model_base_path: str, model_name: str = "fer", host: str = DEFAULT_HOST,
-          grpc_port: int = DEFAULT_GRPC_PORT, rest_port: Optional[int] = DEFAULT_REST_PORT,
-          max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, poll_seconds: float = 1.0,
-          enable_batching: bool = False, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
-          batch_timeout_s: float = DEFAULT_BATCH_TIMEOUT_S) -> RunningServer:
-    """Port 0 picks a free port (tests); rest_port None leaves REST off. enable_batching:
-    Predict requests are batched server-side (serving/batching_parameters.txt's values)."""
-    batcher = Batcher(max_batch_size, batch_timeout_s) if enable_batching else None
-    store = ModelStore(model_name, model_base_path, poll_seconds=poll_seconds, batcher=batcher)
+def start(options: ServerOptions = ServerOptions(), **changes) -> RunningServer:
+    """Raises config_files.ConfigError for a bad config file, OSError for a port that cannot
+    be bound."""
+    options = dataclasses.replace(options, **changes)
+    if options.model_config_file:
+        model = config_files.read_model_config(options.model_config_file)
+    else:
+        model = config_files.ModelConfig(options.model_name, options.model_base_path)
+    batching = config_files.read_batching(options.batching_parameters_file, DEFAULT_BATCHING)
+    prometheus_path = config_files.read_prometheus_path(options.monitoring_config_file)
+    batcher = (Batcher(batching.max_batch_size, batching.batch_timeout_s, batching.max_enqueued_batches)
+               if options.enable_batching else None)
+    metrics = Metrics(model.name)
+    store = ModelStore(model.name, model.base_path, poll_seconds=options.poll_seconds, batcher=batcher,
+                       version_labels=model.version_labels)
+    store.on_load = metrics.version_loaded
+    limits = api.Limits(options.max_message_bytes, options.max_batch_rows)
     store.start()
-    grpc = grpc_server.start(store, host, grpc_port, max_message_bytes)
-    http = rest.start(store, host, rest_port, max_message_bytes) if rest_port is not None else None
-    return RunningServer(store, grpc, http, grpc.bound_port, http.server_address[1] if http else None)
+    try:
+        grpc = grpc_server.start(store, options.host, options.grpc_port, limits, options.grpc_workers,
+                                 options.queued_requests, metrics)
+    except OSError:
+        store.stop()
+        raise
+    http = None
+    if options.rest_port is not None:
+        http_limits = HttpLimits(options.max_message_bytes, options.rest_workers, options.queued_requests,
+                                 options.max_connections, options.read_timeout_s, options.idle_timeout_s,
+                                 options.request_timeout_s)
+        try:
+            http = rest.start(store, options.host, options.rest_port, limits, http_limits, metrics, prometheus_path)
+        except OSError:
+            grpc.stop(0)
+            store.stop()
+            raise
+    return RunningServer(store, grpc, http, grpc.bound_port, http.server_address[1] if http else None, metrics,
+                         prometheus_path)
 
 
-def serve_forever(**kwargs) -> None:
+def serve_forever(options: ServerOptions) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    server = start(**kwargs)
-    current = server.store.get(server.store.model_name)
-    logging.info("serving %s version %d from %s: gRPC %s:%d%s", server.store.model_name, current.version,
-                 server.store.base_path, kwargs.get("host", DEFAULT_HOST), server.grpc_port,
-                 f", REST :{server.rest_port}" if server.rest_port else "")
+    server = start(options)
+    current = server.store.current()
+    log.info("Running gRPC ModelServer at %s:%d%s; model %s from %s, %s", options.host, server.grpc_port,
+             f", HTTP/REST at :{server.rest_port}" if server.rest_port else "", server.store.model_name,
+             server.store.base_path, f"version {current.version}" if current else "waiting for its first version")
+    if server.prometheus_path:
+        log.info("Prometheus metrics at http://%s:%d%s", options.host, server.rest_port, server.prometheus_path)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())

@@ -15,7 +15,7 @@ from tests.serving.conftest import free_port
 
 @pytest.fixture(scope="module")
 def running(model_base):
-    server = local_server.start(str(model_base), grpc_port=0, rest_port=0)
+    server = local_server.start(model_base_path=str(model_base), grpc_port=0, rest_port=0)
     yield server
     server.stop()
 
@@ -76,7 +76,7 @@ def test_unreachable_server_is_retried_with_backoff_then_reported():
 
 def test_client_works_again_after_a_server_restart(model_base):
     port = free_port()
-    server = local_server.start(str(model_base), grpc_port=port, rest_port=None)
+    server = local_server.start(model_base_path=str(model_base), grpc_port=port, rest_port=None)
     client = FerClient(f"127.0.0.1:{port}", retries=1, timeout_s=1.0, backoff_s=0.1)
     try:
         before = client.predict(faces(2))
@@ -84,7 +84,7 @@ def test_client_works_again_after_a_server_restart(model_base):
         with pytest.raises(ServingError) as raised:
             client.predict(faces(2))
         assert raised.value.unavailable
-        server = local_server.start(str(model_base), grpc_port=port, rest_port=None)
+        server = local_server.start(model_base_path=str(model_base), grpc_port=port, rest_port=None)
         client.retries = 10  # the channel reconnects on its own within a few backoff rounds
         np.testing.assert_allclose(client.predict(faces(2)), before, rtol=1e-5)
     finally:

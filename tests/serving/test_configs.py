@@ -1,56 +1,21 @@
-"""serving/: the TF Serving configuration, parsed with TF Serving's own config protos (where
-tensorflow-serving-api ships them) and checked for what the deployment relies on."""
+"""serving/: the TF Serving configuration, parsed with TF Serving's config protos (those
+tensorflow-serving-api does not ship are built in serving/config_files.py from TF Serving's
+.proto field names) and checked for what the deployment relies on."""
 
 import re
 from pathlib import Path
 
 import pytest
 import yaml
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from components.fer_infra_validator.component import DEFAULT_SERVING_IMAGE, DEFAULT_SERVING_TAG
 from models import features
+from serving.config_files import BatchingParameters, MonitoringConfig
 
 SERVING = Path(__file__).resolve().parents[2] / "serving"
 IMAGE = f"{DEFAULT_SERVING_IMAGE}:{DEFAULT_SERVING_TAG}"  # the TF Serving InfraValidator validates with
-
-
-def _mirrored(message_name, fields):
-    """A message class with the field names and types of a TF Serving config proto that
-    tensorflow-serving-api does not ship (BatchingParameters, MonitoringConfig), so the text
-    files are checked by a real text-format parser, not by eye."""
-    pool = descriptor_pool.DescriptorPool()
-    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
-    file = descriptor_pb2.FileDescriptorProto(name=f"{message_name}.proto", package="mirror", syntax="proto3",
-                                              dependency=["google/protobuf/wrappers.proto"])
-    for name, field_list in fields.items():
-        message = file.message_type.add(name=name)
-        for number, (field, kind, label) in enumerate(field_list, start=1):
-            spec = message.field.add(name=field, number=number, label=label)
-            if isinstance(kind, str):
-                spec.type, spec.type_name = descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE, kind
-            else:
-                spec.type = kind
-    pool.Add(file)
-    return message_factory.MessageFactory(pool).GetPrototype(pool.FindMessageTypeByName(f"mirror.{message_name}"))
-
-
-OPTIONAL, REPEATED = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL, descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
-T = descriptor_pb2.FieldDescriptorProto
-BatchingParameters = _mirrored("BatchingParameters", {"BatchingParameters": [
-    ("max_batch_size", ".google.protobuf.Int64Value", OPTIONAL),
-    ("batch_timeout_micros", ".google.protobuf.Int64Value", OPTIONAL),
-    ("max_enqueued_batches", ".google.protobuf.Int64Value", OPTIONAL),
-    ("num_batch_threads", ".google.protobuf.Int64Value", OPTIONAL),
-    ("thread_pool_name", ".google.protobuf.StringValue", OPTIONAL),
-    ("allowed_batch_sizes", T.TYPE_INT64, REPEATED),
-    ("pad_variable_length_inputs", T.TYPE_BOOL, OPTIONAL),
-]})
-MonitoringConfig = _mirrored("MonitoringConfig", {
-    "PrometheusConfig": [("enable", T.TYPE_BOOL, OPTIONAL), ("path", T.TYPE_STRING, OPTIONAL)],
-    "MonitoringConfig": [("prometheus_config", ".mirror.PrometheusConfig", OPTIONAL)],
-})
 
 
 def _uncommented(text):

@@ -25,7 +25,7 @@ from tests.serving.conftest import export_version
 
 @pytest.fixture(scope="module")
 def running(model_base):
-    server = local_server.start(str(model_base), grpc_port=0, rest_port=0, poll_seconds=0.2,
+    server = local_server.start(model_base_path=str(model_base), grpc_port=0, rest_port=0, poll_seconds=0.2,
                                 max_message_bytes=1024 * 1024)
     channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
     yield server, prediction_service_pb2_grpc.PredictionServiceStub(channel), \
@@ -132,7 +132,7 @@ def test_classify_returns_named_classes(running):
     (lambda: predict_request(images(1), name="pixels"), grpc.StatusCode.INVALID_ARGUMENT, "alias not found"),
     (lambda: predict_request(images(1).astype(np.float32)), grpc.StatusCode.INVALID_ARGUMENT, "uint8"),
     (lambda: predict_request(images(1)[..., 0]), grpc.StatusCode.INVALID_ARGUMENT, "shape"),
-    (lambda: predict_request(images(1), signature="nope"), grpc.StatusCode.INVALID_ARGUMENT, "signature"),
+    (lambda: predict_request(images(1), signature="nope"), grpc.StatusCode.FAILED_PRECONDITION, "signature"),
     (lambda: predict_request(images(1), model="other"), grpc.StatusCode.NOT_FOUND, "other"),
     (lambda: predict_request(images(1), version=999), grpc.StatusCode.NOT_FOUND, "999"),
     # 600 faces = 1.4 MB, over the 1 MB bound this server was started with
@@ -181,11 +181,11 @@ def test_rest_status_metadata_and_predict(running):
 @pytest.mark.parametrize("path, body, status, text", [
     ("/v1/models/other:predict", {"instances": [[0]]}, 404, "other"),
     ("/v1/models/fer/versions/999", None, 404, "999"),
-    ("/v1/models/fer:predict", {"instances": [[[[300]] * 48] * 48]}, 400, "range"),
+    ("/v1/models/fer:predict", {"instances": [[[[300]] * 48] * 48]}, 400, "not of expected type: uint8"),
     ("/v1/models/fer:predict", {"instances": [[[1, 2]]]}, 400, "shape"),
-    ("/v1/models/fer:predict", {"inputs": {"pixels": [[0]]}}, 400, "alias"),
+    ("/v1/models/fer:predict", {"inputs": {"pixels": [[0]]}}, 400, "Missing named input: image"),
     ("/v1/models/fer:predict", {"nothing": 1}, 400, "instances"),
-    ("/v1/models/fer/labels", None, 404, "Malformed"),
+    ("/v1/models/fer/labels", None, 400, "Malformed"),
 ])
 def test_rest_errors(running, path, body, status, text):
     got_status, got = rest(running[0], path, body)
@@ -228,9 +228,11 @@ def test_new_version_is_picked_up_without_failing_requests_in_flight(running, mo
     assert [s["state"] for s in body["model_version_status"]] == ["AVAILABLE", "END"]
 
 
-def test_server_side_batching_joins_concurrent_requests_and_answers_each(model_base):
-    server = local_server.start(str(model_base), grpc_port=0, rest_port=None, enable_batching=True,
-                                batch_timeout_s=0.005)
+def test_server_side_batching_joins_concurrent_requests_and_answers_each(model_base, tmp_path):
+    parameters = tmp_path / "batching.txt"
+    parameters.write_text("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 5000 }\n")
+    server = local_server.start(model_base_path=str(model_base), grpc_port=0, rest_port=None, enable_batching=True,
+                                batching_parameters_file=str(parameters))
     channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     inputs = [images(1 + i % 3, seed=i) for i in range(32)]

@@ -17,7 +17,7 @@ from tests.serving.conftest import free_port
 
 @pytest.fixture(scope="module")
 def served(model_base):
-    server = local_server.start(str(model_base), grpc_port=0, rest_port=None)
+    server = local_server.start(model_base_path=str(model_base), grpc_port=0, rest_port=None)
     yield server
     server.stop()
 
@@ -63,7 +63,7 @@ def test_video_with_one_then_two_faces(served, tmp_path, flags):
 
 def test_client_survives_a_server_restart_mid_video(model_base, tmp_path):
     port = free_port()
-    holder = {"server": local_server.start(str(model_base), grpc_port=port, rest_port=None)}
+    holder = {"server": local_server.start(model_base_path=str(model_base), grpc_port=port, rest_port=None)}
     video = write_video(str(tmp_path / "long.avi"), [1] * 40)
 
     banner = {}
@@ -74,7 +74,7 @@ def test_client_survives_a_server_restart_mid_video(model_base, tmp_path):
         if result.index == 10:
             holder["server"].stop()  # the server goes away...
         if result.index == 20:
-            holder["server"] = local_server.start(str(model_base), grpc_port=port, rest_port=None)  # ...and returns
+            holder["server"] = local_server.start(model_base_path=str(model_base), grpc_port=port, rest_port=None)  # ...and returns
 
     client = FerClient(f"127.0.0.1:{port}", timeout_s=0.5, retries=0)
     frames, _ = webcam.open_source(video)

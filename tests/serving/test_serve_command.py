@@ -1,0 +1,144 @@
+"""`fer-pipeline serve` as an operator runs it: TF Serving's own command line from
+serving/docker-compose.yml with the config files of serving/ unchanged, an empty base path
+waited on, a version that fails to load shown in the status, Prometheus metrics, and one-line
+errors for what cannot be served."""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from serving import server as local_server
+from tests.serving.conftest import free_port
+from tests.serving.http_helpers import call, call_json
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVING = ROOT / "serving"
+
+
+def _serve(args, **popen):
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "serve", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def _wait_for_line(process, pattern, timeout=120):
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if re.search(pattern, line):
+            return lines
+    raise AssertionError(f"no line matching {pattern!r}:\n{''.join(lines[-30:])}")
+
+
+def test_the_docker_compose_command_line_runs_this_server_unchanged():
+    command = yaml.safe_load((SERVING / "docker-compose.yml").read_text())["services"]["tfserving"]["command"]
+    grpc_port, rest_port = free_port(), free_port()
+    args = [a.replace("/config/", f"{SERVING}/").replace("=8500", f"={grpc_port}").replace("=8501", f"={rest_port}")
+            for a in command]
+    process = _serve(args)
+    try:
+        lines = _wait_for_line(process, "Running gRPC ModelServer")
+        # serving/models.config names /models/fer, the containers' mount: absent here, so waited on
+        assert any("No versions of servable fer found under base path /models/fer" in line for line in lines)
+        status, body = call_json(rest_port, "GET", "/v1/models/fer")
+        assert (status, body) == (404, {"error": "Could not find any versions of model fer"})
+        status, headers, page = call(rest_port, "GET", "/monitoring/prometheus/metrics")
+        assert status == 200 and headers["content-type"].startswith("text/plain")
+        text = page.decode()
+        assert ':tensorflow:serving:request_count_total{API="status",entrypoint="REST",model_name="fer",' \
+               'status="NOT_FOUND"} 1.0' in text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    assert process.returncode == 0
+
+
+def test_an_empty_base_path_is_waited_on_and_a_failed_version_shows_in_the_status(model_base, tmp_path):
+    base = tmp_path / "fer"
+    server = local_server.start(model_base_path=str(base), grpc_port=0, rest_port=0, poll_seconds=0.2)
+    try:
+        status, body = call_json(server.rest_port, "POST", "/v1/models/fer:predict", {"instances": [[0]]})
+        assert (status, body) == (404, {"error": "Servable not found for request: Latest(fer)"})
+        shutil.copytree(model_base / "1", base / "1")
+        deadline = time.monotonic() + 60
+        while server.store.current() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status, body = call_json(server.rest_port, "GET", "/v1/models/fer")
+        assert status == 200 and body["model_version_status"][0]["state"] == "AVAILABLE"
+        (base / "2").mkdir()
+        (base / "2" / "saved_model.pb").write_bytes(b"not a saved model")
+        deadline = time.monotonic() + 60
+        while len(server.store.states()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status, body = call_json(server.rest_port, "GET", "/v1/models/fer")
+        assert status == 200
+        failed, served = body["model_version_status"]
+        assert (failed["version"], failed["state"]) == ("2", "END")
+        assert failed["status"]["error_code"] != "OK" and failed["status"]["error_message"]
+        assert (served["version"], served["state"]) == ("1", "AVAILABLE")
+        status, body = call_json(server.rest_port, "POST", "/v1/models/fer:predict",
+                                 {"instances": [[[[0]] * 48] * 48]})
+        assert status == 200  # the loaded version keeps serving
+        metrics = server.metrics.page().decode()
+        assert re.search(r':tensorflow:cc:saved_model:load_attempt_count_total\{model_path=".*/2",status="fail"\} 1',
+                         metrics)
+        assert 'fer_serving_served_version{model_name="fer"} 1.0' in metrics
+        assert ':tensorflow:serving:request_latency_count{API="predict",entrypoint="REST",model_name="fer"} 1.0' \
+            in metrics
+    finally:
+        server.stop()
+
+
+def _one_line_error(result):
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, output
+    return errors[0]
+
+
+def test_a_port_in_use_is_a_one_line_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "cli.main", "serve", "--model_base_path", str(tmp_path),
+                                 f"--port={port}", "--rest_api_port=0"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=120)
+    assert f"127.0.0.1:{port}" in _one_line_error(result)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("model_config_list { config { name: 'a' base_path: '/x' } config { name: 'b' base_path: '/y' } }", "2 models"),
+    ("model_config_list { config { name: 'fer' base_path: '/x' model_version_policy { all {} } } }", "latest"),
+    ("model_config_list { confg {} }", "not a ModelServerConfig text proto"),
+])
+def test_a_config_this_server_cannot_serve_is_a_one_line_error(tmp_path, text, expected):
+    config = tmp_path / "models.config"
+    config.write_text(text)
+    result = subprocess.run([sys.executable, "-m", "cli.main", "serve", f"--model_config_file={config}",
+                             "--port=0", "--rest_api_port=0"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    line = _one_line_error(result)
+    assert str(config) in line and expected in line
+
+
+@pytest.mark.parametrize("flag", ["--port=99999", "--rest_api_port=-1", "--enable_batching=maybe",
+                                  "--max_batch_rows=0"])
+def test_out_of_range_flags_are_refused_by_the_parser(flag):
+    result = subprocess.run([sys.executable, "-m", "cli.main", "serve", flag], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert flag.split("=")[0] in result.stderr
