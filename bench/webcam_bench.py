@@ -28,7 +28,7 @@ def run_once(target, video, pipelined, detect_every=1):
     from client import webcam
     from client.tfserving import FerClient
 
-    frames, _ = webcam.open_source(video)
+    frames = webcam.open_source(video).frames
     with FerClient(target, timeout_s=2.0, retries=0) as client:
         stats = webcam.WebcamRunner(client, pipelined=pipelined, detect_every=detect_every).run(frames)
     latencies = [f.latency_s for f in stats.frames]

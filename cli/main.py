@@ -20,6 +20,7 @@ def _demo_data(args) -> int:
 def _check_csv(args) -> int:
     from components.fer_example_gen import parser
 
+    human = sys.stderr if args.json else sys.stdout  # --json: stdout holds the one JSON document
     try:
         if args.rejects:
             with open(args.rejects, "w", newline="") as out:
@@ -32,30 +33,38 @@ def _check_csv(args) -> int:
     report = stats.as_dict()
     exceeded = stats.rows > 0 and stats.reject_fraction > args.max_reject_fraction
     report["max_reject_fraction"] = args.max_reject_fraction
-    report["ok"] = not exceeded
+    report["ok"] = stats.rows > 0 and not exceeded
+    if stats.rows == 0:
+        print(f"error: {args.path} has a header but no data rows", file=sys.stderr)
+        if args.json:
+            print(json.dumps(report, sort_keys=True))
+        return 1
     print(f"{args.path}: rows={stats.rows} valid={stats.valid} rejected={stats.rejected} "
-          f"({stats.reject_fraction:.3%}, allowed {args.max_reject_fraction:.3%})")
+          f"({stats.reject_fraction:.3%}, allowed {args.max_reject_fraction:.3%})", file=human)
     for reason, count in report["by_reason"].items():
         if count:
-            print(f"  {reason}: {count}")
-    print("  splits: " + ", ".join(f"{s}={n}" for s, n in report["by_split"].items()))
+            print(f"  {reason}: {count}", file=human)
+    print("  splits: " + ", ".join(f"{s}={n}" for s, n in report["by_split"].items()), file=human)
     if args.rejects:
-        print(f"  rejects written to {args.rejects}")
+        print(f"  rejects written to {args.rejects}", file=human)
     if exceeded:
         print(f"error: reject fraction {stats.reject_fraction:.3%} exceeds {args.max_reject_fraction:.3%}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, sort_keys=True))
-    return 1 if exceeded else 0
+    return 0 if report["ok"] else 1
 
 
 def _run(args) -> int:
+    from models import quiet
     from pipeline import local_runner, options
 
-    try:
-        local_runner.run(args.data, args.output, options.from_args(args))
-    except Exception as e:  # the traceback is in the run's log file; the reason goes to the console
-        print(f"error: the pipeline run failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+    log_path = local_runner.new_log_path(args.output)
+    with quiet.native_output_to(log_path):  # TensorFlow's and Beam's own lines go to the run's log
+        try:
+            local_runner.run(args.data, args.output, options.from_args(args), log_path=log_path)
+        except Exception as e:  # the traceback is in the run's log file; the reason goes to the console
+            print(f"error: the pipeline run failed: {type(e).__name__}: {e} (details: {log_path})", file=sys.stderr)
+            return 1
     # A model that is not blessed is a normal outcome, not an error.
     return 0
 
@@ -143,7 +152,6 @@ def _serve(args) -> int:
 def _predict(args) -> int:
     import os
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     from client import analyze as fer
     from client.webcam import IMAGE_EXTENSIONS
 
@@ -157,7 +165,7 @@ def _predict(args) -> int:
         else:
             files.append(path)
     try:
-        analyzer = fer.Analyzer(model=args.model, server=args.server)
+        analyzer = fer.Analyzer(model=args.model, server=args.server, detector=args.detector)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -202,13 +210,16 @@ def _evaluate(args) -> int:
     except (FerCsvError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    human = sys.stderr if args.json else sys.stdout  # --json: stdout holds the one JSON document
     print(f"{args.model} on {result['examples']} {args.usage} rows of {args.data}"
-          + (f" ({result['rows_rejected']} rows of the file rejected by the parser)" if result["rows_rejected"] else ""))
+          + (f" ({result['rows_rejected']} rows of the file rejected by the parser)" if result["rows_rejected"] else ""),
+          file=human)
     print(f"  accuracy {result['accuracy']:.4f}, top-2 accuracy {result[names.TOP2_ACCURACY]:.4f}, "
-          f"macro-F1 {result[names.MACRO_F1]:.4f}")
+          f"macro-F1 {result[names.MACRO_F1]:.4f}", file=human)
     for name, row in result["per_class"].items():
         fmt = lambda v: "   -  " if v is None else f"{v:.4f}"  # noqa: E731
-        print(f"  {name:<9} support {row['support']:>5}  recall {fmt(row['recall'])}  precision {fmt(row['precision'])}")
+        print(f"  {name:<9} support {row['support']:>5}  recall {fmt(row['recall'])}  precision {fmt(row['precision'])}",
+              file=human)
     if args.json:
         print(json.dumps(result, sort_keys=True))
     return 0
@@ -254,29 +265,35 @@ def _add_kubeflow(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from client import detectors  # OpenCV, no TensorFlow
     from components.fer_example_gen.parser import DEFAULT_MAX_REJECT_FRACTION
+    from models import arg_types
     from pipeline import beam_worker_pool, options  # no TensorFlow: keeps `--help` and check-csv light
     from serving import options as serving_options
 
-    p = argparse.ArgumentParser(prog="fer-pipeline", description="FER-2013 TFX pipeline")
+    p = arg_types.Parser(prog="fer-pipeline", description="FER-2013 TFX pipeline")
+    p.add_argument("--version", action="version", version=f"%(prog)s {arg_types.version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo-data", help="write a synthetic FER-format CSV (procedurally drawn faces)")
-    d.add_argument("--output", required=True, help="CSV path (.gz compresses)")
-    d.add_argument("--rows", type=int, required=True)
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--output", required=True, type=arg_types.file_to_create,
+                   help="CSV path (.gz compresses; missing folders are made)")
+    d.add_argument("--rows", type=arg_types.positive_int, required=True, help="rows to write")
+    d.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     d.add_argument("--no-usage", action="store_true", help="omit the Usage column")
     d.set_defaults(func=_demo_data)
 
     c = sub.add_parser("check-csv", help="validate a FER CSV with the ExampleGen's parser")
-    c.add_argument("path")
-    c.add_argument("--rejects", help="write rejected rows (line,reason,detail) to this CSV")
-    c.add_argument("--max-reject-fraction", type=float, default=DEFAULT_MAX_REJECT_FRACTION)
-    c.add_argument("--json", action="store_true", help="print a JSON report as the last line")
+    c.add_argument("path", type=arg_types.input_file, help="FER CSV (plain or .gz)")
+    c.add_argument("--rejects", type=arg_types.output_file, help="write rejected rows (line,reason,detail) to this CSV")
+    c.add_argument("--max-reject-fraction", type=arg_types.fraction, default=DEFAULT_MAX_REJECT_FRACTION,
+                   help="fail when more of the rows than this are rejected (default: %(default)s)")
+    c.add_argument("--json", action="store_true", help="print the report as one JSON document on stdout "
+                                                       "(the text goes to stderr)")
     c.set_defaults(func=_check_csv)
 
     r = sub.add_parser("run", help="run the whole pipeline locally (LocalDagRunner + Beam DirectRunner)")
-    r.add_argument("--data", required=True, help="FER CSV (plain or .gz)")
+    r.add_argument("--data", required=True, type=arg_types.input_file, help="FER CSV (plain or .gz)")
     r.add_argument("--output", required=True, help="run directory (MLMD, artifacts, serving_model/)")
     options.add_arguments(r, options.LOCAL, notes={
         "beam_args": " (default: the DirectRunner, in_memory or multi_processing by the data's size)"})
@@ -296,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the rows of one Usage, or 'valid': the validation carve of Training (seed 42, 10 %%) that "
                         "selects models")
     e.add_argument("--batch-size", type=int, default=256)
-    e.add_argument("--json", action="store_true", help="print the result as JSON on the last line")
+    e.add_argument("--json", action="store_true", help="print the result as one JSON document on stdout (the text "
+                                                       "goes to stderr)")
     e.set_defaults(func=_evaluate)
 
     q = sub.add_parser("predict", help="emotions of the faces in images or folders of images (shipped model "
@@ -305,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--model", help="a SavedModel or TF Serving model base path (default: the shipped model, "
                                    "models/pretrained/)")
     q.add_argument("--server", help="predict through a TF Serving gRPC endpoint instead, e.g. 127.0.0.1:8500")
+    q.add_argument("--detector", choices=detectors.DETECTOR_NAMES, default=detectors.DEFAULT_DETECTOR,
+                   help="face detector (default: %(default)s: the most faces found, bench/results/detectors.md)")
     q.add_argument("--json", action="store_true", help="one JSON object per face per line: file, face, box, "
                                                      "emotions, dominant_emotion, confidence")
     q.set_defaults(func=_predict)
@@ -325,6 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.func is not _run:  # a run keeps TensorFlow's lines, in its log file
+        from models import quiet
+
+        quiet.quiet_imports()
     return args.func(args)
 
 

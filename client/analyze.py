@@ -6,7 +6,8 @@
 
 Each face found gets its box (x, y, w, h in the image's pixels), the 7 class probabilities
 by name, the dominant emotion and the detector's confidence (None: the Haar cascade gives
-none). Detection, crops and preprocessing are fer-webcam's (client/faces.py); the model is
+none). The detector is MTCNN unless `detector=` names another (client/detectors.py: "haar",
+"blazeface", "mtcnn"); crops and preprocessing are fer-webcam's (client/faces.py); the model is
 the shipped one (models/pretrained/), a SavedModel or TF Serving base path given as
 `model=`, or a server given as `server="host:8500"` (TF Serving's gRPC Predict).
 """
@@ -15,8 +16,10 @@ import os
 import threading
 from typing import Dict, List, Optional, Union
 
+import cv2
 import numpy as np
 
+from client import detectors
 from client import faces as face_ops
 from models import features
 
@@ -32,14 +35,14 @@ class PredictorError(RuntimeError):
 
 
 def read_image(image: ImageLike) -> np.ndarray:
-    """A path or an array -> uint8 grayscale [H, W]."""
+    """A path or an array -> uint8 [H, W] (gray) or [H, W, 3] (BGR), what the detectors take."""
     import cv2
 
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
         if not os.path.isfile(path):
             raise ImageError(f"{path}: no such file")
-        pixels = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+        pixels = cv2.imread(path, cv2.IMREAD_COLOR)
         if pixels is None:
             raise ImageError(f"{path}: not an image OpenCV can read")
         return pixels
@@ -47,8 +50,11 @@ def read_image(image: ImageLike) -> np.ndarray:
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim == 3 and array.shape[2] in (3, 4):
-        code = cv2.COLOR_BGR2GRAY if array.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
-        array = cv2.cvtColor(array.astype(np.uint8) if array.dtype != np.uint8 else array, code)
+        if array.dtype != np.uint8:
+            if array.min() < 0 or array.max() > 255:
+                raise ImageError(f"pixel values must lie in 0..255; got {array.min()}..{array.max()}")
+            array = array.astype(np.uint8)
+        return array if array.shape[2] == 3 else cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
     if array.ndim != 2 or min(array.shape) == 0:
         raise ImageError(f"an image array must be [H, W], [H, W, 1], [H, W, 3] (BGR) or [H, W, 4]; got {array.shape}")
     if array.dtype != np.uint8:
@@ -116,17 +122,19 @@ class ServerPredictor:
 class Analyzer:
     """Detector + model, loaded once; call it on images."""
 
-    def __init__(self, model: Optional[str] = None, server: Optional[str] = None):
+    def __init__(self, model: Optional[str] = None, server: Optional[str] = None,
+                 detector: str = detectors.DEFAULT_DETECTOR):
         if model and server:
             raise ValueError("give a model or a server, not both")
+        self.detector = detectors.make(detector)
         self.predictor = ServerPredictor(server) if server else SavedModelPredictor(model or features.SHIPPED_MODEL_BASE_PATH)
-        self.cascade = face_ops.load_cascade()
 
     def __call__(self, image: ImageLike) -> List[Dict]:
-        gray = read_image(image)
-        boxes = face_ops.detect_faces(gray, self.cascade)
-        probabilities = self.predictor.predict(face_ops.crop_faces(gray, boxes))
-        return [face_result(box, p) for box, p in zip(boxes, probabilities)]
+        pixels = read_image(image)
+        found = self.detector(pixels)
+        gray = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY) if pixels.ndim == 3 else pixels
+        probabilities = self.predictor.predict(face_ops.crop_faces(gray, [d.box for d in found]))
+        return [face_result(d.box, p, d.confidence) for d, p in zip(found, probabilities)]
 
     def close(self) -> None:
         self.predictor.close()
@@ -142,12 +150,13 @@ _analyzers: Dict[tuple, Analyzer] = {}
 _lock = threading.Lock()
 
 
-def analyze(image: ImageLike, model: Optional[str] = None, server: Optional[str] = None) -> List[Dict]:
+def analyze(image: ImageLike, model: Optional[str] = None, server: Optional[str] = None,
+            detector: str = detectors.DEFAULT_DETECTOR) -> List[Dict]:
     """One dict per face found in `image` (see the module's docstring). The detector and
-    model are loaded on the first call and kept for the next ones with the same model."""
-    key = (model, server)
+    model are loaded on the first call and kept for the next ones with the same choices."""
+    key = (model, server, detector)
     with _lock:
         analyzer = _analyzers.get(key)
         if analyzer is None:
-            analyzer = _analyzers[key] = Analyzer(model=model, server=server)
+            analyzer = _analyzers[key] = Analyzer(model=model, server=server, detector=detector)
     return analyzer(image)

@@ -1,14 +1,20 @@
-"""The emotion timeline: one CSV row per detected face per processed frame, and a plot of
-each face's emotions over time."""
+"""fer-webcam's outputs: the emotion timeline (one CSV row per detected face per processed
+frame, with the frame's source and the detector's confidence), the same as JSON lines, the
+annotated frames (a video, or one image per input image), and a plot of each face's
+emotions over time."""
 
 import csv
+import json
+import os
+import sys
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from models import features
 
-COLUMNS = ["frame", "time_s", "face_id", "x", "y", "w", "h", *features.CLASS_NAMES, "top1", "top2"]
+COLUMNS = ["frame", "time_s", "source", "face_id", "x", "y", "w", "h", "confidence", *features.CLASS_NAMES, "top1",
+           "top2"]
 # Okabe-Ito: distinguishable with any colour vision.
 COLOURS = ["#D55E00", "#009E73", "#000000", "#E69F00", "#0072B2", "#CC79A7", "#999999"]
 
@@ -19,12 +25,65 @@ class TimelineWriter:
         self._writer = csv.writer(self._file)
         self._writer.writerow(COLUMNS)
 
-    def write(self, frame: int, time_s: float, face_id: int, box, probabilities: np.ndarray, top1: str,
-              top2: str) -> None:
-        self._writer.writerow([frame, f"{time_s:.3f}", face_id, *box, *(f"{p:.5f}" for p in probabilities), top1, top2])
+    def write(self, frame: int, time_s: float, source: str, face_id: int, box, confidence: Optional[float],
+              probabilities: np.ndarray, top1: str, top2: str) -> None:
+        self._writer.writerow([frame, f"{time_s:.3f}", source, face_id, *box,
+                               "" if confidence is None else f"{confidence:.4f}",
+                               *(f"{p:.5f}" for p in probabilities), top1, top2])
 
     def close(self) -> None:
         self._file.close()
+
+
+class JsonlWriter:
+    """One JSON object per detected face per processed frame; path "-" is stdout."""
+
+    def __init__(self, path: str):
+        self._file = sys.stdout if path == "-" else open(path, "w")
+
+    def write(self, frame: int, time_s: float, source: str, face_id: int, box, confidence: Optional[float],
+              probabilities: np.ndarray, top1: str, top2: str) -> None:
+        record = {"frame": frame, "time_s": round(time_s, 3), "source": source, "face_id": face_id,
+                  "box": [int(v) for v in box], "confidence": confidence,
+                  "emotions": {name: round(float(p), 5) for name, p in zip(features.CLASS_NAMES, probabilities)},
+                  "top1": top1, "top2": top2}
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not sys.stdout:
+            self._file.close()
+
+
+class AnnotatedWriter:
+    """The overlaid frames: an MP4 (mp4v) of the input's size and frame rate for a camera or
+    video, or, for images, one image a source image under `path` (a folder) with its name."""
+
+    def __init__(self, path: str, kind: str, fps: float):
+        self.path, self.kind, self.fps = path, kind, fps
+        self._video = None
+        self.written = 0
+        if kind == "images":
+            os.makedirs(path, exist_ok=True)
+
+    def write(self, frame: np.ndarray, source: str) -> None:
+        import cv2
+
+        if self.kind == "images":
+            if not cv2.imwrite(os.path.join(self.path, os.path.basename(source)), frame):
+                raise OSError(f"{self.path}: cannot write {os.path.basename(source)}")
+        else:
+            if self._video is None:
+                height, width = frame.shape[:2]
+                self._video = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+                if not self._video.isOpened():
+                    raise OSError(f"{self.path}: OpenCV cannot write an MP4 video here")
+            self._video.write(frame)
+        self.written += 1
+
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.release()
 
 
 def read_timeline(path: str) -> List[Dict[str, str]]:

@@ -1,12 +1,13 @@
 """`fer-webcam`: the paper's live module over TF Serving's gRPC API.
 
-camera / video / image(s) -> gray frame -> Haar cascade faces -> 48x48 crops -> ONE Predict
-for all the faces of the frame -> overlay (box + top-2 emotions) -> timeline CSV / plot.
+camera / video / image(s) -> face detector (--detector: Haar by default, BlazeFace, MTCNN)
+-> 48x48 gray crops -> ONE Predict for all the faces of the frame -> overlay (box + top-2
+emotions) -> timeline CSV / JSON lines / annotated video or images / plot.
 
 Two knobs trade accuracy of timing for speed (bench/results/webcam.md): `--pipelined`
 overlaps the Predict of frame t with the capture and detection of frame t+1 (it hides the
 network round trip to a remote server; with the server on the same 2 cores it only adds a
-frame of latency), and `--detect-every N` runs the cascade on every Nth frame and reuses the
+frame of latency), and `--detect-every N` runs the detector on every Nth frame and reuses the
 boxes in between (faces move little in 33 ms). When the server is unreachable or
 restarting, frames keep flowing with boxes only, the overlay and the log say so, and the
 gRPC channel reconnects by itself.
@@ -19,18 +20,26 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
+from client import detectors
 from client import faces as face_ops
-from client.tfserving import FerClient, ServingError
-from client.timeline import TimelineWriter, plot_timeline
+from client.timeline import AnnotatedWriter, JsonlWriter, TimelineWriter, plot_timeline
+from models import arg_types, features, quiet
+
+if TYPE_CHECKING:
+    from client.tfserving import FerClient
 
 log = logging.getLogger("fer.webcam")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 STAGES = ("capture", "detect", "preprocess", "predict", "draw")
+# Live video needs the detector that keeps up: the Haar cascade at half scale takes 28 ms a
+# 640x480 frame here against MTCNN's 258 ms (bench/results/detectors.md); --detector mtcnn
+# finds more faces where frames can wait (photos, recorded video).
+WEBCAM_DETECTOR = "haar"
 BOX_COLOUR, TEXT_COLOUR, ALERT_COLOUR = (178, 114, 0), (255, 255, 255), (0, 94, 213)  # BGR: Okabe-Ito blue, vermillion
 
 
@@ -38,48 +47,61 @@ class SourceError(RuntimeError):
     """A camera that does not open, a file that is missing or unreadable."""
 
 
-def open_source(spec: str) -> Tuple[Iterator[Tuple[np.ndarray, float]], str]:
-    """(frames as (BGR image, time in seconds), a description)."""
+@dataclass
+class Source:
+    """Frames as (BGR image, time in seconds, where it came from: a file name, the video, the
+    camera) with what the run reports about them."""
+    frames: Iterator[Tuple[np.ndarray, float, str]]
+    description: str
+    kind: str  # "camera", "video" or "images"
+    fps: float = 30.0
+    skipped: List[str] = field(default_factory=list)  # unreadable images of a folder, skipped
+
+
+def open_source(spec: str) -> Source:
     if spec.isdigit():
         capture = cv2.VideoCapture(int(spec))
         if not capture.isOpened():
             raise SourceError(f"camera {spec} could not be opened (is one attached and free? "
                               f"try another index, or a video file)")
-        return _camera_frames(capture), f"camera {spec}"
+        fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+        return Source(_camera_frames(capture, f"camera {spec}"), f"camera {spec}", "camera", fps)
     if os.path.isdir(spec):
         files = sorted(f for f in os.listdir(spec) if f.lower().endswith(IMAGE_EXTENSIONS))
         if not files:
             raise SourceError(f"{spec}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this directory")
-        return _image_frames([os.path.join(spec, f) for f in files]), f"{len(files)} images in {spec}"
+        source = Source(iter(()), f"{len(files)} images in {spec}", "images", 1.0)
+        source.frames = _image_frames([os.path.join(spec, f) for f in files], source.skipped)
+        return source
     if not os.path.exists(spec):
         raise SourceError(f"{spec}: no such file, directory or camera index")
     if spec.lower().endswith(IMAGE_EXTENSIONS):
-        return _image_frames([spec]), f"image {spec}"
+        return Source(_image_frames([spec], None), f"image {spec}", "images", 1.0)
     capture = cv2.VideoCapture(spec)
     ok, first = capture.read() if capture.isOpened() else (False, None)
     if not ok:
         raise SourceError(f"{spec}: not a video OpenCV can read")
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    return _video_frames(capture, first, fps), f"video {spec} ({fps:.0f} fps)"
+    return Source(_video_frames(capture, first, fps, spec), f"video {spec} ({fps:.0f} fps)", "video", fps)
 
 
-def _camera_frames(capture) -> Iterator[Tuple[np.ndarray, float]]:
+def _camera_frames(capture, name: str) -> Iterator[Tuple[np.ndarray, float, str]]:
     start = time.monotonic()
     try:
         while True:
             ok, frame = capture.read()
             if not ok:
                 raise SourceError("the camera stopped delivering frames")
-            yield frame, time.monotonic() - start
+            yield frame, time.monotonic() - start, name
     finally:
         capture.release()
 
 
-def _video_frames(capture, first, fps) -> Iterator[Tuple[np.ndarray, float]]:
+def _video_frames(capture, first, fps, name: str) -> Iterator[Tuple[np.ndarray, float, str]]:
     index, frame = 0, first
     try:
         while frame is not None:
-            yield frame, index / fps
+            yield frame, index / fps, name
             index += 1
             ok, frame = capture.read()
             frame = frame if ok else None
@@ -87,19 +109,29 @@ def _video_frames(capture, first, fps) -> Iterator[Tuple[np.ndarray, float]]:
         capture.release()
 
 
-def _image_frames(paths: List[str]) -> Iterator[Tuple[np.ndarray, float]]:
-    for index, path in enumerate(paths):
+def _image_frames(paths: List[str], skipped: Optional[List[str]]) -> Iterator[Tuple[np.ndarray, float, str]]:
+    """One frame an image. An unreadable image of a folder (`skipped` given) is skipped with a
+    warning and counted; a single image that cannot be read is an error."""
+    index = 0
+    for path in paths:
         frame = cv2.imread(path)
         if frame is None:
-            raise SourceError(f"{path}: not an image OpenCV can read")
-        yield frame, float(index)
+            if skipped is None:
+                raise SourceError(f"{path}: not an image OpenCV can read")
+            log.warning("%s: not an image OpenCV can read; skipped", path)
+            skipped.append(path)
+            continue
+        yield frame, float(index), path
+        index += 1
 
 
 @dataclass
 class FrameResult:
     index: int
     time_s: float
+    source: str
     boxes: List[face_ops.Box]
+    confidences: List[Optional[float]]
     face_ids: List[int]
     probabilities: Optional[np.ndarray]  # [faces, 7], None when the server did not answer
     timings: Dict[str, float]  # seconds per stage
@@ -111,6 +143,10 @@ class RunStats:
     frames: List[FrameResult] = field(default_factory=list)
     server_errors: int = 0
     seconds: float = 0.0
+
+    @property
+    def predicted_frames(self) -> int:
+        return sum(1 for f in self.frames if f.probabilities is not None)
 
     @property
     def fps(self) -> float:
@@ -135,29 +171,33 @@ def draw_overlay(frame: np.ndarray, boxes, face_ids, probabilities, server_down:
 
 
 class WebcamRunner:
-    def __init__(self, client: FerClient, *, smoothing: float = 1.0, timeline: Optional[TimelineWriter] = None,
-                 display: bool = False, pipelined: bool = False, detect_every: int = 1, cascade=None,
-                 on_frame: Optional[Callable[[FrameResult, np.ndarray], None]] = None):
-        self.client, self.smoothing, self.timeline = client, smoothing, timeline
+    def __init__(self, client: "FerClient", *, smoothing: float = 1.0, timeline: Optional[TimelineWriter] = None,
+                 jsonl: Optional[JsonlWriter] = None, annotated=None, display: bool = False, pipelined: bool = False,
+                 detect_every: int = 1, detector=None, on_frame: Optional[Callable[[FrameResult, np.ndarray], None]] = None):
+        self.client, self.smoothing, self.timeline, self.jsonl = client, smoothing, timeline, jsonl
+        self.annotated = annotated  # AnnotatedWriter: each overlaid frame, as a video or images
         self.display, self.pipelined, self.on_frame = display, pipelined, on_frame
         self.detect_every = max(1, detect_every)
-        self._last_boxes: List[face_ops.Box] = []
-        self.cascade = cascade if cascade is not None else face_ops.load_cascade()
+        self._last: List[detectors.Detection] = []
+        self.detector = detector if detector is not None else detectors.make(WEBCAM_DETECTOR)
         self.tracker = face_ops.Tracker()
         self.server_down: Optional[str] = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+        from client.tfserving import ServingError  # TensorFlow's protos: loaded once a run starts
+        self._serving_error = ServingError
 
     def _predict(self, crops: np.ndarray):
         start = time.perf_counter()
         try:
             return self.client.predict(crops), None, time.perf_counter() - start
-        except ServingError as e:
+        except self._serving_error as e:
             if not e.unavailable:
                 raise  # a request this client built wrong: a bug, not an outage
             return None, e, time.perf_counter() - start
 
     def _finish(self, pending, stats: RunStats) -> bool:
-        index, time_s, frame, boxes, ids, future, timings, started = pending
+        index, time_s, name, frame, found, ids, future, timings, started = pending
+        boxes = [d.box for d in found]
         probabilities = None
         if future is not None:
             probabilities, error, timings["predict"] = future.result()
@@ -176,12 +216,16 @@ class WebcamRunner:
         t = time.perf_counter()
         draw_overlay(frame, boxes, ids, probabilities, self.server_down)
         timings["draw"] = time.perf_counter() - t
-        if probabilities is not None and self.timeline is not None:
-            for box, fid, p in zip(boxes, ids, probabilities):
+        if self.annotated is not None:
+            self.annotated.write(frame, name)
+        if probabilities is not None:
+            for detection, fid, p in zip(found, ids, probabilities):
                 (first, _), (second, _) = face_ops.top2(p)
-                self.timeline.write(index, time_s, fid, box, p, first, second)
-        result = FrameResult(index, time_s, list(boxes), list(ids), probabilities, timings,
-                             time.perf_counter() - started)
+                for writer in (self.timeline, self.jsonl):
+                    if writer is not None:
+                        writer.write(index, time_s, name, fid, detection.box, detection.confidence, p, first, second)
+        result = FrameResult(index, time_s, name, list(boxes), [d.confidence for d in found], list(ids),
+                             probabilities, timings, time.perf_counter() - started)
         stats.frames.append(result)
         if self.on_frame:
             self.on_frame(result, frame)
@@ -198,15 +242,17 @@ class WebcamRunner:
             while max_frames is None or index < max_frames:
                 started = time.perf_counter()
                 try:
-                    frame, time_s = next(frames)
+                    frame, time_s, *where = next(frames)
                 except StopIteration:
                     break
+                name = where[0] if where else ""
                 timings = {"capture": time.perf_counter() - started}
                 t = time.perf_counter()
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
                 if index % self.detect_every == 0:
-                    self._last_boxes = face_ops.detect_faces(gray, self.cascade)
-                boxes = self._last_boxes
+                    self._last = self.detector(frame)
+                found = self._last
+                boxes = [d.box for d in found]
                 timings["detect"] = time.perf_counter() - t
                 t = time.perf_counter()
                 crops = face_ops.crop_faces(gray, boxes)
@@ -214,7 +260,7 @@ class WebcamRunner:
                 timings["preprocess"] = time.perf_counter() - t
                 timings["predict"] = 0.0
                 future = self._executor.submit(self._predict, crops) if boxes else None
-                current = (index, time_s, frame, boxes, ids, future, timings, started)
+                current = (index, time_s, name, frame, found, ids, future, timings, started)
                 if not self.pipelined:
                     if not self._finish(current, stats):
                         break
@@ -234,69 +280,117 @@ class WebcamRunner:
         return stats
 
 
-def _check_display() -> None:
+def has_display() -> bool:
+    """Whether a window can be opened: a window system to draw on and an OpenCV built with a
+    GUI (opencv-python-headless has none)."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
     try:
         cv2.namedWindow("fer-webcam")
+        cv2.destroyWindow("fer-webcam")
     except cv2.error:
-        raise SourceError("this OpenCV build has no window support (opencv-python-headless): run with "
-                          "--no-display, or install opencv-python for a window") from None
+        return False
+    return True
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fer-webcam", description="live facial emotion recognition over TF Serving")
-    p.add_argument("--server", default="127.0.0.1:8500", help="TF Serving gRPC HOST:PORT")
-    p.add_argument("--source", default="0", help="camera index, video file, image file or directory of images")
-    p.add_argument("--model-name", default="fer")
-    p.add_argument("--no-display", action="store_true", help="headless: no window")
-    p.add_argument("--timeline", help="CSV: one row per detected face per processed frame")
-    p.add_argument("--timeline-plot", help="PNG: each face's emotions over time (needs --timeline)")
-    p.add_argument("--max-frames", type=int)
-    p.add_argument("--smoothing", type=float, default=1.0,
-                   help="exponential smoothing per face: weight of the newest frame in (0, 1]; 1 = off")
-    p.add_argument("--timeout", type=float, default=0.5, help="seconds per Predict before the frame goes on without it")
+    p = arg_types.Parser(prog="fer-webcam", description="live facial emotion recognition over TF Serving")
+    p.add_argument("--version", action="version", version=f"%(prog)s {arg_types.version()}")
+    p.add_argument("--server", default="127.0.0.1:8500", help="TF Serving gRPC HOST:PORT (default: %(default)s)")
+    p.add_argument("--source", default="0",
+                   help="camera index, video file, image file or folder of images (default: camera %(default)s)")
+    p.add_argument("--model-name", default=features.SERVING_MODEL_NAME, help="TF Serving model (default: %(default)s)")
+    p.add_argument("--detector", choices=detectors.DETECTOR_NAMES, default=WEBCAM_DETECTOR,
+                   help="face detector (default: %(default)s, the one that keeps up with live video; mtcnn finds "
+                        "more faces at ~9x the time: bench/results/detectors.md)")
+    p.add_argument("--no-display", action="store_true",
+                   help="no window (automatic when there is no window system or OpenCV has no GUI)")
+    p.add_argument("--timeline", type=arg_types.output_file,
+                   help="CSV: one row per detected face per processed frame (source, box, confidence, emotions)")
+    p.add_argument("--jsonl", help="the same as JSON lines, to this file ('-': stdout)")
+    p.add_argument("--save-annotated", metavar="OUT",
+                   help="the overlaid frames: OUT.mp4 for a camera or video, a folder for images")
+    p.add_argument("--timeline-plot", type=arg_types.output_file,
+                   help="PNG: each face's emotions over time (needs --timeline)")
+    p.add_argument("--max-frames", type=arg_types.positive_int, help="stop after N frames (default: all)")
+    p.add_argument("--smoothing", type=arg_types.ranged(float, 0.0, 1.0, "a weight in (0, 1]", low_open=True),
+                   default=1.0,
+                   help="exponential smoothing per face: weight of the newest frame in (0, 1]; 1 = off "
+                        "(default: %(default)s)")
+    p.add_argument("--timeout", type=arg_types.positive_float, default=0.5,
+                   help="seconds per Predict before the frame goes on without it (default: %(default)s)")
     p.add_argument("--pipelined", action="store_true",
                    help="overlap each frame's Predict with the next frame's detection (for a remote server)")
-    p.add_argument("--detect-every", type=int, default=1, metavar="N",
-                   help="run the face detector on every Nth frame, reusing its boxes in between")
+    p.add_argument("--detect-every", type=arg_types.positive_int, default=1, metavar="N",
+                   help="run the face detector on every Nth frame, reusing its boxes in between (default: %(default)s)")
     return p
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+def _check_outputs(args, source: Source) -> None:
     if args.timeline_plot and not args.timeline:
-        print("error: --timeline-plot needs --timeline", file=sys.stderr)
-        return 2
-    if not 0.0 < args.smoothing <= 1.0:
-        print("error: --smoothing must be in (0, 1]", file=sys.stderr)
-        return 2
+        raise SourceError("--timeline-plot needs --timeline")
+    if args.save_annotated:
+        out = args.save_annotated
+        if source.kind == "images" and os.path.isfile(out):
+            raise SourceError(f"--save-annotated {out}: images are written to a folder, and this is a file")
+        if source.kind != "images" and (os.path.isdir(out) or not out.lower().endswith(".mp4")):
+            raise SourceError(f"--save-annotated {out}: a camera or video is written as an .mp4 file")
+        folder = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(folder):
+            raise SourceError(f"--save-annotated {out}: the folder {folder} does not exist")
+    if args.jsonl and args.jsonl != "-":
+        arg_types.output_file(args.jsonl)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    quiet.quiet_imports()
+    args = build_parser().parse_args(argv)  # before TensorFlow loads: a bad flag costs nothing
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        frames, description = open_source(args.source)
-        if not args.no_display:
-            _check_display()
-    except SourceError as e:
+        source = open_source(args.source)
+        _check_outputs(args, source)
+        detector = detectors.make(args.detector)
+    except (SourceError, argparse.ArgumentTypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    display = not args.no_display and has_display()
+    if not args.no_display and not display:
+        log.info("no window system (or an OpenCV without GUI): running without a window, as --no-display")
+    from client.tfserving import FerClient
+
     # No retries inside a frame: a live feed moves on; the channel reconnects by itself.
     client = FerClient(args.server, model_name=args.model_name, timeout_s=args.timeout, retries=0)
     timeline = TimelineWriter(args.timeline) if args.timeline else None
-    log.info("fer-webcam: %s -> %s", description, args.server)
+    jsonl = JsonlWriter(args.jsonl) if args.jsonl else None
+    annotated = AnnotatedWriter(args.save_annotated, source.kind, source.fps) if args.save_annotated else None
+    log.info("fer-webcam: %s -> %s (detector %s)", source.description, args.server, args.detector)
     try:
-        stats = WebcamRunner(client, smoothing=args.smoothing, timeline=timeline, display=not args.no_display,
-                             pipelined=args.pipelined, detect_every=args.detect_every).run(frames, args.max_frames)
-    except SourceError as e:
+        stats = WebcamRunner(client, smoothing=args.smoothing, timeline=timeline, jsonl=jsonl, annotated=annotated,
+                             display=display, pipelined=args.pipelined, detect_every=args.detect_every,
+                             detector=detector).run(source.frames, args.max_frames)
+    except (SourceError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:
-        if timeline:
-            timeline.close()
+        for writer in (timeline, jsonl, annotated):
+            if writer:
+                writer.close()
         client.close()
     detected = sum(len(f.boxes) for f in stats.frames)
-    print(f"{len(stats.frames)} frames, {detected} faces, {stats.fps:.1f} frames/s"
-          + (f", {stats.server_errors} frames without the server" if stats.server_errors else ""))
+    summary = (f"{len(stats.frames)} frames, {detected} faces, {stats.fps:.1f} frames/s"
+               + (f", {stats.server_errors} frames without the server" if stats.server_errors else "")
+               + (f", {len(source.skipped)} unreadable image(s) skipped" if source.skipped else ""))
+    print(summary, file=sys.stderr if args.jsonl == "-" else sys.stdout)
+    if annotated:
+        print(f"annotated: {args.save_annotated} ({annotated.written} frames)", file=sys.stderr)
     if args.timeline_plot:
         plot_timeline(args.timeline, args.timeline_plot)
-        print(f"timeline plot: {args.timeline_plot}")
+        print(f"timeline plot: {args.timeline_plot}", file=sys.stderr if args.jsonl == "-" else sys.stdout)
+    if not stats.predicted_frames:
+        why = ("the server did not answer" if stats.server_errors else
+               "no face was found" if stats.frames else "no frame could be read")
+        print(f"error: no frame got a prediction ({why})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -77,7 +77,11 @@ def latest_artifacts(run_dir: str) -> Dict[str, Optional[str]]:
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = path
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(config)
+    try:
+        store = metadata_store.MetadataStore(config)
+    except RuntimeError:  # an empty file or another program's database: MLMD cannot open it read-only
+        raise DashboardError(f"{path}: not a pipeline run's metadata (empty, or not an ML Metadata store); is "
+                             f"{run_dir} a `fer-pipeline run --output` directory whose run has started?") from None
 
     def latest(type_name, where=lambda artifact: True):
         try:

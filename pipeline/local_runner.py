@@ -60,6 +60,7 @@ _KNOWN_NOISE = re.compile(
     r"ArtifactQuery\.property_predicate is not supported"  # TFX resolver internals
     r"|does not have payload_format custom property"  # Transform's output; TF Example is right
     r"|parse_example_dataset \(from tensorflow"  # deprecation inside tfx_bsl
+    r"|^Execution \d+ failed\.$"  # TFX's line before the failure the CLI reports in its own words
 )
 
 
@@ -68,11 +69,15 @@ class _DropKnownNoise(logging.Filter):
         return not _KNOWN_NOISE.search(record.getMessage())
 
 
-def _log_to_file(output_dir: str) -> logging.FileHandler:
-    """Everything at INFO goes to OUTPUT/logs/run-<time>.log; the console keeps warnings
-    (less the known noise)."""
-    os.makedirs(os.path.join(output_dir, "logs"), exist_ok=True)
-    path = os.path.join(output_dir, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
+def new_log_path(output_dir: str) -> str:
+    """OUTPUT/logs/run-<time>.log (TF-free: the CLI sends native output there before TF loads)."""
+    return os.path.join(os.path.abspath(output_dir), "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
+
+
+def _log_to_file(path: str) -> logging.FileHandler:
+    """Everything at INFO goes to the run's log file; the console keeps warnings (less the
+    known noise)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     handler = logging.FileHandler(path)
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -118,8 +123,10 @@ def build(data: str, output_dir: str, options: PipelineOptions, stream=None):
     return pipeline, beam_args
 
 
-def run(data: str, output_dir: str, options: PipelineOptions = PipelineOptions(), *, stream=sys.stdout) -> RunResult:
-    """Runs the pipeline `options` describe on `data` (a FER CSV), artifacts under `output_dir`."""
+def run(data: str, output_dir: str, options: PipelineOptions = PipelineOptions(), *, stream=sys.stdout,
+        log_path: Optional[str] = None) -> RunResult:
+    """Runs the pipeline `options` describe on `data` (a FER CSV), artifacts under `output_dir`,
+    its log in `log_path` (default: a new OUTPUT/logs/run-<time>.log)."""
     from tfx import v1 as tfx
 
     output_dir = os.path.abspath(output_dir)
@@ -131,14 +138,15 @@ def run(data: str, output_dir: str, options: PipelineOptions = PipelineOptions()
         beam_portable.check_pool(pool_address)
         beam_portable.take_failures()
     reporter = StageReporter(configs.PIPELINE_NAME, configs.metadata_path(output_dir), stream)
-    log_handler = _log_to_file(output_dir)
+    log_handler = _log_to_file(log_path or new_log_path(output_dir))
     print(f"Full log: {log_handler.baseFilename}", file=stream, flush=True)
 
     try:
         with reporter:
             tfx.orchestration.LocalDagRunner().run(pipeline)
     except Exception as e:
-        logging.getLogger(__name__).exception("pipeline run failed")
+        # The traceback goes to the log file only (INFO); the console gets the CLI's one line.
+        logging.getLogger(__name__).info("pipeline run failed", exc_info=True)
         worker_failures = beam_portable.take_failures() if pool_address else []
         if worker_failures:  # the job's own error only says "Error running pipeline."
             raise beam_portable.BeamWorkerError(worker_failures[0]) from e

@@ -20,7 +20,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from components.class_balance import logic as class_balance_logic
 from components.fer_example_gen import parser as csv_parser
-from models import catalog, train_config
+from models import arg_types, catalog, train_config
 from pipeline import configs
 
 LOCAL, KUBEFLOW = "local", "kubeflow"
@@ -28,13 +28,23 @@ BOTH = (LOCAL, KUBEFLOW)
 
 
 def option(default: Any = None, help: str = "", *, flag: Optional[str] = None, choices: Optional[Tuple] = None,
-           runners: Tuple[str, ...] = BOTH, metavar: Optional[str] = None, factory=None):
+           runners: Tuple[str, ...] = BOTH, metavar: Optional[str] = None, factory=None, parse=None):
     """A field with its command-line flag. `runners`: the commands that offer it (empty: none,
-    the field is set by code only)."""
-    metadata = {"help": help, "flag": flag, "choices": choices, "runners": runners, "metavar": metavar}
+    the field is set by code only). `parse`: the argparse type when the field's own type is not
+    enough (a range: models/arg_types.py)."""
+    metadata = {"help": help, "flag": flag, "choices": choices, "runners": runners, "metavar": metavar,
+                "parse": parse}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def _model_name(name: str) -> str:
+    """A model the catalogue lists (read when parsing: tests register their own), or one it
+    names as not servable (the pipeline then refuses it with a pointer to bench/)."""
+    if name not in catalog.ENTRIES and name not in catalog.NOT_SERVABLE:
+        raise argparse.ArgumentTypeError(f"unknown model {name!r}; choose one of: {', '.join(sorted(catalog.ENTRIES))}")
+    return name
 
 
 def _recipe_default(name: str) -> str:
@@ -49,12 +59,14 @@ class TrainingOptions:
     """The Trainer's knobs: TrainConfig fields, handed to it unchanged (None: not given)."""
 
     model: str = option(catalog.DEFAULT_MODEL, "model to train: " + "; ".join(
-        f"{name} ({entry.description})" for name, entry in catalog.ENTRIES.items()), metavar="NAME")
-    epochs: Optional[int] = option(None, "most epochs; early stopping ends sooner")
-    batch_size: Optional[int] = option(None, "training batch size")
-    learning_rate: Optional[float] = option(None, "initial learning rate")
+        f"{name} ({entry.description})" for name, entry in catalog.ENTRIES.items()), metavar="NAME",
+        parse=_model_name)
+    epochs: Optional[int] = option(None, "most epochs; early stopping ends sooner", parse=arg_types.positive_int)
+    batch_size: Optional[int] = option(None, "training batch size", parse=arg_types.positive_int)
+    learning_rate: Optional[float] = option(None, "initial learning rate", parse=arg_types.positive_float)
     optimizer: Optional[str] = option(None, "optimizer", choices=train_config.OPTIMIZERS)
-    patience: Optional[int] = option(None, "early-stopping patience in epochs (validation accuracy)")
+    patience: Optional[int] = option(None, "early-stopping patience in epochs (validation accuracy)",
+                                     parse=arg_types.non_negative_int)
     augment: Optional[bool] = option(None, "random flip/rotation/shift of training images")
     tta: Optional[bool] = option(None, "serving averages each face and its mirror image")
     resume: bool = option(False, "continue training from the checkpoint directory's last epoch", runners=(LOCAL,))
@@ -70,11 +82,13 @@ class TrainingOptions:
 class PipelineOptions:
     training: TrainingOptions = option(help="the Trainer's knobs", factory=TrainingOptions)
     max_rows_per_split: Optional[int] = option(None, "at most N rows of each split, in file order (smoke runs)",
-                                               flag="--max-rows")
+                                               flag="--max-rows", parse=arg_types.positive_int)
     max_reject_fraction: float = option(csv_parser.DEFAULT_MAX_REJECT_FRACTION,
-                                        "FerExampleGen fails the run when more of the rows than this are rejected")
+                                        "FerExampleGen fails the run when more of the rows than this are rejected",
+                                        parse=arg_types.fraction)
     accuracy_lower_bound: float = option(configs.DEFAULT_ACCURACY_LOWER_BOUND,
-                                         "blessing: lowest overall PublicTest accuracy", flag="--accuracy-threshold")
+                                         "blessing: lowest overall PublicTest accuracy", flag="--accuracy-threshold",
+                                         parse=arg_types.fraction)
     regression_tolerance: float = option(0.0, "blessing: how far (absolute accuracy) a candidate may fall below "
                                               "the latest blessed model", runners=())
     min_class_share: float = option(class_balance_logic.DEFAULT_MIN_SHARE,
@@ -88,9 +102,10 @@ class PipelineOptions:
     enable_training: bool = option(True, "False stops after Transform (data stages only)", runners=())
     tune: bool = option(False, "run TFX's Tuner first (optimizer, learning rate, batch size); the best values "
                                "train the model")
-    tuning_trials: int = option(configs.DEFAULT_TUNING_TRIALS, "Tuner trial budget", flag="--tune-trials")
+    tuning_trials: int = option(configs.DEFAULT_TUNING_TRIALS, "Tuner trial budget", flag="--tune-trials",
+                                parse=arg_types.positive_int)
     tuning_epochs_per_trial: int = option(configs.DEFAULT_TUNING_EPOCHS_PER_TRIAL, "epochs per Tuner trial",
-                                          flag="--tune-epochs")
+                                          flag="--tune-epochs", parse=arg_types.positive_int)
     beam_args: Optional[Tuple[str, ...]] = option(
         None, "Beam pipeline argument (repeatable); replaces the runner's defaults", flag="--beam-arg")
 
@@ -140,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser, runner: str, notes: Optional[
                 kwargs.update(action="append", default=None)
                 shown = None
             else:
-                kwargs.update(type=hint, default=f.default)
+                kwargs.update(type=meta["parse"] or hint, default=f.default)
             if meta["choices"]:
                 kwargs["choices"] = meta["choices"]
             if not meta["choices"] and "type" in kwargs:

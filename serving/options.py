@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 from typing import Optional
 
-from models import features
+from models import arg_types, features
 from serving.defaults import (DEFAULT_GRPC_PORT, DEFAULT_HOST, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_BATCH_ROWS,
                               DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_POLL_SECONDS,
                               DEFAULT_QUEUED_REQUESTS, DEFAULT_READ_TIMEOUT_S, DEFAULT_REQUEST_TIMEOUT_S,
@@ -38,32 +38,6 @@ class ServerOptions:
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
 
 
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def _ranged(kind, low, high=None, what="a number"):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high if high is not None else ''}")
-        return value
-    return parse
-
-
-_PORT = _ranged(int, 0, 65535, "a port number")
-_COUNT = _ranged(int, 1, what="a whole number")
-_SECONDS = _ranged(float, 0.0, what="seconds")
-
-
 def add_arguments(v: argparse.ArgumentParser, default_model_base_path_help: str) -> None:
     def flag(name, *rest, **kwargs):
         """--kebab-case plus TF Serving's --snake_case spelling."""
@@ -76,30 +50,30 @@ def add_arguments(v: argparse.ArgumentParser, default_model_base_path_help: str)
     flag("model-name", default=d.model_name, help="TF Serving model name (default: %(default)s)")
     flag("model-config-file", default=None, help="a ModelServerConfig text proto (serving/models.config): one model, "
                                                "latest version; replaces --model_name and --model_base_path")
-    flag("model-config-file-poll-wait-seconds", type=_SECONDS, default=0.0,
+    flag("model-config-file-poll-wait-seconds", type=arg_types.seconds, default=0.0,
          help="accepted for TF Serving's command lines; the config file is read once")
-    flag("port", type=_PORT, default=d.grpc_port, help="gRPC port (default: %(default)s, TF Serving's)")
-    flag("rest-port", "--rest_api_port", type=_PORT, default=DEFAULT_REST_PORT,
+    flag("port", type=arg_types.port, default=d.grpc_port, help="gRPC port (default: %(default)s, TF Serving's)")
+    flag("rest-port", "--rest_api_port", type=arg_types.port, default=DEFAULT_REST_PORT,
          help="REST port; 0 turns REST off (default: %(default)s)")
     flag("host", default=d.host, help="interface to bind (default: %(default)s, this machine only)")
-    flag("file-system-poll-wait-seconds", type=_SECONDS, default=d.poll_seconds,
+    flag("file-system-poll-wait-seconds", type=arg_types.seconds, default=d.poll_seconds,
          help="seconds between looks for a new version; 0 looks once (default: %(default)s)")
-    flag("enable-batching", type=_bool, nargs="?", const=True, default=False,
+    flag("enable-batching", type=arg_types.boolean, nargs="?", const=True, default=False,
          help="batch concurrent Predict requests, as TF Serving's --enable_batching (default: %(default)s)")
     flag("batching-parameters-file", default=None,
          help="a BatchingParameters text proto (serving/batching_parameters.txt)")
     flag("monitoring-config-file", default=None,
          help="a MonitoringConfig text proto (serving/monitoring.config): Prometheus metrics on the REST port")
-    flag("max-message-mb", type=_COUNT, default=d.max_message_bytes // 2**20,
+    flag("max-message-mb", type=arg_types.positive_int, default=d.max_message_bytes // 2**20,
          help="largest request, and largest input a request may declare (default: %(default)s)")
-    flag("max-batch-rows", type=_COUNT, default=d.max_batch_rows,
+    flag("max-batch-rows", type=arg_types.positive_int, default=d.max_batch_rows,
          help="most rows (faces) one request may carry; more is refused, never run (default: %(default)s)")
-    flag("rest-api-num-threads", type=_COUNT, default=d.rest_workers,
+    flag("rest-api-num-threads", type=arg_types.positive_int, default=d.rest_workers,
          help="REST requests run at once (default: %(default)s)")
-    flag("grpc-max-threads", type=_COUNT, default=d.grpc_workers, help="gRPC calls run at once (default: %(default)s)")
-    flag("max-queued-requests", type=_ranged(int, 0, what="a whole number"), default=d.queued_requests,
+    flag("grpc-max-threads", type=arg_types.positive_int, default=d.grpc_workers, help="gRPC calls run at once (default: %(default)s)")
+    flag("max-queued-requests", type=arg_types.non_negative_int, default=d.queued_requests,
          help="requests waiting for a thread, per API, before 503 / RESOURCE_EXHAUSTED (default: %(default)s)")
-    flag("rest-api-timeout-in-ms", type=_COUNT, default=int(d.request_timeout_s * 1000),
+    flag("rest-api-timeout-in-ms", type=arg_types.positive_int, default=int(d.request_timeout_s * 1000),
          help="a REST request not answered in this time gets 504 (default: %(default)s)")
 
 

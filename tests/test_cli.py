@@ -31,7 +31,7 @@ def test_check_csv_reports_and_exits_non_zero_over_threshold(tmp_path):
 
 def test_check_csv_bad_file_is_a_clear_error(tmp_path):
     result = cli("check-csv", str(tmp_path / "missing.csv"))
-    assert result.returncode == 2 and "cannot open" in result.stderr
+    assert result.returncode == 2 and "missing.csv: no such file" in result.stderr
 
 
 def test_check_csv_does_not_import_tensorflow(tmp_path):

@@ -21,6 +21,7 @@ import io
 import queue
 import sys
 import threading
+import zlib
 from typing import IO, Dict, Iterator, Optional, Union
 
 import numpy as np
@@ -332,7 +333,7 @@ class FerCsvReader:
                     last_line = reader.line_num
                     yield self._reject(start_line, CSV_SYNTAX, str(e))
                     continue
-                except (OSError, EOFError) as e:  # e.g. a truncated or corrupt gzip stream
+                except (OSError, EOFError, zlib.error) as e:  # e.g. a truncated or corrupt gzip stream
                     raise FerCsvError(f"{self.path} near line {start_line}: cannot read the file: {e}") from e
                 last_line = reader.line_num
                 if not record:  # blank line: not a row
@@ -383,6 +384,8 @@ class FerCsvReader:
                 raise FerCsvError(f"{self.path}: the file is empty (expected a header 'emotion,pixels,Usage')")
         except csv.Error as e:
             raise FerCsvError(f"{self.path} line {reader.line_num}: unreadable header: {e}") from e
+        except (OSError, EOFError, zlib.error) as e:  # a gzip cut off or corrupt before its header ends
+            raise FerCsvError(f"{self.path}: cannot read the header: {e}") from e
         names = [h.strip().lower() for h in header]
         required = (features.CSV_EMOTION_COLUMN.lower(), features.CSV_PIXELS_COLUMN.lower())
         missing = [c for c in required if c not in names]

@@ -46,12 +46,14 @@ def test_smoothing_and_top2():
 def test_timeline_csv_and_plot(tmp_path):
     path = tmp_path / "t.csv"
     writer = timeline.TimelineWriter(str(path))
-    writer.write(0, 0.0, 0, (1, 2, 3, 4), np.full(7, 1 / 7), "angry", "disgust")
-    writer.write(1, 0.033, 1, (5, 6, 7, 8), np.eye(7)[3], "happy", "angry")
+    writer.write(0, 0.0, "a.png", 0, (1, 2, 3, 4), None, np.full(7, 1 / 7), "angry", "disgust")
+    writer.write(1, 0.033, "b.png", 1, (5, 6, 7, 8), 0.93, np.eye(7)[3], "happy", "angry")
     writer.close()
     rows = timeline.read_timeline(str(path))
-    assert list(rows[0]) == ["frame", "time_s", "face_id", "x", "y", "w", "h", *features.CLASS_NAMES, "top1", "top2"]
+    assert list(rows[0]) == ["frame", "time_s", "source", "face_id", "x", "y", "w", "h", "confidence",
+                             *features.CLASS_NAMES, "top1", "top2"]
     assert rows[1]["happy"] == "1.00000" and rows[1]["face_id"] == "1"
+    assert (rows[0]["source"], rows[0]["confidence"], rows[1]["confidence"]) == ("a.png", "", "0.9300")
     png = timeline.plot_timeline(str(path), str(tmp_path / "t.png"))
     with open(png, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -72,9 +74,9 @@ def test_unreadable_files_are_clear_errors(tmp_path):
     with pytest.raises(SourceError, match="not a video"):
         open_source(str(tmp_path / "broken.mp4"))
     (tmp_path / "broken.png").write_bytes(b"not an image")
-    frames, _ = open_source(str(tmp_path / "broken.png"))
+    source = open_source(str(tmp_path / "broken.png"))
     with pytest.raises(SourceError, match="not an image"):
-        next(frames)
+        next(source.frames)
     (tmp_path / "empty").mkdir()
     with pytest.raises(SourceError, match="no images"):
         open_source(str(tmp_path / "empty"))

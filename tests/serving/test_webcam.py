@@ -1,6 +1,7 @@
 """fer-webcam end to end against the local TF Serving-API server: the astronaut photo, a
 generated video with one and then two faces, and a server restart in the middle of a video."""
 
+import os
 import time
 
 import numpy as np
@@ -77,7 +78,7 @@ def test_client_survives_a_server_restart_mid_video(model_base, tmp_path):
             holder["server"] = local_server.start(model_base_path=str(model_base), grpc_port=port, rest_port=None)  # ...and returns
 
     client = FerClient(f"127.0.0.1:{port}", timeout_s=0.5, retries=0)
-    frames, _ = webcam.open_source(video)
+    frames = webcam.open_source(video).frames
     try:
         stats = webcam.WebcamRunner(client, on_frame=chaos).run(frames)
     finally:
@@ -92,3 +93,62 @@ def test_client_survives_a_server_restart_mid_video(model_base, tmp_path):
     down = [i for i in range(40) if i not in answered]
     assert all(banner[i] == webcam.ALERT_COLOUR for i in down)  # the overlay says the server is away
     assert banner[0] != webcam.ALERT_COLOUR and banner[39] != webcam.ALERT_COLOUR
+
+
+def test_annotated_video_json_lines_and_the_source_column(served, tmp_path, capsys):
+    import json
+
+    import cv2
+
+    video = write_video(str(tmp_path / "faces.avi"), [1] * 6 + [2] * 6)
+    out, jsonl, csv = tmp_path / "annotated.mp4", tmp_path / "faces.jsonl", tmp_path / "t.csv"
+    assert webcam.main(["--server", f"127.0.0.1:{served.grpc_port}", "--source", video, "--timeline", str(csv),
+                        "--jsonl", str(jsonl), "--save-annotated", str(out)]) == 0  # no --no-display: no window here
+    capture = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    assert len(frames) == 12 and frames[0].shape == (480, 640, 3)  # the input's frame count and size
+    assert abs(int(frames[0][150:300, 40:190].mean()) - int(frames[0][5:40, 5:40].mean())) > 5  # not blank
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    rows = read_timeline(str(csv))
+    assert len(records) == len(rows) == 6 + 12
+    assert {r["source"] for r in records} == {r["source"] for r in rows} == {video}
+    assert records[0]["confidence"] is None and rows[0]["confidence"] == ""  # the Haar cascade gives none
+    assert set(records[0]["emotions"]) == set(features.CLASS_NAMES)
+    assert "annotated: " in capsys.readouterr().err
+
+
+def test_a_folder_skips_unreadable_images_and_writes_annotated_images(served, tmp_path, capsys):
+    import cv2
+
+    folder, out = tmp_path / "photos", tmp_path / "annotated"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a_astronaut.png"), astronaut_bgr())
+    (folder / "b_broken.png").write_bytes(b"not an image")
+    cv2.imwrite(str(folder / "c_astronaut.jpg"), astronaut_bgr())
+    csv = tmp_path / "t.csv"
+    assert webcam.main(["--server", f"127.0.0.1:{served.grpc_port}", "--source", str(folder), "--no-display",
+                        "--timeline", str(csv), "--save-annotated", str(out), "--detector", "mtcnn"]) == 0
+    summary = capsys.readouterr().out
+    assert "2 frames, 2 faces, " in summary and "1 unreadable image(s) skipped" in summary
+    assert sorted(p.name for p in out.iterdir()) == ["a_astronaut.png", "c_astronaut.jpg"]
+    assert cv2.imread(str(out / "a_astronaut.png")).shape == astronaut_bgr().shape
+    rows = read_timeline(str(csv))
+    assert [os.path.basename(r["source"]) for r in rows] == ["a_astronaut.png", "c_astronaut.jpg"]
+    assert all(0.9 <= float(r["confidence"]) <= 1.0 for r in rows)  # MTCNN's score
+
+
+def test_no_prediction_at_all_exits_non_zero(tmp_path, capsys):
+    import cv2
+
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), astronaut_bgr())
+    rc = webcam.main(["--server", f"127.0.0.1:{free_port()}", "--source", str(photo), "--no-display",
+                      "--timeout", "0.3"])
+    assert rc == 1
+    assert "error: no frame got a prediction (the server did not answer)" in capsys.readouterr().err
