@@ -25,7 +25,6 @@ from serving.defaults import DEFAULT_MAX_BATCH_ROWS, DEFAULT_MAX_MESSAGE_BYTES
 from serving.model_store import LoadedVersion, ModelStore, StoreError
 
 DEFAULT_SIGNATURE = "serving_default"
-PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 SIGNATURE_DEF_FIELD = "signature_def"
@@ -151,8 +150,9 @@ def check_input_names(requested: Sequence[str], specs: Dict[str, tf.TensorSpec])
             f"len({{{','.join(sorted(requested))}}}) != len({{{','.join(sorted(expected))}}}). "
             f"Sent extra: {{{','.join(sorted(requested - expected))}}}. "
             f"Missing but required: {{{','.join(sorted(expected - requested))}}}."))
-    for name in sorted(requested - expected):
-        raise ApiError("INVALID_ARGUMENT", f"input tensor alias not found in signature: {name}. "
+    unknown = sorted(requested - expected)
+    if unknown:
+        raise ApiError("INVALID_ARGUMENT", f"input tensor alias not found in signature: {unknown[0]}. "
                                            f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.")
 
 
