@@ -18,13 +18,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-from models import augmentation, export, features, names, registry
+from models import augmentation, export, features, names, progress, registry
 from models.train_config import OPTIMIZERS, PRECISIONS, TrainConfig  # noqa: F401  (trainer.TrainConfig)
 
 TRAINING_SUMMARY_FILE = names.TRAINING_SUMMARY_FILE
@@ -94,11 +95,13 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
     on a new best, the best weights; `state.json` holds the epoch, best score, wait count
     and the per-epoch history. At the end the best weights are restored."""
 
-    def __init__(self, directory: str, patience: int, monitor: str = "val_accuracy"):
+    def __init__(self, directory: str, patience: int, monitor: str = "val_accuracy", epochs: int = 0):
         super().__init__()
         self.directory = directory
         self.patience = patience
         self.monitor = monitor
+        self.epochs = epochs  # > 0: a progress line per epoch (models/progress.py)
+        self.fit_started = time.time()
         self.state = {"epoch": 0, "best": None, "best_epoch": None, "wait": 0, "history": [], "stopped_early": False}
 
     @property
@@ -137,6 +140,10 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         self.model.save(os.path.join(self.directory, LAST_MODEL_FILE))
         with tf.io.gfile.GFile(self.state_path, "w") as f:
             json.dump(state, f, indent=1)
+        if self.epochs:
+            print(progress.epoch_line(epoch + 1, self.epochs, logs, state["best"], state["best_epoch"],
+                                      time.time() - self.fit_started, [h["seconds"] for h in state["history"]],
+                                      self.patience - state["wait"]), flush=True)
 
     def restore_best(self, model: keras.Model) -> None:
         path = os.path.join(self.directory, BEST_WEIGHTS_FILE)
@@ -162,7 +169,7 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
     float32 whatever the training precision."""
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
-    stopper = ResumableEarlyStopping(checkpoint_dir, config.patience)
+    stopper = ResumableEarlyStopping(checkpoint_dir, config.patience, epochs=config.epochs)
     initial_epoch = 0
     if config.resume and stopper.load():
         model = keras.models.load_model(os.path.join(checkpoint_dir, LAST_MODEL_FILE))
@@ -178,10 +185,12 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
         class_weight = {int(k): float(v) for k, v in config.class_weights.items()}
         print(f"[Trainer] balanced class weights: {class_weight}", flush=True)
 
-    started = time.time()
+    started = stopper.fit_started = time.time()
     if stopper.state["stopped_early"] or initial_epoch >= config.epochs:
         print("[Trainer] the checkpointed run had already finished; restoring its best weights", flush=True)
     else:
+        print(f"[Trainer] {config.model}: up to {config.epochs} epochs; TensorBoard: tensorboard --logdir {log_dir}",
+              flush=True)
         model.fit(
             train_ds,
             validation_data=eval_ds,
@@ -189,7 +198,7 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
             initial_epoch=initial_epoch,
             class_weight=class_weight,
             callbacks=[*schedule_callbacks(config), stopper, keras.callbacks.TensorBoard(log_dir=log_dir)],
-            verbose=2,
+            verbose=1 if sys.stdout.isatty() else 0,  # the bar on a terminal; the stopper's line each epoch
         )
     elapsed = time.time() - started
     stopper.restore_best(model)

@@ -13,11 +13,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+import time
 from typing import Dict, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
+from models.progress import format_duration
+
 POLL_S = 0.5
+HEARTBEAT_S = 30.0  # a running stage says so at least this often
 _FINISHED = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
 
 
@@ -34,12 +38,15 @@ class StageReporter:
     """`with StageReporter(...) as reporter: LocalDagRunner().run(...)`; then
     `reporter.results` has each finished stage's StageResult."""
 
-    def __init__(self, pipeline_name: str, metadata_path: str, stream):
+    def __init__(self, pipeline_name: str, metadata_path: str, stream, heartbeat_s: float = HEARTBEAT_S):
         self.pipeline_name = pipeline_name
         self.metadata_path = metadata_path
         self.stream = stream
+        self.heartbeat_s = heartbeat_s
         self.results: Dict[str, StageResult] = {}
         self._started: Dict[int, str] = {}  # execution id -> node id, once its start line is out
+        self._began: Dict[int, float] = {}  # execution id -> when its start line went out (monotonic)
+        self._last_line: Dict[int, float] = {}  # execution id -> when its last line went out
         self._finished: set = set()
         self._baseline = 0
         self._store = None
@@ -95,13 +102,25 @@ class StageReporter:
                     if node_id is None:
                         continue
                     self._started[execution.id] = node_id
+                    self._began[execution.id] = self._last_line[execution.id] = time.monotonic()
                     print(f"==> {node_id} ...", file=self.stream, flush=True)
                 if execution.last_known_state in _FINISHED:
                     self._finish(store, execution)
                 elif execution.last_known_state == metadata_store_pb2.Execution.FAILED:
                     self._finished.add(execution.id)  # the run's own error says why
+                else:
+                    self._heartbeat(execution.id)
         except Exception:  # the store is busy being written: the next look sees it
             pass
+
+    def _heartbeat(self, execution_id: int) -> None:
+        """A line every heartbeat_s while a stage runs: a Beam stage is otherwise silent for
+        minutes between its start and end lines."""
+        now = time.monotonic()
+        if now - self._last_line[execution_id] >= self.heartbeat_s:
+            self._last_line[execution_id] = now
+            print(f"    {self._started[execution_id]} running, {format_duration(now - self._began[execution_id])}",
+                  file=self.stream, flush=True)
 
     def _finish(self, store, execution) -> None:
         from pipeline import run_report

@@ -144,3 +144,14 @@ def test_precision_must_be_a_known_policy():
 
     with pytest.raises(ValueError, match="precision 'float16'"):
         trainer.TrainConfig(precision="float16")
+
+
+def test_each_epoch_prints_time_left_and_the_best_so_far_and_tensorboard(tmp_path, tiny_registry, capsys):
+    config = trainer.TrainConfig(model="tiny", epochs=3, patience=5, batch_size=8)
+    trainer.train(config, _data(), _data(seed=1), str(tmp_path / "logs"), str(tmp_path / "ckpt"))
+    out = capsys.readouterr().out
+    assert f"TensorBoard: tensorboard --logdir {tmp_path / 'logs'}" in out
+    lines = [line for line in out.splitlines() if line.startswith("[Trainer] epoch ")]
+    assert [line.split(":")[0] for line in lines] == [f"[Trainer] epoch {i}/3" for i in (1, 2, 3)]
+    assert all("best val_accuracy" in line and "elapsed" in line for line in lines)
+    assert "left" in lines[0] and "left" not in lines[-1]  # the last epoch has none left
