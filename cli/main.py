@@ -70,6 +70,17 @@ def _run(args) -> int:
 
 
 def _kubeflow_compile(args) -> int:
+    from kubeflow import config
+
+    # The defaults let a compile run anywhere; a cluster needs its own of both.
+    if args.image is None:
+        args.image = config.DEFAULT_IMAGE
+        print(f"warning: no --image: tasks run in {config.DEFAULT_IMAGE}, which no cluster can pull; build the "
+              "Dockerfile, push it and pass --image REGISTRY/fer-pipeline:TAG", file=sys.stderr)
+    if args.pipeline_root is None:
+        args.pipeline_root = config.DEFAULT_PIPELINE_ROOT
+        print(f"warning: no --pipeline-root: artifacts go to {config.DEFAULT_PIPELINE_ROOT}, a bucket you do not "
+              "own; pass --pipeline-root gs://YOUR_BUCKET/fer or a path every pod mounts", file=sys.stderr)
     from kubeflow import runner
     from pipeline import options as pipeline_options
 
@@ -225,17 +236,33 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _compiled_output(path: str) -> str:
+    from models import arg_types
+
+    if not path.endswith((".yaml", ".yml", ".json")):
+        raise argparse.ArgumentTypeError(f"{path}: end the name in .yaml (Kubeflow Pipelines) or .json (Vertex AI)")
+    return arg_types.file_to_create(path)
+
+
 def _add_kubeflow(sub) -> None:
     from components.fer_infra_validator import defaults as infra_defaults
     from kubeflow import config  # no TensorFlow
+    from models import arg_types
     from pipeline import options as pipeline_options
 
     k = sub.add_parser("kubeflow", help="compile for / submit to Kubeflow Pipelines v2 or Vertex AI Pipelines")
     ksub = k.add_subparsers(dest="kubeflow_command", required=True)
-    c = ksub.add_parser("compile", help="compile create_pipeline() with KubeflowV2DagRunner into a PipelineJob JSON")
-    c.add_argument("--output", required=True, help="pipeline file to write (JSON)")
-    c.add_argument("--image", default=config.DEFAULT_IMAGE, help="pipeline image every task runs in (see Dockerfile)")
-    c.add_argument("--pipeline-root", default=config.DEFAULT_PIPELINE_ROOT, help="artifact root (gs:// or a path every pod mounts)")
+    c = ksub.add_parser("compile", help="compile create_pipeline() with KubeflowV2DagRunner: a PipelineSpec YAML for "
+                                        "Kubeflow Pipelines or a PipelineJob JSON for Vertex AI")
+    c.add_argument("--output", required=True, type=_compiled_output,
+                   help="pipeline.yaml: the PipelineSpec the kfp SDK, CLI and UI load; pipeline.json: the Vertex AI "
+                        "PipelineJob")
+    c.add_argument("--image", default=None,
+                   help=f"pipeline image every task runs in (see Dockerfile) (default: {config.DEFAULT_IMAGE}, with a "
+                        "warning: no cluster can pull it)")
+    c.add_argument("--pipeline-root", default=None,
+                   help=f"artifact root (gs:// or a path every pod mounts) (default: {config.DEFAULT_PIPELINE_ROOT}, "
+                        "with a warning)")
     c.add_argument("--data-root", default=config.DEFAULT_DATA_ROOT, help="default of the data_root runtime parameter")
     c.add_argument("--serving-model-dir", help="Pusher destination (default: serving_model/fer beside the pipeline root)")
     pipeline_options.add_arguments(c, pipeline_options.KUBEFLOW, notes={
@@ -247,7 +274,8 @@ def _add_kubeflow(sub) -> None:
     c.set_defaults(func=_kubeflow_compile)
 
     s = ksub.add_parser("submit", help="create a run of a compiled pipeline")
-    s.add_argument("--pipeline", default="pipeline.json", help="compiled pipeline file")
+    s.add_argument("--pipeline", default="pipeline.yaml", type=arg_types.input_file,
+                   help="compiled pipeline: a PipelineSpec .yaml or a PipelineJob .json (default: %(default)s)")
     s.add_argument("--host", help="Kubeflow Pipelines API endpoint, e.g. http://localhost:8080")
     s.add_argument("--vertex", action="store_true", help="submit to Vertex AI Pipelines instead")
     s.add_argument("--project", help="Vertex: Google Cloud project")

@@ -10,8 +10,10 @@ pipeline root and the runtime parameters' defaults.
 import dataclasses
 import json
 import os
+import tempfile
 from typing import Any, Dict, Optional
 
+import yaml
 from tfx import v1 as tfx
 from tfx.orchestration import data_types
 
@@ -75,11 +77,27 @@ def build_pipeline(options: CompileOptions) -> tfx.dsl.Pipeline:
     )
 
 
+YAML_SUFFIXES, JSON_SUFFIX = (".yaml", ".yml"), ".json"
+
+
 def compile_pipeline(output: str, options: Optional[CompileOptions] = None) -> Dict[str, Any]:
-    """Writes the PipelineJob JSON to `output` and returns it."""
+    """Writes the compiled pipeline to `output` and returns the PipelineJob: as the bare
+    PipelineSpec YAML that the kfp SDK, the kfp CLI and the KFP UI load (.yaml, .yml; the
+    pipeline root as its defaultPipelineRoot), or as the PipelineJob JSON that Vertex AI
+    Pipelines runs (.json)."""
     options = options or CompileOptions()
     output = os.path.abspath(output)
+    if not output.endswith(YAML_SUFFIXES + (JSON_SUFFIX,)):
+        raise ValueError(f"{output}: end the name in .yaml (Kubeflow Pipelines: the kfp SDK, CLI and UI) or .json "
+                         "(a Vertex AI PipelineJob)")
     os.makedirs(os.path.dirname(output), exist_ok=True)
+    if output.endswith(YAML_SUFFIXES):
+        with tempfile.TemporaryDirectory() as tmp:
+            job = compile_pipeline(os.path.join(tmp, "pipeline.json"), options)
+        spec = dict(job["pipelineSpec"], defaultPipelineRoot=job["runtimeConfig"]["gcsOutputDirectory"])
+        with open(output, "w") as f:
+            yaml.safe_dump(spec, f, sort_keys=True)
+        return job
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             default_image=options.image,

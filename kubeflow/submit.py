@@ -26,16 +26,33 @@ class SubmitError(ValueError):
 
 
 def load_compiled(path: str) -> Dict[str, Any]:
+    """The compiled pipeline as a PipelineJob dict, from either format `kubeflow compile`
+    writes: the PipelineJob JSON, or the bare PipelineSpec YAML (its defaults and
+    defaultPipelineRoot become the job's runtimeConfig)."""
+    is_yaml = path.endswith((".yaml", ".yml"))
     try:
         with open(path) as f:
-            job = json.load(f)
+            job = yaml.safe_load(f) if is_yaml else json.load(f)
     except OSError as e:
         raise SubmitError(f"cannot read the compiled pipeline {path}: {e.strerror}") from e
-    except json.JSONDecodeError as e:
-        raise SubmitError(f"{path} is not JSON ({e}); compile it with `fer-pipeline kubeflow compile`") from e
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        kind = "YAML" if is_yaml else "JSON"
+        raise SubmitError(f"{path} is not {kind} ({str(e).splitlines()[0]}); compile it with "
+                          "`fer-pipeline kubeflow compile`") from e
+    if is_yaml and isinstance(job, dict) and "root" in job and "pipelineInfo" in job:
+        return _job_of_spec(job)
     if not isinstance(job, dict) or "pipelineSpec" not in job:
-        raise SubmitError(f"{path} has no pipelineSpec: not a KubeflowV2DagRunner output")
+        raise SubmitError(f"{path} is neither a PipelineSpec YAML nor a PipelineJob JSON: not a "
+                          "`fer-pipeline kubeflow compile` output")
     return job
+
+
+def _job_of_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
+    parameters = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+    return {"pipelineSpec": spec, "displayName": spec["pipelineInfo"].get("name"),
+            "runtimeConfig": {"gcsOutputDirectory": spec.get("defaultPipelineRoot"),
+                              "parameterValues": {name: p["defaultValue"] for name, p in parameters.items()
+                                                  if "defaultValue" in p}}}
 
 
 def parameter_types(job: Dict[str, Any]) -> Dict[str, type]:
@@ -99,6 +116,7 @@ def submit_kfp(
     """Creates a run on a KFP 2.x endpoint; returns its run id."""
     import kfp
     import kfp_server_api
+    import urllib3
 
     try:
         client = kfp.Client(host=host, existing_token=existing_token,
@@ -119,8 +137,12 @@ def submit_kfp(
     except kfp_server_api.ApiException as e:
         raise SubmitError(f"Kubeflow Pipelines at {host} refused the request: HTTP {e.status} {e.reason}: "
                           f"{(e.body or '').strip()[:500]}") from e
-    except TimeoutError as e:  # the client's health check gave up
-        raise SubmitError(f"cannot reach Kubeflow Pipelines at {host}: {e}") from e
+    except (TimeoutError, OSError, urllib3.exceptions.HTTPError) as e:  # no answer: MaxRetryError and the like
+        reason = getattr(e, "reason", None) or e
+        raise SubmitError(f"cannot reach Kubeflow Pipelines at {host} ({type(reason).__name__}): check the URL, "
+                          "that the API is reachable from here (e.g. kubectl port-forward -n kubeflow "
+                          "svc/ml-pipeline-ui 8080:80, then --host http://localhost:8080) and the auth (--token)") \
+            from e
     return result.run_id
 
 

@@ -5,6 +5,7 @@ import importlib
 import importlib.util
 import json
 
+import pytest
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
@@ -152,3 +153,42 @@ def test_stronger_model_with_the_tuner_compiles_with_its_recipe_as_defaults(tmp_
     assert job["runtimeConfig"]["parameterValues"]["learning_rate"] == 1e-3
     tuner_config = json.loads(tasks["Tuner"]["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"])
     assert tuner_config["max_trials"] == 3 and tuner_config["train_config"]["model"] == "vgg_bn"
+
+
+def test_the_yaml_loads_with_the_kfp_sdk_s_own_loaders(compiled_yaml):
+    """What create_run_from_pipeline_package and upload_pipeline (and so the kfp CLI) call on a
+    package file, and kfp's component loader, which parses the PipelineSpec strictly."""
+    from kfp import components
+    from kfp.client import client as kfp_client
+
+    path, job = compiled_yaml
+    doc = kfp_client._extract_pipeline_yaml(path)
+    assert doc.pipeline_spec.pipeline_info.name == "fer"
+    assert set(doc.pipeline_spec.root.dag.tasks) == set(job["pipelineSpec"]["root"]["dag"]["tasks"])
+    assert doc.pipeline_spec.default_pipeline_root == job["runtimeConfig"]["gcsOutputDirectory"]
+    parameters = doc.pipeline_spec.root.input_definitions.parameters
+    assert parameters["epochs"].default_value.number_value == 100 and parameters["epochs"].is_optional
+    component = components.load_component_from_file(path)
+    assert component.name == "fer" and "epochs" in component.component_spec.inputs
+
+
+def test_the_output_name_chooses_the_format_and_anything_else_is_refused(tmp_path, capsys):
+    from cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["kubeflow", "compile", "--output", str(tmp_path / "p.txt")])
+    assert exited.value.code == 2
+    assert "end the name in .yaml (Kubeflow Pipelines) or .json (Vertex AI)" in capsys.readouterr().err
+
+
+def test_compiling_with_the_default_image_and_root_warns_once_each(tmp_path, capsys):
+    from cli.main import main
+
+    assert main(["kubeflow", "compile", "--output", str(tmp_path / "p.yaml")]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(err) == 2
+    assert err[0].startswith(f"warning: no --image: tasks run in {config.DEFAULT_IMAGE}")
+    assert err[1].startswith(f"warning: no --pipeline-root: artifacts go to {config.DEFAULT_PIPELINE_ROOT}")
+    assert main(["kubeflow", "compile", "--output", str(tmp_path / "q.yaml"), "--image", "r/i:1",
+                 "--pipeline-root", "gs://mine/root"]) == 0
+    assert "warning:" not in capsys.readouterr().err

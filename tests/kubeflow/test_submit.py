@@ -34,8 +34,11 @@ def test_parameters_are_typed_as_the_pipeline_declares(compiled):
 
 def test_a_compiled_file_that_is_not_one_is_a_clear_error(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps({"components": {}}))
-    with pytest.raises(submit.SubmitError, match="no pipelineSpec"):
+    with pytest.raises(submit.SubmitError, match="neither a PipelineSpec YAML nor a PipelineJob JSON"):
         submit.load_compiled(str(tmp_path / "x.json"))
+    (tmp_path / "z.yaml").write_text("a: [1,\n")
+    with pytest.raises(submit.SubmitError, match="is not YAML"):
+        submit.load_compiled(str(tmp_path / "z.yaml"))
     (tmp_path / "y.json").write_text("pipelineSpec: {}")
     with pytest.raises(submit.SubmitError, match="not JSON"):
         submit.load_compiled(str(tmp_path / "y.json"))
@@ -75,6 +78,31 @@ def test_kfp_submission_end_to_end(compiled, capsys):
         assert second["experiment_id"] == experiment["experiment_id"] and run_id == kfp_server.runs[1]["run_id"]
         assert second["runtime_config"]["pipeline_root"] == config.DEFAULT_PIPELINE_ROOT
         assert second["runtime_config"]["parameters"]["epochs"] == 100
+
+
+def test_the_yaml_submits_the_same_run_as_the_json(compiled_yaml, compiled):
+    path, _ = compiled_yaml
+    job = submit.load_compiled(path)
+    _, json_job = compiled
+    assert job["pipelineSpec"]["root"] == json_job["pipelineSpec"]["root"]
+    assert submit.runtime_parameters(job) == submit.runtime_parameters(json_job)
+    assert submit.pipeline_root(job) == submit.pipeline_root(json_job) == config.DEFAULT_PIPELINE_ROOT
+    with FakeKfp() as kfp_server:
+        assert main(["kubeflow", "submit", "--pipeline", path, "--host", kfp_server.url, "--param", "epochs=3"]) == 0
+        run = kfp_server.calls("POST", "/runs")[0]["body"]
+        assert run["pipeline_spec"]["root"] == json_job["pipelineSpec"]["root"]
+        assert run["runtime_config"]["parameters"]["epochs"] == 3
+        assert run["runtime_config"]["pipeline_root"] == config.DEFAULT_PIPELINE_ROOT
+
+
+def test_an_unreachable_host_is_one_line_with_what_to_check(compiled, capsys):
+    from tests.serving.conftest import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["kubeflow", "submit", "--pipeline", compiled[0], "--host", url]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: cannot reach Kubeflow Pipelines at {url}")
+    assert "port-forward" in err[0] and "--token" in err[0] and "Traceback" not in err[0]
 
 
 def test_kfp_refusal_is_reported_with_the_server_reason(compiled, monkeypatch):
