@@ -280,7 +280,8 @@ def _add_kubeflow(sub) -> None:
     s.add_argument("--vertex", action="store_true", help="submit to Vertex AI Pipelines instead")
     s.add_argument("--project", help="Vertex: Google Cloud project")
     s.add_argument("--region", help="Vertex: region, e.g. europe-west4")
-    s.add_argument("--experiment", default=config.DEFAULT_EXPERIMENT, help="KFP experiment (created if missing)")
+    s.add_argument("--experiment", default=config.DEFAULT_EXPERIMENT,
+                   help="KFP experiment (created if missing) (default: %(default)s)")
     s.add_argument("--run-name")
     s.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="runtime parameter (repeatable): data_root, epochs, batch_size, learning_rate")
@@ -329,18 +330,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("dashboard", help="a self-contained HTML page of a run's TFMA evaluation")
     b.add_argument("--run", required=True, help="run directory (fer-pipeline run --output)")
-    b.add_argument("--output", required=True, help="HTML file to write")
+    b.add_argument("--output", required=True, type=arg_types.output_file, help="HTML file to write")
     b.add_argument("--baseline", choices=["latest-blessed", "none"], default="latest-blessed",
-                   help="show the Evaluator's baseline (the latest blessed model) beside the candidate")
+                   help="show the Evaluator's baseline (the latest blessed model) beside the candidate "
+                        "(default: %(default)s)")
     b.set_defaults(func=_dashboard)
 
     e = sub.add_parser("evaluate", help="evaluate a pushed SavedModel (serving_default) on a FER CSV")
     e.add_argument("--model", required=True, help="a pushed version directory: .../serving_model/fer/<version>")
-    e.add_argument("--data", required=True, help="FER CSV (plain or .gz)")
+    e.add_argument("--data", required=True, type=arg_types.input_file, help="FER CSV (plain or .gz)")
     e.add_argument("--usage", default="PublicTest", choices=["Training", "PublicTest", "PrivateTest", "valid"],
                    help="the rows of one Usage, or 'valid': the validation carve of Training (seed 42, 10 %%) that "
-                        "selects models")
-    e.add_argument("--batch-size", type=int, default=256)
+                        "selects models (default: %(default)s)")
+    e.add_argument("--batch-size", type=arg_types.positive_int, default=256,
+                   help="faces a model call (default: %(default)s)")
     e.add_argument("--json", action="store_true", help="print the result as one JSON document on stdout (the text "
                                                        "goes to stderr)")
     e.set_defaults(func=_evaluate)

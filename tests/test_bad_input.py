@@ -109,3 +109,22 @@ def test_the_first_lines_of_a_run_are_the_project_s_own(files, tmp_path):
     text = (tmp_path / "out" / "logs" / log).read_text()
     # kept, in the log: TensorFlow's native lines (this test's environment keeps its errors) and the traceback
     assert "Unable to register" in text and "Traceback" in text
+
+
+def test_every_option_with_a_default_shows_it_in_help():
+    import argparse
+
+    from cli.main import build_parser
+    from client.webcam import build_parser as webcam_parser
+
+    def missing(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, child in action.choices.items():
+                    yield from missing(child, f"{name} {sub}")
+            elif (action.option_strings and action.default not in (None, False, argparse.SUPPRESS)
+                  and not isinstance(action, argparse._VersionAction)
+                  and "default" not in (action.help or "").lower()):
+                yield f"{name} {action.option_strings[0]} (default {action.default!r})"
+
+    assert not list(missing(build_parser(), "fer-pipeline")) + list(missing(webcam_parser(), "fer-webcam"))
