@@ -12,6 +12,7 @@ one when there is none yet. It reads the same flags and config files as
 import dataclasses
 import logging
 import signal
+import socket
 import threading
 from typing import Optional
 
@@ -46,10 +47,24 @@ class RunningServer:
         self.store.stop()
 
 
+def _check_port_free(host: str, port: int, api_name: str) -> None:
+    """A port in use is reported before the model loads (and its log lines), in one line."""
+    if not port:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise OSError(f"cannot serve {api_name} on {host}:{port}: {e.strerror}") from None
+
+
 def start(options: ServerOptions = ServerOptions(), **changes) -> RunningServer:
     """Raises config_files.ConfigError for a bad config file, OSError for a port that cannot
     be bound."""
     options = dataclasses.replace(options, **changes)
+    _check_port_free(options.host, options.grpc_port, "gRPC")
+    if options.rest_port:
+        _check_port_free(options.host, options.rest_port, "REST")
     if options.model_config_file:
         model = config_files.read_model_config(options.model_config_file)
     else:
