@@ -151,7 +151,8 @@ def install_runner_guards(connect_timeout_s: Optional[float] = None) -> None:
             for response in conn._input:
                 conn._futures_by_id.pop(response.instruction_id).set(response)
         except Exception as e:  # the stream broke: the worker process is gone
-            reason = f"lost its control stream ({type(e).__name__}: {getattr(e, 'details', lambda: e)()})"
+            detail = e.details() if hasattr(e, "details") else e  # a grpc.RpcError says why in details()
+            reason = f"lost its control stream ({type(e).__name__}: {detail})"
         if closing.is_set():
             return  # the runner closed it: the end of the job
         # Also when nothing is pending: an instruction sent later would wait for it forever.
