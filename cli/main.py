@@ -48,7 +48,8 @@ def _check_csv(args) -> int:
     if args.rejects:
         print(f"  rejects written to {args.rejects}", file=human)
     if exceeded:
-        print(f"error: reject fraction {stats.reject_fraction:.3%} exceeds {args.max_reject_fraction:.3%}", file=sys.stderr)
+        print(f"error: reject fraction {stats.reject_fraction:.3%} exceeds {args.max_reject_fraction:.3%}",
+              file=sys.stderr)
     if args.json:
         print(json.dumps(report, sort_keys=True))
     return 0 if report["ok"] else 1

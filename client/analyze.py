@@ -127,7 +127,8 @@ class Analyzer:
         if model and server:
             raise ValueError("give a model or a server, not both")
         self.detector = detectors.make(detector)
-        self.predictor = ServerPredictor(server) if server else SavedModelPredictor(model or features.SHIPPED_MODEL_BASE_PATH)
+        self.predictor = (ServerPredictor(server) if server
+                          else SavedModelPredictor(model or features.SHIPPED_MODEL_BASE_PATH))
 
     def __call__(self, image: ImageLike) -> List[Dict]:
         pixels = read_image(image)

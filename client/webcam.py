@@ -172,10 +172,11 @@ def draw_overlay(frame: np.ndarray, boxes, face_ids, probabilities, server_down:
 
 class WebcamRunner:
     def __init__(self, client: "FerClient", *, smoothing: float = 1.0, timeline: Optional[TimelineWriter] = None,
-                 jsonl: Optional[JsonlWriter] = None, annotated=None, display: bool = False, pipelined: bool = False,
-                 detect_every: int = 1, detector=None, on_frame: Optional[Callable[[FrameResult, np.ndarray], None]] = None):
+                 jsonl: Optional[JsonlWriter] = None, annotated: Optional[AnnotatedWriter] = None,
+                 display: bool = False, pipelined: bool = False, detect_every: int = 1, detector=None,
+                 on_frame: Optional[Callable[[FrameResult, np.ndarray], None]] = None):
         self.client, self.smoothing, self.timeline, self.jsonl = client, smoothing, timeline, jsonl
-        self.annotated = annotated  # AnnotatedWriter: each overlaid frame, as a video or images
+        self.annotated = annotated  # each overlaid frame, as a video or images
         self.display, self.pipelined, self.on_frame = display, pipelined, on_frame
         self.detect_every = max(1, detect_every)
         self._last: List[detectors.Detection] = []
@@ -235,7 +236,8 @@ class WebcamRunner:
                 return False
         return True
 
-    def run(self, frames: Iterator[Tuple[np.ndarray, float]], max_frames: Optional[int] = None) -> RunStats:
+    def run(self, frames: Iterator[Tuple[np.ndarray, float, str]], max_frames: Optional[int] = None) -> RunStats:
+        """frames: (BGR frame, time in seconds, source name), as Source.frames gives them."""
         stats, pending, start = RunStats(), None, time.perf_counter()
         index = 0
         try:

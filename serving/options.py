@@ -70,7 +70,8 @@ def add_arguments(v: argparse.ArgumentParser, default_model_base_path_help: str)
          help="most rows (faces) one request may carry; more is refused, never run (default: %(default)s)")
     flag("rest-api-num-threads", type=arg_types.positive_int, default=d.rest_workers,
          help="REST requests run at once (default: %(default)s)")
-    flag("grpc-max-threads", type=arg_types.positive_int, default=d.grpc_workers, help="gRPC calls run at once (default: %(default)s)")
+    flag("grpc-max-threads", type=arg_types.positive_int, default=d.grpc_workers,
+         help="gRPC calls run at once (default: %(default)s)")
     flag("max-queued-requests", type=arg_types.non_negative_int, default=d.queued_requests,
          help="requests waiting for a thread, per API, before 503 / RESOURCE_EXHAUSTED (default: %(default)s)")
     flag("rest-api-timeout-in-ms", type=arg_types.positive_int, default=int(d.request_timeout_s * 1000),
