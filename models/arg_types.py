@@ -28,6 +28,7 @@ positive_int = ranged(int, 1, what="a whole number >= 1")
 non_negative_int = ranged(int, 0, what="a whole number >= 0")
 fraction = ranged(float, 0.0, 1.0, "a fraction")
 positive_float = ranged(float, 0.0, what="a number > 0", low_open=True)
+non_negative_float = ranged(float, 0.0, what="a number >= 0")
 seconds = ranged(float, 0.0, what="seconds")
 
 

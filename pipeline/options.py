@@ -86,9 +86,10 @@ class PipelineOptions:
     max_reject_fraction: float = option(csv_parser.DEFAULT_MAX_REJECT_FRACTION,
                                         "FerExampleGen fails the run when more of the rows than this are rejected",
                                         parse=arg_types.fraction)
+    # Not capped at 1: a bound above it declines every model, which evaluates without pushing.
     accuracy_lower_bound: float = option(configs.DEFAULT_ACCURACY_LOWER_BOUND,
-                                         "blessing: lowest overall PublicTest accuracy", flag="--accuracy-threshold",
-                                         parse=arg_types.fraction)
+                                         "blessing: lowest overall PublicTest accuracy (above 1: never bless)",
+                                         flag="--accuracy-threshold", parse=arg_types.non_negative_float)
     regression_tolerance: float = option(0.0, "blessing: how far (absolute accuracy) a candidate may fall below "
                                               "the latest blessed model", runners=())
     min_class_share: float = option(class_balance_logic.DEFAULT_MIN_SHARE,
