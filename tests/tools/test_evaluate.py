@@ -54,4 +54,6 @@ def test_evaluate_the_pushed_model_agrees_with_the_evaluator(runs, trainable_csv
     # The Evaluator judged the same model on the same PublicTest rows through `classify`.
     tfma_accuracy = data.load_report(runs[0]).slice().get(data.ACCURACY)
     assert result["accuracy"] == pytest.approx(tfma_accuracy, abs=1e-6)
-    assert main(["evaluate", "--model", version, "--data", trainable_csv + ".missing"]) == 2
+    with pytest.raises(SystemExit) as exited:  # the parser refuses a missing file, exit code 2
+        main(["evaluate", "--model", version, "--data", trainable_csv + ".missing"])
+    assert exited.value.code == 2
