@@ -162,19 +162,28 @@ class HttpServer:
                 return
 
     async def _receive(self, conn, reader, timeout: float, idle: bool):
+        """The next h11 event. `idle`: waiting for a request to begin, so a timeout is a quiet
+        None; once a byte of it arrives, the rest must follow within read_timeout_s (a client
+        trickling bytes cannot keep a connection for ever)."""
+        loop = asyncio.get_running_loop()
+        deadline = None if idle else loop.time() + timeout
         while True:
             event = conn.next_event()
             if event is not h11.NEED_DATA:
                 return event
+            wait = timeout if deadline is None else deadline - loop.time()
             try:
-                data = await asyncio.wait_for(reader.read(_READ_CHUNK), timeout)
+                if wait <= 0:
+                    raise asyncio.TimeoutError
+                data = await asyncio.wait_for(reader.read(_READ_CHUNK), wait)
             except asyncio.TimeoutError:
-                if idle:
+                if deadline is None:
                     return None
                 raise _Refused(json_error(408, f"Request not received within {self.limits.read_timeout_s:g} s")) \
                     from None
             conn.receive_data(data)
-            idle = False
+            if deadline is None:
+                deadline = loop.time() + self.limits.read_timeout_s
 
     async def _read_request(self, conn, reader, writer) -> Optional[Request]:
         loop = asyncio.get_running_loop()

@@ -196,6 +196,27 @@ def test_a_stalled_request_is_answered_408_and_an_idle_connection_closed(guarded
         assert 1.5 < time.monotonic() - start < 6  # closed by the server after its 2 s idle timeout
 
 
+def test_headers_trickled_a_byte_at_a_time_are_cut_off(guarded):
+    port = guarded[0].rest_port
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        received = b""
+        for byte in b"GET /v1/models/fer HTTP/1.1\r\nX-Slow: " + b"a" * 100:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(0.05)
+            if time.monotonic() - start > 3:
+                break
+        try:
+            received = s.recv(65536)
+        except OSError:
+            pass
+    status, _, body = parse_response(received)
+    assert status == 408 and time.monotonic() - start < 5  # the 1 s read timeout runs from the first byte
+
+
 def test_deep_nesting_gets_a_json_error(guarded):
     port = guarded[0].rest_port
     for depth in (100_000, 900, 40):
