@@ -61,12 +61,38 @@ _KNOWN_NOISE = re.compile(
     r"|does not have payload_format custom property"  # Transform's output; TF Example is right
     r"|parse_example_dataset \(from tensorflow"  # deprecation inside tfx_bsl
     r"|^Execution \d+ failed\.$"  # TFX's line before the failure the CLI reports in its own words
+    r"|Fail to find plots for model name"  # TFMA, once a slice, when no plots are configured
+    r"|Couldn't find python-snappy"  # Beam: a slower CRC, not a fault
+    r"|tf_record_iterator \(from tensorflow"  # deprecation inside TFMA's writer
 )
 
 
 class _DropKnownNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not _KNOWN_NOISE.search(record.getMessage())
+
+
+class _WithoutTraceback(logging.Formatter):
+    """The console's format: a record's message without its traceback (the log file has it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+def _console_handlers():
+    """The handlers that write to the console: the root's, and those libraries attach to their
+    own loggers (TensorFlow's writes INFO lines to the console by itself)."""
+    consoles = {id(s) for s in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)}
+    loggers = [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger)]
+    return [h for logger in loggers for h in logger.handlers
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+            and id(h.stream) in consoles]
 
 
 def new_log_path(output_dir: str) -> str:
@@ -82,9 +108,14 @@ def _log_to_file(path: str) -> logging.FileHandler:
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    for existing in root.handlers:
-        existing.setLevel(max(existing.level, logging.WARNING))
-        existing.addFilter(_DropKnownNoise())
+    if not root.handlers:
+        # The console handler, made here so that it gets the filter below: a library's own
+        # basicConfig() during the run is then a no-op instead of a second, unfiltered console.
+        logging.basicConfig(format="%(levelname)s:%(name)s:%(message)s")
+    for console in _console_handlers():
+        console.setLevel(max(console.level, logging.WARNING))
+        console.addFilter(_DropKnownNoise())
+        console.setFormatter(_WithoutTraceback(console.formatter._fmt if console.formatter else None))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("absl").setLevel(logging.INFO)

@@ -28,3 +28,16 @@ def test_known_noise_is_dropped_from_the_console_only():
     real = logging.LogRecord("absl", logging.WARNING, "", 0, "Schema anomaly in feature pixels", (), None)
     keep = local_runner._DropKnownNoise()
     assert not keep.filter(noise) and keep.filter(real)
+
+
+def test_the_console_format_leaves_the_traceback_to_the_log_file():
+    import logging
+    import sys
+
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("apache_beam", logging.ERROR, "", 0, "a stage failed", (), sys.exc_info())
+    console = local_runner._WithoutTraceback("%(levelname)s:%(name)s:%(message)s").format(record)
+    assert console == "ERROR:apache_beam:a stage failed"
+    assert "Traceback" in logging.Formatter("%(message)s").format(record)  # the log file's formatter keeps it
