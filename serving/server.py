@@ -52,6 +52,9 @@ def _check_port_free(host: str, port: int, api_name: str) -> None:
     if not port:
         return
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # SO_REUSEADDR as servers bind: a port left in TIME_WAIT by a server that just stopped
+        # is free; one a socket listens on is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as e:
