@@ -7,9 +7,6 @@ prometheus_client writes a counter with a `_total` suffix (and a `_created` samp
 TF Serving's exporter writes the bare name: a query for `:tensorflow:serving:request_count`
 reads `:tensorflow:serving:request_count_total` here."""
 
-import time
-from contextlib import contextmanager
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -40,16 +37,6 @@ class Metrics:
         self.requests.labels(self.model_name, api, entrypoint, status).inc()
         if status == "OK":
             self.latency.labels(self.model_name, api, entrypoint).observe(seconds)
-
-    @contextmanager
-    def timed(self, api: str, entrypoint: str):
-        """Counts the request with the status the block sets in the yielded dict."""
-        outcome = {"status": "UNKNOWN"}
-        start = time.perf_counter()
-        try:
-            yield outcome
-        finally:
-            self.record(api, entrypoint, outcome["status"], time.perf_counter() - start)
 
     def version_loaded(self, store, version_path: str, ok: bool) -> None:
         """ModelStore.on_load: the attempt, the versions' states and the served version."""
