@@ -69,6 +69,9 @@ class TrainingOptions:
                                      parse=arg_types.non_negative_int)
     augment: Optional[bool] = option(None, "random flip/rotation/shift of training images")
     tta: Optional[bool] = option(None, "serving averages each face and its mirror image")
+    precision: Optional[str] = option(None, "training precision: mixed_bfloat16 computes in bf16 (float32 weights; "
+                                            "the export is float32), faster on CPUs with bf16 units",
+                                      choices=train_config.PRECISIONS)
     resume: bool = option(False, "continue training from the checkpoint directory's last epoch", runners=(LOCAL,))
     checkpoint_dir: Optional[str] = option(None, "training checkpoints (default: OUTPUT/checkpoints/<model>)",
                                            runners=())
