@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     from tools import evaluate
 
     model = registry.build(args.model)
-    model.load_weights(os.path.join(args.checkpoint, trainer.BEST_WEIGHTS_FILE))
+    model.load_weights(trainer.checkpoint_file(args.checkpoint, "best_weights"))
     labels, images, _ = evaluate.read_usage(args.data, args.usage)
     scaled = preprocessing.scale_pixels(tf.reshape(images, [len(images), -1])).numpy()
     plain = model.predict(scaled, batch_size=256, verbose=0)

@@ -4,7 +4,8 @@ and what it does must be deterministic.
 
 Each image gets its own random horizontal flip, small rotation and shift, composed into
 one projective transform (one ImageProjectiveTransformV3 call per batch, bilinear, edges
-repeated), so the cost is a single resampling pass.
+repeated), so the cost is a single resampling pass. Random erasing and mixup are further
+levers a recipe may turn on (models/trainer.py prepare_batches).
 """
 
 import math
@@ -50,6 +51,46 @@ def augment_images(images: tf.Tensor, max_rotation_degrees: float = MAX_ROTATION
     flip = tf.random.uniform([batch]) < 0.5
     matrices = transform_matrices(angle, shift_x, shift_y, flip, images.shape[1], images.shape[2])
     return apply_transforms(images, matrices)
+
+
+def random_erasing(images: tf.Tensor, probability: float, min_area: float = 0.02, max_area: float = 0.25,
+                   max_aspect: float = 3.0) -> tf.Tensor:
+    """Random erasing (Zhong et al. 2017): with `probability`, each image [B, H, W, C] gets one
+    rectangle of `min_area`..`max_area` of its area, aspect ratio within 1/max_aspect..max_aspect,
+    filled with uniform noise. One vectorised mask per batch, no per-image loop."""
+    shape = tf.shape(images)
+    batch, height, width = shape[0], images.shape[1], images.shape[2]
+    area = tf.random.uniform([batch], min_area, max_area) * float(height * width)
+    log_aspect = tf.random.uniform([batch], -math.log(max_aspect), math.log(max_aspect))
+    aspect = tf.exp(log_aspect)
+    box_h = tf.minimum(tf.sqrt(area * aspect), float(height))
+    box_w = tf.minimum(tf.sqrt(area / aspect), float(width))
+    top = tf.random.uniform([batch]) * (float(height) - box_h)
+    left = tf.random.uniform([batch]) * (float(width) - box_w)
+    rows = tf.range(height, dtype=tf.float32)[tf.newaxis, :, tf.newaxis]
+    cols = tf.range(width, dtype=tf.float32)[tf.newaxis, tf.newaxis, :]
+    inside = ((rows >= top[:, None, None]) & (rows < (top + box_h)[:, None, None])
+              & (cols >= left[:, None, None]) & (cols < (left + box_w)[:, None, None]))
+    erase = inside & (tf.random.uniform([batch]) < probability)[:, None, None]
+    noise = tf.random.uniform(shape, dtype=images.dtype)
+    return tf.where(erase[..., tf.newaxis], noise, images)
+
+
+def mixup(images: tf.Tensor, labels: tf.Tensor, alpha: float) -> tuple:
+    """mixup (Zhang et al. 2018): each image and its one-hot label [B, K] blended with those of
+    another image of the batch, weight lambda ~ Beta(alpha, alpha) per image (kept >= 0.5, so
+    the first image dominates)."""
+    batch = tf.shape(images)[0]
+    a = tf.random.gamma([batch], alpha)
+    b = tf.random.gamma([batch], alpha)
+    lam = a / (a + b)
+    lam = tf.maximum(lam, 1.0 - lam)
+    partner = tf.random.shuffle(tf.range(batch))
+    lam_images = tf.cast(lam, images.dtype)[:, None, None, None]
+    lam_labels = tf.cast(lam, labels.dtype)[:, None]
+    mixed_images = lam_images * images + (1.0 - lam_images) * tf.gather(images, partner)
+    mixed_labels = lam_labels * labels + (1.0 - lam_labels) * tf.gather(labels, partner)
+    return mixed_images, mixed_labels
 
 
 def flip_horizontally(images: tf.Tensor) -> tf.Tensor:

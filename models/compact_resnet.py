@@ -48,13 +48,15 @@ def _module(x, filters):
     return keras.layers.Activation("relu")(keras.layers.Add()([x, shortcut]))
 
 
-def build(num_classes: int = features.NUM_CLASSES) -> keras.Model:
+def build(num_classes: int = features.NUM_CLASSES, stem_filters: int = STEM_FILTERS,
+          module_filters=MODULE_FILTERS, name: str = NAME) -> keras.Model:
+    """The shipped widths by default; other widths make the wider variants (models/catalog.py)."""
     inputs = keras.Input(shape=features.IMAGE_SHAPE, name=features.IMAGE_KEY)
-    x = _bn_relu(_conv(inputs, STEM_FILTERS))
+    x = _bn_relu(_conv(inputs, stem_filters))
     x = keras.layers.MaxPooling2D(2)(x)  # the 48x48 stage stays thin: the modules start at 24x24
-    for filters in MODULE_FILTERS:
+    for filters in module_filters:
         x = _module(x, filters)
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dropout(DROPOUT)(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
-    return keras.Model(inputs, outputs, name=NAME)
+    return keras.Model(inputs, outputs, name=name)

@@ -16,8 +16,11 @@ from typing import Dict, Optional
 from models import catalog
 
 PRECISIONS = ("float32", "mixed_bfloat16")  # keras dtype policies for training
-OPTIMIZERS = ("adam", "rmsprop", "sgd")  # Table V's; SGD without momentum, as Keras' default
-LR_SCHEDULES = ("inverse_time", "plateau")
+# Table V's three (SGD without momentum, as Keras' default), and SGD with Nesterov momentum 0.9.
+OPTIMIZERS = ("adam", "rmsprop", "sgd", "nesterov")
+# inverse_time: the paper's decay; plateau: halve when val accuracy stalls; cosine: linear
+# warm-up over warmup_epochs, then cosine decay to 0 at the last epoch.
+LR_SCHEDULES = ("inverse_time", "plateau", "cosine")
 # The hyperparameters the Tuner searches (models/tuning.py); its best values win.
 TUNED_FIELDS = ("optimizer", "learning_rate", "batch_size")
 
@@ -30,9 +33,13 @@ class TrainConfig:
     learning_rate: float = 1e-4
     decay: float = 1e-6  # inverse_time only
     optimizer: str = "adam"
-    lr_schedule: str = "inverse_time"  # the paper's decay; "plateau": halve lr when val accuracy stalls
+    lr_schedule: str = "inverse_time"  # LR_SCHEDULES
+    warmup_epochs: int = 0  # cosine only
     patience: int = 4
     augment: bool = False  # random flip/rotation/shift of training batches (models/augmentation.py)
+    random_erasing: float = 0.0  # probability that a training image gets an erased rectangle
+    mixup: float = 0.0  # mixup's Beta(alpha, alpha); 0: off
+    label_smoothing: float = 0.0
     tta: bool = False  # serving signatures average the image and its mirror image
     precision: str = "float32"  # "mixed_bfloat16": bf16 compute, float32 weights; export is float32
     use_class_weights: bool = False
@@ -49,6 +56,16 @@ class TrainConfig:
             raise ValueError(f"lr_schedule {self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        for name in ("random_erasing", "label_smoothing"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} {getattr(self, name)!r}: must be in [0, 1)")
+        if self.mixup < 0 or self.warmup_epochs < 0:
+            raise ValueError(f"mixup {self.mixup!r} and warmup_epochs {self.warmup_epochs!r} must be >= 0")
+
+    @property
+    def soft_labels(self) -> bool:
+        """Label smoothing and mixup train on one-hot (soft) labels; the rest on class ids."""
+        return self.label_smoothing > 0 or self.mixup > 0
 
     @classmethod
     def from_dict(cls, values: Optional[Dict]) -> "TrainConfig":

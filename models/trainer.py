@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
+from typing import Optional, Sequence
 
 import keras
 import tensorflow as tf
@@ -30,45 +32,87 @@ from models.train_config import OPTIMIZERS, PRECISIONS, TrainConfig  # noqa: F40
 
 TRAINING_SUMMARY_FILE = names.TRAINING_SUMMARY_FILE
 CHECKPOINT_STATE_FILE = "state.json"
-LAST_MODEL_FILE = "last.keras"
-BEST_WEIGHTS_FILE = "best.weights.h5"
+# Checkpoint files carry their epoch; state.json names the current ones and is replaced
+# last, atomically, so a kill at any moment leaves the previous checkpoint whole.
+LAST_MODEL_PATTERN = "last-{epoch:04d}.keras"
+BEST_WEIGHTS_PATTERN = "best-{epoch:04d}.weights.h5"
+NESTEROV_MOMENTUM = 0.9
+
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     if config.lr_schedule == "inverse_time":
         learning_rate = keras.optimizers.schedules.InverseTimeDecay(
             config.learning_rate, decay_steps=1, decay_rate=config.decay
         )
-    else:  # "plateau": a plain variable that ReduceLROnPlateau lowers (schedule_callbacks)
+    else:  # a plain variable that ReduceLROnPlateau or the cosine callback sets (schedule_callbacks)
         learning_rate = config.learning_rate
+    if config.optimizer == "nesterov":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=NESTEROV_MOMENTUM, nesterov=True)
     optimizer = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
     return optimizer[config.optimizer](learning_rate=learning_rate)
 
 
+def cosine_learning_rate(epoch: int, config: TrainConfig) -> float:
+    """The rate of epoch `epoch` (from 0): linear warm-up to config.learning_rate over
+    warmup_epochs, then cosine decay that reaches 0 after the last epoch. A function of the
+    epoch alone, so a resumed run follows the same curve."""
+    base, warmup = config.learning_rate, config.warmup_epochs
+    if epoch < warmup:
+        return base * (epoch + 1) / warmup
+    progress = (epoch - warmup) / max(1, config.epochs - warmup)
+    return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau whose counters (wait, best, cooldown) survive a resume; the rate
+    itself lives in the optimizer, which the checkpoint saves."""
+
+    state_key = "plateau"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._restored = None
+
+    def get_state(self) -> dict:
+        return {"wait": int(self.wait), "best": float(self.best), "cooldown_counter": int(self.cooldown_counter)}
+
+    def set_state(self, state: dict) -> None:
+        self._restored = dict(state)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)  # resets the counters
+        if self._restored:
+            self.wait = self._restored["wait"]
+            self.best = self._restored["best"]
+            self.cooldown_counter = self._restored["cooldown_counter"]
+
+
 def schedule_callbacks(config: TrainConfig) -> list:
-    if config.lr_schedule != "plateau":
-        return []
-    # Halves the rate after 2 epochs without a better val accuracy: early stopping (patience
-    # >= 4) then gets at least one lowered rate to try before it gives up.
-    return [keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.5, patience=2,
-                                              min_lr=1e-6, verbose=1)]
+    if config.lr_schedule == "plateau":
+        # Halves the rate after 2 epochs without a better val accuracy: early stopping (patience
+        # >= 4) then gets at least one lowered rate to try before it gives up.
+        return [ResumablePlateau(monitor="val_accuracy", mode="max", factor=0.5, patience=2, min_lr=1e-6, verbose=1)]
+    if config.lr_schedule == "cosine":
+        return [keras.callbacks.LearningRateScheduler(lambda epoch, _: cosine_learning_rate(epoch, config))]
+    return []
 
 
 def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
-    model.compile(
-        optimizer=make_optimizer(config),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-            keras.metrics.SparseTopKCategoricalAccuracy(k=2, name=names.TOP2_ACCURACY),
-        ],
-    )
+    if config.soft_labels:  # one-hot labels from prepare_batches
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy"),
+                   keras.metrics.TopKCategoricalAccuracy(k=2, name=names.TOP2_ACCURACY)]
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                   keras.metrics.SparseTopKCategoricalAccuracy(k=2, name=names.TOP2_ACCURACY)]
+    model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics)
     return model
 
 
 def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size: int, shuffle: bool, seed: int,
-                 shuffle_buffer: int = 8192, augment: bool = False) -> tf.data.Dataset:
-    """One pass over transformed examples as (image [B,48,48,1], label [B]) batches;
-    `augment` randomly flips, rotates and shifts each training image."""
+                 shuffle_buffer: int = 8192) -> tf.data.Dataset:
+    """One pass over transformed examples as (image [B,48,48,1], label [B]) batches."""
     from tfx_bsl.tfxio import dataset_options
 
     dataset = data_accessor.tf_dataset_factory(
@@ -83,37 +127,83 @@ def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size: i
         ),
         tf_transform_output.transformed_metadata.schema,
     )
-    dataset = dataset.map(lambda x, y: (x[features.IMAGE_KEY], y), num_parallel_calls=tf.data.AUTOTUNE)
-    if augment:
-        dataset = dataset.map(lambda x, y: (augmentation.augment_images(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.map(lambda x, y: (x[features.IMAGE_KEY], y), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def prepare_batches(dataset: tf.data.Dataset, config: TrainConfig, training: bool) -> tf.data.Dataset:
+    """(image, class id) batches -> what the compiled model trains on: the recipe's
+    augmentation (training batches only) and one-hot labels where the loss needs them."""
+    def prepare(images, labels):
+        labels = tf.reshape(labels, [-1])
+        if config.soft_labels:
+            labels = tf.one_hot(labels, features.NUM_CLASSES)
+        if training and config.augment:
+            images = augmentation.augment_images(images)
+        if training and config.random_erasing > 0:
+            images = augmentation.random_erasing(images, config.random_erasing)
+        if training and config.mixup > 0:
+            images, labels = augmentation.mixup(images, labels, config.mixup)
+        return images, labels
+
+    return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _write_atomically(path: str, write) -> None:
+    """write(tmp_path), then a rename over `path`: a reader never sees a half-written file."""
+    directory, name = os.path.split(path)
+    stem, dot, ext = name.partition(".")
+    tmp = os.path.join(directory, f"{stem}.tmp-{os.getpid()}{dot}{ext}")  # Keras wants its suffix
+    write(tmp)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 class ResumableEarlyStopping(keras.callbacks.Callback):
     """Early stopping on val accuracy whose state lives on disk, so training continues
-    across sittings: after each epoch it saves the full model (with optimizer state) and,
-    on a new best, the best weights; `state.json` holds the epoch, best score, wait count
-    and the per-epoch history. At the end the best weights are restored."""
+    across sittings and kills. After each epoch it saves the full model (optimizer state
+    included) and, on a new best, the best weights, each under its epoch's name; then
+    `state.json` (epoch, best score, wait count, the files, the training seconds of every
+    piece, the per-epoch history and the `stateful` callbacks' counters) is replaced
+    atomically. A kill at any point leaves the last complete checkpoint. At the end the
+    best weights are restored."""
 
-    def __init__(self, directory: str, patience: int, monitor: str = "val_accuracy", epochs: int = 0):
+    def __init__(self, directory: str, patience: int, monitor: str = "val_accuracy", epochs: int = 0,
+                 stateful: Sequence = ()):
         super().__init__()
         self.directory = directory
         self.patience = patience
         self.monitor = monitor
         self.epochs = epochs  # > 0: a progress line per epoch (models/progress.py)
+        self.stateful = list(stateful)  # callbacks with state_key, get_state() and set_state()
         self.fit_started = time.time()
-        self.state = {"epoch": 0, "best": None, "best_epoch": None, "wait": 0, "history": [], "stopped_early": False}
+        self.state = {"epoch": 0, "best": None, "best_epoch": None, "wait": 0, "history": [], "stopped_early": False,
+                      "last_model": None, "best_weights": None, "pieces": 0, "callbacks": {}}
 
     @property
     def state_path(self):
         return os.path.join(self.directory, CHECKPOINT_STATE_FILE)
 
+    def path(self, key: str) -> Optional[str]:
+        """The checkpoint file the state names ('last_model' or 'best_weights'), or None."""
+        name = self.state.get(key)
+        return os.path.join(self.directory, name) if name else None
+
     def load(self) -> bool:
         if not tf.io.gfile.exists(self.state_path):
             return False
         with tf.io.gfile.GFile(self.state_path) as f:
-            self.state = json.load(f)
+            self.state.update(json.load(f))
+        for callback in self.stateful:
+            if callback.state_key in self.state["callbacks"]:
+                callback.set_state(self.state["callbacks"][callback.state_key])
         return True
+
+    @property
+    def trained_seconds(self) -> float:
+        """Training time summed over every piece of the run (validation included)."""
+        return sum(h["seconds"] for h in self.state["history"])
+
+    def on_train_begin(self, logs=None):
+        self.state["pieces"] = self.state.get("pieces", 0) + 1
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.time()
@@ -124,31 +214,47 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         if score is None:
             raise ValueError(f"early stopping needs {self.monitor!r}; got metrics {sorted(logs)}")
         state = self.state
+        previous = {key: self.path(key) for key in ("last_model", "best_weights")}
         state["epoch"] = epoch + 1
         # Wall time per epoch (validation included) and when it ended: time-to-accuracy curves.
         state["history"].append({"epoch": epoch + 1, **logs, "seconds": round(time.time() - self._epoch_started, 2),
                                  "ended_at": round(time.time(), 1)})
         tf.io.gfile.makedirs(self.directory)
         if state["best"] is None or score > state["best"]:
-            state.update(best=score, best_epoch=epoch + 1, wait=0)
-            self.model.save_weights(os.path.join(self.directory, BEST_WEIGHTS_FILE))
+            state.update(best=score, best_epoch=epoch + 1, wait=0, best_weights=BEST_WEIGHTS_PATTERN.format(epoch=epoch + 1))
+            _write_atomically(self.path("best_weights"), self.model.save_weights)
         else:
             state["wait"] += 1
             if state["wait"] >= self.patience:
                 state["stopped_early"] = True
                 self.model.stop_training = True
-        self.model.save(os.path.join(self.directory, LAST_MODEL_FILE))
-        with tf.io.gfile.GFile(self.state_path, "w") as f:
-            json.dump(state, f, indent=1)
+        state["last_model"] = LAST_MODEL_PATTERN.format(epoch=epoch + 1)
+        _write_atomically(self.path("last_model"), self.model.save)
+        state["callbacks"] = {callback.state_key: callback.get_state() for callback in self.stateful}
+
+        def write_state(tmp):
+            with tf.io.gfile.GFile(tmp, "w") as f:
+                json.dump(state, f, indent=1)
+
+        _write_atomically(self.state_path, write_state)  # the commit point
+        for key, old in previous.items():
+            if old and old != self.path(key) and tf.io.gfile.exists(old):
+                tf.io.gfile.remove(old)
         if self.epochs:
             print(progress.epoch_line(epoch + 1, self.epochs, logs, state["best"], state["best_epoch"],
                                       time.time() - self.fit_started, [h["seconds"] for h in state["history"]],
                                       self.patience - state["wait"]), flush=True)
 
     def restore_best(self, model: keras.Model) -> None:
-        path = os.path.join(self.directory, BEST_WEIGHTS_FILE)
-        if tf.io.gfile.exists(path):
+        path = self.path("best_weights")
+        if path and tf.io.gfile.exists(path):
             model.load_weights(path)
+
+
+def checkpoint_file(checkpoint_dir: str, key: str = "best_weights") -> Optional[str]:
+    """The file a checkpoint directory's state names: 'best_weights' or 'last_model'."""
+    stopper = ResumableEarlyStopping(checkpoint_dir, patience=0)
+    return stopper.path(key) if stopper.load() else None
 
 
 def as_float32(model: keras.Model, name: str) -> keras.Model:
@@ -165,16 +271,21 @@ def as_float32(model: keras.Model, name: str) -> keras.Model:
 
 def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset, log_dir: str,
           checkpoint_dir: str) -> tuple:
-    """Builds (or resumes) and fits the model. Returns (model, summary dict); the model is
-    float32 whatever the training precision."""
+    """Builds (or resumes) and fits the model on (image, class id) batches; the recipe's
+    augmentation and label format are applied here (prepare_batches). Returns (model,
+    summary dict); the model is float32 whatever the training precision."""
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
-    stopper = ResumableEarlyStopping(checkpoint_dir, config.patience, epochs=config.epochs)
+    schedules = schedule_callbacks(config)
+    stopper = ResumableEarlyStopping(checkpoint_dir, config.patience, epochs=config.epochs,
+                                     stateful=[c for c in schedules if hasattr(c, "state_key")])
     initial_epoch = 0
-    if config.resume and stopper.load():
-        model = keras.models.load_model(os.path.join(checkpoint_dir, LAST_MODEL_FILE))
+    if config.resume and stopper.load() and stopper.path("last_model"):
+        model = keras.models.load_model(stopper.path("last_model"))
         initial_epoch = stopper.state["epoch"]
-        print(f"[Trainer] resuming {config.model} from epoch {initial_epoch} ({checkpoint_dir})", flush=True)
+        print(f"[Trainer] resuming {config.model} from epoch {initial_epoch} "
+              f"({progress.format_duration(stopper.trained_seconds)} trained in {stopper.state['pieces']} "
+              f"piece(s) so far; {checkpoint_dir})", flush=True)
     else:
         model = compile_model(registry.build(config.model), config)
     class_weight = None
@@ -192,12 +303,12 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
         print(f"[Trainer] {config.model}: up to {config.epochs} epochs; TensorBoard: tensorboard --logdir {log_dir}",
               flush=True)
         model.fit(
-            train_ds,
-            validation_data=eval_ds,
+            prepare_batches(train_ds, config, training=True),
+            validation_data=prepare_batches(eval_ds, config, training=False),
             epochs=config.epochs,
             initial_epoch=initial_epoch,
             class_weight=class_weight,
-            callbacks=[*schedule_callbacks(config), stopper, keras.callbacks.TensorBoard(log_dir=log_dir)],
+            callbacks=[*schedules, stopper, keras.callbacks.TensorBoard(log_dir=log_dir)],
             verbose=1 if sys.stdout.isatty() else 0,  # the bar on a terminal; the stopper's line each epoch
         )
     elapsed = time.time() - started
@@ -213,9 +324,14 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
         "best_val_accuracy": state["best"],
         "stopped_early": state["stopped_early"],
         "history": state["history"],
-        "fit_seconds": elapsed,
+        "fit_seconds": elapsed,  # this piece
+        "train_seconds_total": stopper.trained_seconds,  # every piece
+        "pieces": state["pieces"],
         "parameters": int(model.count_params()),
     }
+    if state["pieces"] > 1:
+        print(f"[Trainer] {state['epoch']} epochs in {state['pieces']} pieces: "
+              f"{progress.format_duration(stopper.trained_seconds)} of training in all", flush=True)
     return model, summary
 
 
@@ -230,7 +346,7 @@ def run_fn(fn_args) -> None:
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     make = lambda files, training: make_dataset(  # noqa: E731
         files, fn_args.data_accessor, tf_transform_output, config.batch_size, shuffle=training, seed=config.seed,
-        shuffle_buffer=config.shuffle_buffer, augment=training and config.augment,
+        shuffle_buffer=config.shuffle_buffer,
     )
     checkpoint_dir = config.checkpoint_dir or os.path.join(fn_args.model_run_dir, "checkpoints")
     model, summary = train(

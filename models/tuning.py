@@ -55,7 +55,8 @@ class FerHyperModel(keras_tuner.HyperModel):
         config = trial_config(self.base, hp)
         train_ds, eval_ds = self.make_datasets(config.batch_size)
         kwargs.setdefault("verbose", 2)
-        return model.fit(train_ds, validation_data=eval_ds, **kwargs)
+        return model.fit(trainer.prepare_batches(train_ds, config, training=True),
+                         validation_data=trainer.prepare_batches(eval_ds, config, training=False), **kwargs)
 
 
 def make_tuner(base: trainer.TrainConfig, make_datasets: Callable[[int], tuple], directory: str,
@@ -94,7 +95,7 @@ def tuner_fn(fn_args):
     def make_datasets(batch_size: int) -> tuple:
         make = lambda files, training: trainer.make_dataset(  # noqa: E731
             files, fn_args.data_accessor, tf_transform_output, batch_size, shuffle=training, seed=base.seed,
-            shuffle_buffer=base.shuffle_buffer, augment=training and base.augment)
+            shuffle_buffer=base.shuffle_buffer)
         return make(fn_args.train_files, True), make(fn_args.eval_files, False)
 
     tuner = make_tuner(base, make_datasets, fn_args.working_dir, custom[TRIALS_KEY])

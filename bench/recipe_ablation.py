@@ -1,0 +1,179 @@
+"""Which training levers pay, one at a time, at a fixed short budget, on the valid carve alone.
+
+Every cell trains with models.trainer.train (the Trainer's own loop: augmentation, schedules,
+checkpoints) on a pipeline run's transformed train split and selects and scores on its valid
+split; PublicTest is never read. A cell is the base recipe with one lever changed, plus the
+shipped version 1 recipe as the reference. Each cell prints one JSON line: its best valid
+accuracy without and with flip test-time augmentation (the best epoch's weights), the epoch
+it was reached, training images/s, and the time to reach TARGET valid accuracy.
+
+    .venv/bin/python bench/recipe_ablation.py --run runs/paper_cnn --out runs/ablation \
+        --results bench/results/recipe_ablation.jsonl [--epochs 15] [--cells base,v1,...]
+
+Cells run one after another, each in its own process (a clean Keras state), and resume: a
+cell with a result line is skipped, a cell that was killed continues from its last epoch.
+Raw lines are appended to --results; bench/results/recipe_ablation.md reads them.
+"""
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+TARGET = 0.606  # the paper's PublicTest accuracy, as a valid-carve milestone (time to accuracy)
+WIDE = (32, (56, 112, 224))  # 75.7 M multiply-adds: one pass within 88.5 M, no TTA
+MID = (32, (40, 80, 176))
+
+# The base: the field's recipe (shift/flip/rotation, Nesterov SGD, warm-up + cosine, label
+# smoothing, bf16). The budget's epochs are filled in at run time (cosine spans them).
+BASE = {"model": "compact_resnet", "optimizer": "nesterov", "learning_rate": 0.05, "lr_schedule": "cosine",
+        "warmup_epochs": 2, "label_smoothing": 0.1, "augment": True, "batch_size": 64,
+        "precision": "mixed_bfloat16", "patience": 1000, "tta": True}
+CELLS = {
+    "v1": {"model": "compact_resnet"},  # the shipped recipe (catalogue defaults), unchanged
+    "base": BASE,
+    "base_no_smoothing": {**BASE, "label_smoothing": 0.0},
+    "base_lr0.01": {**BASE, "learning_rate": 0.01},
+    "base_erasing": {**BASE, "random_erasing": 0.5},
+    "base_mixup": {**BASE, "mixup": 0.2},
+    "base_float32": {**BASE, "precision": "float32"},
+    "base_mid": {**BASE, "model": "compact_resnet_mid"},
+    "base_wide": {**BASE, "model": "compact_resnet_wide", "tta": False},
+}
+
+
+def register_variants():
+    from models import compact_resnet, registry
+
+    for name, (stem, modules) in (("compact_resnet_mid", MID), ("compact_resnet_wide", WIDE)):
+        registry.MODELS[name] = registry.ModelSpec(
+            name, lambda stem=stem, modules=modules, name=name: compact_resnet.build(
+                stem_filters=stem, module_filters=modules, name=name), f"compact_resnet {stem} {modules}")
+
+
+def latest(pattern):
+    found = sorted(glob.glob(pattern), key=lambda p: int(os.path.basename(p)) if os.path.basename(p).isdigit() else -1)
+    if not found:
+        raise SystemExit(f"no {pattern}: run the pipeline's data stages first")
+    return found[-1]
+
+
+def load_split(run, split, cache):
+    """The run's transformed split as in-memory arrays (cached as .npz)."""
+    import numpy as np
+
+    path = os.path.join(cache, f"{split}.npz")
+    if os.path.exists(path):
+        data = np.load(path)
+        return data["x"], data["y"]
+    import tensorflow_transform as tft
+    from tfx.components.trainer import fn_args_utils
+    from tfx.components.util import tfxio_utils
+    from tfx.types import artifact_utils, standard_artifacts
+
+    from models import trainer
+
+    root = os.path.join(run, "pipeline_root", "Transform")
+    examples = standard_artifacts.Examples()
+    examples.uri = latest(f"{root}/transformed_examples/*")
+    examples.split_names = artifact_utils.encode_split_names(["train", "valid"])
+    tft_output = tft.TFTransformOutput(latest(f"{root}/transform_graph/*"))
+    accessor = fn_args_utils.DataAccessor(
+        tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
+        record_batch_factory=None, data_view_decode_fn=None)
+    dataset = trainer.make_dataset(f"{examples.uri}/Split-{split}/*", accessor, tft_output, 512, shuffle=False, seed=0)
+    xs, ys = zip(*[(x.numpy(), y.numpy().reshape(-1)) for x, y in dataset])
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    os.makedirs(cache, exist_ok=True)
+    np.savez(path + ".tmp.npz", x=x, y=y)
+    os.replace(path + ".tmp.npz", path)
+    return x, y
+
+
+def run_cell(name, args):
+    import numpy as np
+    import tensorflow as tf
+
+    from models import trainer
+    from models.train_config import TrainConfig
+
+    register_variants()
+    x, y = load_split(args.run, "train", os.path.join(args.out, "data"))
+    vx, vy = load_split(args.run, "valid", os.path.join(args.out, "data"))
+    values = {**CELLS[name], "epochs": args.epochs, "resume": True, "seed": 42}
+    config = TrainConfig.from_dict(values)
+    train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=42).batch(config.batch_size)
+    valid_ds = tf.data.Dataset.from_tensor_slices((vx, vy)).batch(256)
+    cell_dir = os.path.join(args.out, name)
+    model, summary = trainer.train(config, train_ds, valid_ds, os.path.join(cell_dir, "logs"),
+                                   os.path.join(cell_dir, "checkpoints"))
+    plain = model.predict(vx, batch_size=256, verbose=0)
+    mirrored = model.predict(vx[:, :, ::-1], batch_size=256, verbose=0)
+    history = summary["history"]
+    reached, seconds = None, 0.0
+    for h in history:
+        seconds += h["seconds"]
+        if h["val_accuracy"] >= TARGET:
+            reached = {"epoch": h["epoch"], "seconds": round(seconds, 1)}
+            break
+    epoch_seconds = [h["seconds"] for h in history]
+    print(json.dumps({
+        "cell": name, "recipe": {k: v for k, v in values.items() if k not in ("resume",)},
+        "epochs": summary["epochs_run"], "pieces": summary["pieces"],
+        "best_epoch": summary["best_epoch"], "valid_accuracy": round(summary["best_val_accuracy"], 4),
+        "valid_accuracy_recomputed": round(float((plain.argmax(1) == vy).mean()), 4),
+        "valid_accuracy_flip_tta": round(float(((plain + mirrored).argmax(1) == vy).mean()), 4),
+        "train_seconds": round(summary["train_seconds_total"], 1),
+        "median_epoch_seconds": sorted(epoch_seconds)[len(epoch_seconds) // 2],
+        "train_images": int(len(x)), "valid_images": int(len(vx)),
+        f"time_to_valid_{TARGET}": reached,
+        "valid_curve": [round(h["val_accuracy"], 4) for h in history],
+        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }), flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, help="a fer-pipeline run whose Transform ran on the full data")
+    parser.add_argument("--out", required=True, help="cells' checkpoints and the data cache")
+    parser.add_argument("--results", required=True, help="JSON lines file the results are appended to")
+    parser.add_argument("--epochs", type=int, default=15, help="the fixed budget of every cell")
+    parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated, from: " + ", ".join(CELLS))
+    parser.add_argument("--cell", help=argparse.SUPPRESS)  # one cell, in this process
+    args = parser.parse_args(argv)
+    if args.cell:
+        return run_cell(args.cell, args)
+    names = args.cells.split(",")
+    unknown = [n for n in names if n not in CELLS]
+    if unknown:
+        parser.error(f"unknown cells {unknown}; choose from {', '.join(CELLS)}")
+    done = set()
+    if os.path.exists(args.results):
+        with open(args.results) as f:
+            done = {json.loads(line)["cell"] for line in f if line.strip() and json.loads(line).get("epochs") == args.epochs}
+    for name in names:
+        if name in done:
+            print(f"{name}: done", flush=True)
+            continue
+        print(f"{name}: training ({args.epochs} epochs)", flush=True)
+        result = subprocess.run([sys.executable, __file__, "--run", args.run, "--out", args.out, "--results",
+                                 args.results, "--epochs", str(args.epochs), "--cell", name],
+                                capture_output=True, text=True)
+        lines = [line for line in result.stdout.splitlines() if line.startswith('{"cell"')]
+        if result.returncode or not lines:
+            print(f"{name}: failed (exit {result.returncode})\n{result.stderr[-3000:]}", flush=True)
+            return 1
+        with open(args.results, "a") as f:
+            f.write(lines[-1] + "\n")
+        print(lines[-1], flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
