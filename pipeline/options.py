@@ -65,8 +65,19 @@ class TrainingOptions:
     batch_size: Optional[int] = option(None, "training batch size", parse=arg_types.positive_int)
     learning_rate: Optional[float] = option(None, "initial learning rate", parse=arg_types.positive_float)
     optimizer: Optional[str] = option(None, "optimizer", choices=train_config.OPTIMIZERS)
+    lr_schedule: Optional[str] = option(None, "learning-rate schedule: the paper's inverse-time decay, halving on "
+                                              "plateaus, or warm-up then cosine decay to 0 at the last epoch",
+                                        choices=train_config.LR_SCHEDULES)
+    warmup_epochs: Optional[int] = option(None, "cosine schedule: epochs of linear warm-up",
+                                          parse=arg_types.non_negative_int)
     patience: Optional[int] = option(None, "early-stopping patience in epochs (validation accuracy)",
                                      parse=arg_types.non_negative_int)
+    label_smoothing: Optional[float] = option(None, "label smoothing of the training loss",
+                                              parse=arg_types.ranged(float, 0.0, 0.99, "a fraction below 1"))
+    mixup: Optional[float] = option(None, "mixup's Beta(alpha, alpha) for training batches; 0: off",
+                                    parse=arg_types.non_negative_float)
+    random_erasing: Optional[float] = option(None, "probability that a training image gets an erased rectangle",
+                                             parse=arg_types.ranged(float, 0.0, 0.99, "a fraction below 1"))
     augment: Optional[bool] = option(None, "random flip/rotation/shift of training images")
     tta: Optional[bool] = option(None, "serving averages each face and its mirror image")
     precision: Optional[str] = option(None, "training precision: mixed_bfloat16 computes in bf16 (float32 weights; "

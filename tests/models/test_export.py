@@ -86,3 +86,24 @@ def test_tta_export_averages_the_face_and_its_mirror_image(transform_output_dir,
     serialized = [serialize_example(0, img.ravel()) for img in images]
     scores = loaded.signatures[features.EXAMPLES_SIGNATURE](inputs=tf.constant(serialized))[features.CLASSIFY_SCORES_OUTPUT]
     np.testing.assert_allclose(scores.numpy(), served.numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("tta, passes", [(False, 1), (True, 2)])
+def test_serving_cost_counts_every_forward_pass_of_the_exported_signature(transform_output_dir, tmp_path, tta, passes):
+    import tensorflow_transform as tft
+
+    from models import macs
+
+    inputs = keras.Input(features.IMAGE_SHAPE, name=features.IMAGE_KEY)
+    x = keras.layers.Conv2D(4, 3, strides=4)(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=4)(x)
+    outputs = keras.layers.Dense(features.NUM_CLASSES, activation="softmax")(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    path = str(tmp_path / "1")
+    export.export_serving_model(model, tft.TFTransformOutput(transform_output_dir[0]), path, tta=tta)
+    assert macs.signature_op_counts(path) == {"Conv2D": 2 * passes, "DepthwiseConv2dNative": 0, "MatMul": passes}
+    assert macs.forward_passes(path, model) == passes
+    assert macs.forward_passes(path, model, features.EXAMPLES_SIGNATURE) == passes
+    assert macs.serving_macs(path, model) == passes * macs.count_macs(model)
+    with pytest.raises(ValueError, match="no signature 'predict'"):
+        macs.signature_op_counts(path, "predict")

@@ -15,7 +15,9 @@ from pipeline.options import PipelineOptions, TrainingOptions
 
 # A value for every training field that differs from its default and from vgg_bn's recipe.
 EVERY_FIELD = TrainingOptions(model="vgg_bn", epochs=7, batch_size=48, learning_rate=0.003, optimizer="rmsprop",
-                              patience=6, augment=False, tta=False, resume=True, checkpoint_dir="/ckpt/vgg")
+                              lr_schedule="cosine", warmup_epochs=3, patience=6, label_smoothing=0.2, mixup=0.3,
+                              random_erasing=0.4, augment=False, tta=False, precision="mixed_bfloat16", resume=True,
+                              checkpoint_dir="/ckpt/vgg")
 
 
 def test_every_training_field_is_covered_here():
@@ -78,7 +80,9 @@ def test_the_command_line_gives_the_same_options():
     parser = argparse.ArgumentParser()
     options.add_arguments(parser, options.LOCAL)
     args = parser.parse_args(["--model", "vgg_bn", "--epochs", "7", "--batch-size", "48", "--learning-rate", "0.003",
-                              "--optimizer", "rmsprop", "--patience", "6", "--no-augment", "--no-tta", "--resume",
+                              "--optimizer", "rmsprop", "--lr-schedule", "cosine", "--warmup-epochs", "3",
+                              "--patience", "6", "--label-smoothing", "0.2", "--mixup", "0.3", "--random-erasing", "0.4",
+                              "--no-augment", "--no-tta", "--precision", "mixed_bfloat16", "--resume",
                               "--max-rows", "50", "--class-weights", "--tune", "--beam-arg=--a=1", "--beam-arg=--b=2"])
     built = options.from_args(args, checkpoint_dir="/ckpt/vgg")
     assert built == PipelineOptions(training=EVERY_FIELD, max_rows_per_split=50, enable_class_weights=True, tune=True,
