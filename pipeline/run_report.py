@@ -13,6 +13,7 @@ from typing import Dict, List, Optional
 from ml_metadata.proto import metadata_store_pb2
 
 from models import names
+from models.progress import format_duration
 
 
 def node_outputs(store, pipeline_name: str, node_id: str):
@@ -143,6 +144,9 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
             f"{summary['model']}: {summary['epochs_run']} epoch(s), best val accuracy "
             f"{summary['best_val_accuracy']:.4f} (epoch {summary['best_epoch']})"
             + (", stopped early" if summary["stopped_early"] else "")
+            + (f"; resumed from epoch {summary['resumed_from_epoch']}, "
+               f"{format_duration(summary['train_seconds_total'])} of training in {summary['pieces']} pieces"
+               if summary.get("pieces", 1) > 1 else "")
         )
     if node_id == "latest_blessed_model_resolver":
         models = outputs.get("model", [])

@@ -1,0 +1,24 @@
+"""The run report's one-line stage headlines."""
+
+import json
+import types
+
+from models import names
+from pipeline import run_report
+
+
+def _trainer_headline(tmp_path, **summary):
+    base = {"model": "compact_resnet", "epochs_run": 60, "best_val_accuracy": 0.6651, "best_epoch": 57,
+            "stopped_early": False}
+    (tmp_path / names.TRAINING_SUMMARY_FILE).write_text(json.dumps({**base, **summary}))
+    return run_report.headline("FerTrainer", {"model_run": [types.SimpleNamespace(uri=str(tmp_path))]})
+
+
+def test_the_trainer_line_of_a_run_in_one_piece(tmp_path):
+    line = _trainer_headline(tmp_path, pieces=1, resumed_from_epoch=0, train_seconds_total=3000.0)
+    assert line == "compact_resnet: 60 epoch(s), best val accuracy 0.6651 (epoch 57)"
+
+
+def test_the_trainer_line_of_a_resumed_run_sums_the_training_time_of_every_piece(tmp_path):
+    line = _trainer_headline(tmp_path, pieces=3, resumed_from_epoch=41, train_seconds_total=3725.0)
+    assert line.endswith("; resumed from epoch 41, 1h 02m of training in 3 pieces")
