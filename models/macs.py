@@ -110,3 +110,29 @@ def serving_macs(export_dir: str, model: keras.Model, signature: str = "serving_
     """Multiply-adds per face of a served model: one pass's count times the passes the
     signature makes (test-time augmentation included)."""
     return count_macs(model) * forward_passes(export_dir, model, signature)
+
+
+def main(argv=None) -> int:
+    """`python -m models.macs SAVED_MODEL_DIR --model NAME`: the served cost per face, as JSON."""
+    import argparse
+    import json
+
+    from models import registry
+
+    parser = argparse.ArgumentParser(description="multiply-adds per face of a served model, TTA passes included")
+    parser.add_argument("saved_model", help="a SavedModel version directory (e.g. models/pretrained/NAME/VERSION)")
+    parser.add_argument("--model", required=True, help="the registry model it was trained as")
+    parser.add_argument("--signature", default="serving_default")
+    args = parser.parse_args(argv)
+    model = registry.build(args.model)
+    passes = forward_passes(args.saved_model, model, args.signature)
+    paper = count_macs(registry.build("proposed_cnn"))
+    per_face = count_macs(model) * passes
+    print(json.dumps({"saved_model": args.saved_model, "model": args.model, "signature": args.signature,
+                      "macs_per_pass": count_macs(model), "forward_passes": passes, "macs_per_face": per_face,
+                      "proposed_cnn_macs_per_face": paper, "share_of_proposed_cnn": round(per_face / paper, 4)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

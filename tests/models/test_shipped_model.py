@@ -51,3 +51,15 @@ def test_evaluate_on_publictest_reproduces_the_model_card(real_fer_csv):
     assert measured["examples"] == recorded["examples"] == 3589
     assert abs(measured["accuracy"] - recorded["accuracy"]) <= 0.001  # to 0.1 point
     assert abs(measured["top2_accuracy"] - recorded["top2_accuracy"]) <= 0.001
+
+
+def test_the_stated_cost_per_face_is_what_the_exported_signature_runs():
+    from models import macs, registry
+
+    model = registry.build(_card()["model"])
+    per_face = macs.serving_macs(_version_dir(), model)
+    assert macs.forward_passes(_version_dir(), model) == (2 if _card().get("tta", True) else 1)
+    share = macs.count_macs(registry.build("proposed_cnn")) / per_face
+    readme = open(os.path.join(os.path.dirname(features.SHIPPED_MODEL_BASE_PATH), "..", "..", "README.md")).read()
+    assert f"{per_face / 1e6:.1f} M multiply-adds per face" in readme
+    assert f"1/{share:.1f} of the paper CNN" in readme
