@@ -1,9 +1,8 @@
 """Faces in a frame: Haar-cascade detection, 48x48 gray crops prepared as the training data
-(FER-2013 faces are 48x48 uint8 grayscale; the served model scales them itself), simple
-tracking so a face keeps its id across frames, and per-face exponential smoothing."""
+(FER-2013 faces are 48x48 uint8 grayscale; the served model scales them itself), box overlap
+and top-2 emotions. Following faces through video: client/tracking.py."""
 
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -61,59 +60,6 @@ def iou(a: Box, b: Box) -> float:
     inter = ix * iy
     union = aw * ah + bw * bh - inter
     return inter / union if union else 0.0
-
-
-@dataclass
-class Track:
-    face_id: int
-    box: Box
-    missing: int = 0
-    probabilities: Optional[np.ndarray] = None
-
-
-@dataclass
-class Tracker:
-    """Greedy IoU matching of this frame's boxes to the faces of recent frames; a face not
-    seen for `max_missing` frames is forgotten, a new box gets the next id."""
-    min_iou: float = 0.3
-    max_missing: int = 10
-    tracks: Dict[int, Track] = field(default_factory=dict)
-    next_id: int = 0
-
-    def update(self, boxes: Sequence[Box]) -> List[int]:
-        pairs = sorted(((iou(box, track.box), i, fid) for i, box in enumerate(boxes)
-                        for fid, track in self.tracks.items()), reverse=True)
-        assigned: Dict[int, int] = {}
-        used = set()
-        for score, i, fid in pairs:
-            if score < self.min_iou:
-                break
-            if i not in assigned and fid not in used:
-                assigned[i] = fid
-                used.add(fid)
-        ids = []
-        for i, box in enumerate(boxes):
-            fid = assigned.get(i)
-            if fid is None:
-                fid, self.next_id = self.next_id, self.next_id + 1
-                self.tracks[fid] = Track(fid, box)
-            self.tracks[fid].box, self.tracks[fid].missing = box, 0
-            ids.append(fid)
-        for fid in list(self.tracks):
-            if fid not in ids:
-                self.tracks[fid].missing += 1
-                if self.tracks[fid].missing > self.max_missing:
-                    del self.tracks[fid]
-        return ids
-
-    def smooth(self, face_id: int, probabilities: np.ndarray, alpha: float) -> np.ndarray:
-        """Exponential smoothing per face: alpha = weight of the newest frame (1 = off)."""
-        track = self.tracks[face_id]
-        if track.probabilities is None or alpha >= 1.0:
-            track.probabilities = probabilities
-        else:
-            track.probabilities = alpha * probabilities + (1 - alpha) * track.probabilities
-        return track.probabilities
 
 
 def top2(probabilities: np.ndarray) -> Tuple[Tuple[str, float], Tuple[str, float]]:

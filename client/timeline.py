@@ -13,8 +13,11 @@ import numpy as np
 
 from models import features
 
-COLUMNS = ["frame", "time_s", "source", "face_id", "x", "y", "w", "h", "confidence", *features.CLASS_NAMES, "top1",
-           "top2"]
+# The model's probabilities as it gave them (the class names), then as shown: smoothed per
+# face (fer-webcam --smoothing; equal to them when smoothing is off); top1/top2 are the shown.
+SMOOTHED = [f"smoothed_{name}" for name in features.CLASS_NAMES]
+COLUMNS = ["frame", "time_s", "source", "face_id", "x", "y", "w", "h", "confidence", *features.CLASS_NAMES,
+           *SMOOTHED, "top1", "top2"]
 # Okabe-Ito: distinguishable with any colour vision.
 COLOURS = ["#D55E00", "#009E73", "#000000", "#E69F00", "#0072B2", "#CC79A7", "#999999"]
 
@@ -25,11 +28,13 @@ class TimelineWriter:
         self._writer = csv.writer(self._file)
         self._writer.writerow(COLUMNS)
 
-    def write(self, frame: int, time_s: float, source: str, face_id: int, box, confidence: Optional[float],
-              probabilities: np.ndarray, top1: str, top2: str) -> None:
-        self._writer.writerow([frame, f"{time_s:.3f}", source, face_id, *box,
+    def write(self, frame: int, time_s: Optional[float], source: str, face_id: int, box,
+              confidence: Optional[float], probabilities: np.ndarray, smoothed: np.ndarray, top1: str,
+              top2: str) -> None:
+        """time_s None: a photo, which has no time (the column stays empty)."""
+        self._writer.writerow([frame, "" if time_s is None else f"{time_s:.3f}", source, face_id, *box,
                                "" if confidence is None else f"{confidence:.4f}",
-                               *(f"{p:.5f}" for p in probabilities), top1, top2])
+                               *(f"{p:.5f}" for p in probabilities), *(f"{p:.5f}" for p in smoothed), top1, top2])
 
     def close(self) -> None:
         self._file.close()
@@ -41,11 +46,14 @@ class JsonlWriter:
     def __init__(self, path: str):
         self._file = sys.stdout if path == "-" else open(path, "w")
 
-    def write(self, frame: int, time_s: float, source: str, face_id: int, box, confidence: Optional[float],
-              probabilities: np.ndarray, top1: str, top2: str) -> None:
-        record = {"frame": frame, "time_s": round(time_s, 3), "source": source, "face_id": face_id,
-                  "box": [int(v) for v in box], "confidence": confidence,
+    def write(self, frame: int, time_s: Optional[float], source: str, face_id: int, box,
+              confidence: Optional[float], probabilities: np.ndarray, smoothed: np.ndarray, top1: str,
+              top2: str) -> None:
+        """`emotions`: the model's probabilities; `smoothed`: as shown (top1, top2)."""
+        record = {"frame": frame, "time_s": None if time_s is None else round(time_s, 3), "source": source,
+                  "face_id": face_id, "box": [int(v) for v in box], "confidence": confidence,
                   "emotions": {name: round(float(p), 5) for name, p in zip(features.CLASS_NAMES, probabilities)},
+                  "smoothed": {name: round(float(p), 5) for name, p in zip(features.CLASS_NAMES, smoothed)},
                   "top1": top1, "top2": top2}
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
@@ -103,9 +111,11 @@ def plot_timeline(csv_path: str, png_path: str, title: Optional[str] = None) -> 
                              squeeze=False)
     for ax, face_id in zip(axes[:, 0], face_ids or [None]):
         mine = [r for r in rows if int(r["face_id"]) == face_id]
-        t = [float(r["time_s"]) for r in mine]
+        # Photos have no time: their order stands in for it.
+        t = [float(r["time_s"]) if r["time_s"] else int(r["frame"]) for r in mine]
         for name, colour in zip(features.CLASS_NAMES, COLOURS):
-            ax.plot(t, [float(r[name]) for r in mine], label=name, color=colour, linewidth=1.4)
+            shown = f"smoothed_{name}" if mine and f"smoothed_{name}" in mine[0] else name
+            ax.plot(t, [float(r[shown]) for r in mine], label=name, color=colour, linewidth=1.4)
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"face {face_id}" if face_id is not None else "no faces")
         ax.grid(alpha=0.3)

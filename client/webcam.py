@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tupl
 import cv2
 import numpy as np
 
-from client import detectors
+from client import detectors, tracking
 from client import faces as face_ops
 from client.timeline import AnnotatedWriter, JsonlWriter, TimelineWriter, plot_timeline
 from models import arg_types, features, quiet
@@ -40,6 +40,11 @@ STAGES = ("capture", "detect", "preprocess", "predict", "draw")
 # 640x480 frame here against MTCNN's 258 ms (bench/results/detectors.md); --detector mtcnn
 # finds more faces where frames can wait (photos, recorded video).
 WEBCAM_DETECTOR = "haar"
+# The cascade at full scale from 36 px finds faces from 40 px wide, too slow for every frame
+# but not for every LIVE_DETECT_EVERY-th on its own thread, boxes carried by optical flow in
+# between (client/tracking.py; both chosen in bench/results/webcam.md).
+LIVE_HAAR_OPTIONS = {"min_size": 36, "detect_scale": 1.0}
+LIVE_DETECT_EVERY = 4
 BOX_COLOUR, TEXT_COLOUR, ALERT_COLOUR = (178, 114, 0), (255, 255, 255), (0, 94, 213)  # BGR: Okabe-Ito blue, vermillion
 
 
@@ -49,9 +54,9 @@ class SourceError(RuntimeError):
 
 @dataclass
 class Source:
-    """Frames as (BGR image, time in seconds, where it came from: a file name, the video, the
-    camera) with what the run reports about them."""
-    frames: Iterator[Tuple[np.ndarray, float, str]]
+    """Frames as (BGR image, time in seconds (None for photos), where it came from: a file
+    name, the video, the camera) with what the run reports about them."""
+    frames: Iterator[Tuple[np.ndarray, Optional[float], str]]
     description: str
     kind: str  # "camera", "video" or "images"
     fps: float = 30.0
@@ -109,10 +114,10 @@ def _video_frames(capture, first, fps, name: str) -> Iterator[Tuple[np.ndarray, 
         capture.release()
 
 
-def _image_frames(paths: List[str], skipped: Optional[List[str]]) -> Iterator[Tuple[np.ndarray, float, str]]:
-    """One frame an image. An unreadable image of a folder (`skipped` given) is skipped with a
-    warning and counted; a single image that cannot be read is an error."""
-    index = 0
+def _image_frames(paths: List[str], skipped: Optional[List[str]]) -> Iterator[Tuple[np.ndarray, None, str]]:
+    """One frame an image, with no time (photos have none). An unreadable image of a folder
+    (`skipped` given) is skipped with a warning and counted; a single image that cannot be
+    read is an error."""
     for path in paths:
         frame = cv2.imread(path)
         if frame is None:
@@ -121,14 +126,13 @@ def _image_frames(paths: List[str], skipped: Optional[List[str]]) -> Iterator[Tu
             log.warning("%s: not an image OpenCV can read; skipped", path)
             skipped.append(path)
             continue
-        yield frame, float(index), path
-        index += 1
+        yield frame, None, path
 
 
 @dataclass
 class FrameResult:
     index: int
-    time_s: float
+    time_s: Optional[float]  # None: a photo
     source: str
     boxes: List[face_ops.Box]
     confidences: List[Optional[float]]
@@ -136,6 +140,7 @@ class FrameResult:
     probabilities: Optional[np.ndarray]  # [faces, 7], None when the server did not answer
     timings: Dict[str, float]  # seconds per stage
     latency_s: float  # capture start to overlay drawn
+    raw_probabilities: Optional[np.ndarray] = None  # before smoothing ([faces, 7]); probabilities are smoothed
 
 
 @dataclass
@@ -143,6 +148,7 @@ class RunStats:
     frames: List[FrameResult] = field(default_factory=list)
     server_errors: int = 0
     seconds: float = 0.0
+    detections: int = 0  # detector runs
 
     @property
     def predicted_frames(self) -> int:
@@ -173,15 +179,16 @@ def draw_overlay(frame: np.ndarray, boxes, face_ids, probabilities, server_down:
 class WebcamRunner:
     def __init__(self, client: "FerClient", *, smoothing: float = 1.0, timeline: Optional[TimelineWriter] = None,
                  jsonl: Optional[JsonlWriter] = None, annotated: Optional[AnnotatedWriter] = None,
-                 display: bool = False, pipelined: bool = False, detect_every: int = 1, detector=None,
-                 on_frame: Optional[Callable[[FrameResult, np.ndarray], None]] = None):
+                 display: bool = False, pipelined: bool = False, detect_every: int = LIVE_DETECT_EVERY, detector=None,
+                 still_images: bool = False, on_frame: Optional[Callable[[FrameResult, np.ndarray], None]] = None):
         self.client, self.smoothing, self.timeline, self.jsonl = client, smoothing, timeline, jsonl
         self.annotated = annotated  # each overlaid frame, as a video or images
         self.display, self.pipelined, self.on_frame = display, pipelined, on_frame
-        self.detect_every = max(1, detect_every)
-        self._last: List[detectors.Detection] = []
-        self.detector = detector if detector is not None else detectors.make(WEBCAM_DETECTOR)
-        self.tracker = face_ops.Tracker()
+        # Photos are unrelated frames: each is searched on its own, and ids start again.
+        self.still_images = still_images
+        self.detect_every = 1 if still_images else max(1, detect_every)
+        self.detector = detector if detector is not None else live_detector()
+        self.faces = tracking.LiveFaces(self.detector, self.detect_every)
         self.server_down: Optional[str] = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
         from client.tfserving import ServingError  # TensorFlow's protos: loaded once a run starts
@@ -197,9 +204,10 @@ class WebcamRunner:
             return None, e, time.perf_counter() - start
 
     def _finish(self, pending, stats: RunStats) -> bool:
-        index, time_s, name, frame, found, ids, future, timings, started = pending
-        boxes = [d.box for d in found]
-        probabilities = None
+        index, time_s, name, frame, shown, future, timings, started = pending
+        found = [detectors.Detection(t.box, t.confidence) for t in shown]
+        boxes, ids = [d.box for d in found], [t.face_id for t in shown]
+        probabilities = raw = None
         if future is not None:
             probabilities, error, timings["predict"] = future.result()
             if error is not None:
@@ -211,22 +219,23 @@ class WebcamRunner:
             elif self.server_down is not None:
                 log.info("server %s is back (model version %s)", self.client.target, self.client.last_version)
                 self.server_down = None
-            if probabilities is not None and self.smoothing < 1.0:
-                probabilities = np.stack([self.tracker.smooth(fid, p, self.smoothing)
-                                          for fid, p in zip(ids, probabilities)])
+            if probabilities is not None:
+                raw = probabilities
+                probabilities = np.stack([tracking.smooth(track, p, self.smoothing) for track, p in zip(shown, raw)])
         t = time.perf_counter()
         draw_overlay(frame, boxes, ids, probabilities, self.server_down)
         timings["draw"] = time.perf_counter() - t
         if self.annotated is not None:
             self.annotated.write(frame, name)
         if probabilities is not None:
-            for detection, fid, p in zip(found, ids, probabilities):
-                (first, _), (second, _) = face_ops.top2(p)
+            for detection, fid, p, q in zip(found, ids, raw, probabilities):
+                (first, _), (second, _) = face_ops.top2(q)
                 for writer in (self.timeline, self.jsonl):
                     if writer is not None:
-                        writer.write(index, time_s, name, fid, detection.box, detection.confidence, p, first, second)
+                        writer.write(index, time_s, name, fid, detection.box, detection.confidence, p, q, first,
+                                     second)
         result = FrameResult(index, time_s, name, list(boxes), [d.confidence for d in found], list(ids),
-                             probabilities, timings, time.perf_counter() - started)
+                             probabilities, timings, time.perf_counter() - started, raw)
         stats.frames.append(result)
         if self.on_frame:
             self.on_frame(result, frame)
@@ -251,18 +260,16 @@ class WebcamRunner:
                 timings = {"capture": time.perf_counter() - started}
                 t = time.perf_counter()
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-                if index % self.detect_every == 0:
-                    self._last = self.detector(frame)
-                found = self._last
-                boxes = [d.box for d in found]
-                timings["detect"] = time.perf_counter() - t
+                if self.still_images:
+                    self.faces = tracking.LiveFaces(self.detector, 1)
+                shown = self.faces.update(frame, gray, index)
+                timings["detect"] = time.perf_counter() - t  # tracking included
                 t = time.perf_counter()
-                crops = face_ops.crop_faces(gray, boxes)
-                ids = self.tracker.update(boxes)
+                crops = face_ops.crop_faces(gray, [track.box for track in shown])
                 timings["preprocess"] = time.perf_counter() - t
                 timings["predict"] = 0.0
-                future = self._executor.submit(self._predict, crops) if boxes else None
-                current = (index, time_s, name, frame, found, ids, future, timings, started)
+                future = self._executor.submit(self._predict, crops) if shown else None
+                current = (index, time_s, name, frame, shown, future, timings, started)
                 if not self.pipelined:
                     if not self._finish(current, stats):
                         break
@@ -276,10 +283,17 @@ class WebcamRunner:
                 self._finish(pending, stats)
         finally:
             stats.seconds = time.perf_counter() - start
+            stats.detections = self.faces.detections_run
+            self.faces.close()
             self._executor.shutdown(wait=True)
             if self.display:
                 cv2.destroyAllWindows()
         return stats
+
+
+def live_detector(name: str = WEBCAM_DETECTOR):
+    """The detector fer-webcam runs: the cascade with its live settings, or another by name."""
+    return detectors.make(name, **(LIVE_HAAR_OPTIONS if name == "haar" else {}))
 
 
 def has_display() -> bool:
@@ -323,8 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds per Predict before the frame goes on without it (default: %(default)s)")
     p.add_argument("--pipelined", action="store_true",
                    help="overlap each frame's Predict with the next frame's detection (for a remote server)")
-    p.add_argument("--detect-every", type=arg_types.positive_int, default=1, metavar="N",
-                   help="run the face detector on every Nth frame, reusing its boxes in between (default: %(default)s)")
+    p.add_argument("--detect-every", type=arg_types.positive_int, default=LIVE_DETECT_EVERY, metavar="N",
+                   help="video: run the face detector on its own thread on every Nth frame (at once when a face is "
+                        "lost or something moves where no face is), carrying each face's box by optical flow in "
+                        "between; 1: detect on every frame (default: %(default)s)")
     return p
 
 
@@ -351,7 +367,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         source = open_source(args.source)
         _check_outputs(args, source)
-        detector = detectors.make(args.detector)
+        detector = live_detector(args.detector)
     except (SourceError, argparse.ArgumentTypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -369,7 +385,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         stats = WebcamRunner(client, smoothing=args.smoothing, timeline=timeline, jsonl=jsonl, annotated=annotated,
                              display=display, pipelined=args.pipelined, detect_every=args.detect_every,
-                             detector=detector).run(source.frames, args.max_frames)
+                             detector=detector, still_images=source.kind == "images").run(source.frames,
+                                                                                          args.max_frames)
     except (SourceError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

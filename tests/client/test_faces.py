@@ -23,36 +23,21 @@ def test_the_cascade_finds_the_astronaut_and_crops_48x48():
     assert abs(float(crops.mean()) - float(gray[y:y + h, x:x + w].mean())) < 2.0
 
 
-def test_tracker_keeps_ids_and_forgets_lost_faces():
-    tracker = faces.Tracker(max_missing=2)
-    assert tracker.update([(10, 10, 50, 50)]) == [0]
-    assert tracker.update([(14, 10, 50, 50), (300, 10, 50, 50)]) == [0, 1]
-    assert tracker.update([(302, 12, 50, 50), (18, 10, 50, 50)]) == [1, 0]  # order in the frame does not matter
-    for _ in range(3):
-        tracker.update([(18, 10, 50, 50)])
-    assert set(tracker.tracks) == {0}
-    assert tracker.update([(300, 10, 50, 50), (18, 10, 50, 50)]) == [2, 0]  # face 1 was forgotten
-
-
-def test_smoothing_and_top2():
-    tracker = faces.Tracker()
-    (fid,) = tracker.update([(0, 0, 10, 10)])
-    a, b = np.eye(7)[3], np.eye(7)[5]
-    np.testing.assert_allclose(tracker.smooth(fid, a, 0.25), a)
-    np.testing.assert_allclose(tracker.smooth(fid, b, 0.25), 0.75 * a + 0.25 * b)
+def test_top2():
     assert faces.top2(np.array([0.1, 0, 0.05, 0.6, 0.05, 0.2, 0.0])) == (("happy", 0.6), ("surprise", 0.2))
 
 
 def test_timeline_csv_and_plot(tmp_path):
     path = tmp_path / "t.csv"
     writer = timeline.TimelineWriter(str(path))
-    writer.write(0, 0.0, "a.png", 0, (1, 2, 3, 4), None, np.full(7, 1 / 7), "angry", "disgust")
-    writer.write(1, 0.033, "b.png", 1, (5, 6, 7, 8), 0.93, np.eye(7)[3], "happy", "angry")
+    writer.write(0, None, "a.png", 0, (1, 2, 3, 4), None, np.full(7, 1 / 7), np.full(7, 1 / 7), "angry", "disgust")
+    writer.write(1, 0.033, "b.png", 1, (5, 6, 7, 8), 0.93, np.eye(7)[3], np.eye(7)[5], "surprise", "angry")
     writer.close()
     rows = timeline.read_timeline(str(path))
     assert list(rows[0]) == ["frame", "time_s", "source", "face_id", "x", "y", "w", "h", "confidence",
-                             *features.CLASS_NAMES, "top1", "top2"]
-    assert rows[1]["happy"] == "1.00000" and rows[1]["face_id"] == "1"
+                             *features.CLASS_NAMES, *(f"smoothed_{n}" for n in features.CLASS_NAMES), "top1", "top2"]
+    assert rows[1]["happy"] == "1.00000" and rows[1]["smoothed_surprise"] == "1.00000" and rows[1]["face_id"] == "1"
+    assert rows[0]["time_s"] == "" and rows[1]["time_s"] == "0.033"  # a photo has no time
     assert (rows[0]["source"], rows[0]["confidence"], rows[1]["confidence"]) == ("a.png", "", "0.9300")
     png = timeline.plot_timeline(str(path), str(tmp_path / "t.png"))
     with open(png, "rb") as f:

@@ -42,7 +42,7 @@ def test_astronaut_photo(served, tmp_path, capsys):
     assert 150 < int(row["x"]) < 220 and plot.stat().st_size > 5000
 
 
-@pytest.mark.parametrize("flags", [[], ["--pipelined", "--detect-every", "2"]])
+@pytest.mark.parametrize("flags", [["--detect-every", "1"], ["--pipelined", "--detect-every", "1"]])
 def test_video_with_one_then_two_faces(served, tmp_path, flags):
     video = write_video(str(tmp_path / "faces.avi"), [1] * 8 + [2] * 8)
     csv = tmp_path / "t.csv"
@@ -103,7 +103,8 @@ def test_annotated_video_json_lines_and_the_source_column(served, tmp_path, caps
     video = write_video(str(tmp_path / "faces.avi"), [1] * 6 + [2] * 6)
     out, jsonl, csv = tmp_path / "annotated.mp4", tmp_path / "faces.jsonl", tmp_path / "t.csv"
     assert webcam.main(["--server", f"127.0.0.1:{served.grpc_port}", "--source", video, "--timeline", str(csv),
-                        "--jsonl", str(jsonl), "--save-annotated", str(out)]) == 0  # no --no-display: no window here
+                        "--jsonl", str(jsonl), "--save-annotated", str(out),
+                        "--detect-every", "1"]) == 0  # no --no-display: no window here
     capture = cv2.VideoCapture(str(out))
     frames = []
     while True:
@@ -119,7 +120,7 @@ def test_annotated_video_json_lines_and_the_source_column(served, tmp_path, caps
     assert len(records) == len(rows) == 6 + 12
     assert {r["source"] for r in records} == {r["source"] for r in rows} == {video}
     assert records[0]["confidence"] is None and rows[0]["confidence"] == ""  # the Haar cascade gives none
-    assert set(records[0]["emotions"]) == set(features.CLASS_NAMES)
+    assert set(records[0]["emotions"]) == set(records[0]["smoothed"]) == set(features.CLASS_NAMES)
     assert "annotated: " in capsys.readouterr().err
 
 
