@@ -52,6 +52,38 @@ class SourceError(RuntimeError):
     """A camera that does not open, a file that is missing or unreadable."""
 
 
+class InProcessEngine:
+    """The model in this process, through its serving_default signature (what a server would
+    run), with the interface of the gRPC client: no server, no network round trip."""
+
+    def __init__(self, path: str = features.SHIPPED_MODEL_BASE_PATH):
+        from client.analyze import SavedModelPredictor
+
+        self._model = SavedModelPredictor(path)
+        self.target = f"in-process {self._model.path}"
+        self.last_version = os.path.basename(self._model.path)
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        return self._model.predict(faces)
+
+    def close(self) -> None:
+        self._model.close()
+
+
+def check_server_address(address: str) -> str:
+    """`--server` is TF Serving's gRPC HOST:PORT; a URL or the REST port is refused in one line."""
+    from serving.defaults import DEFAULT_REST_PORT
+
+    host, _, port = address.rpartition(":")
+    if "://" in address or "/" in address or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{address!r}: --server takes TF Serving's gRPC HOST:PORT "
+                                         f"(e.g. 127.0.0.1:8500), not a URL")
+    if int(port) == DEFAULT_REST_PORT:
+        raise argparse.ArgumentTypeError(f"{address!r}: {DEFAULT_REST_PORT} is TF Serving's REST port; --server takes "
+                                         f"the gRPC HOST:PORT (default 8500)")
+    return address
+
+
 @dataclass
 class Source:
     """Frames as (BGR image, time in seconds (None for photos), where it came from: a file
@@ -87,7 +119,8 @@ def open_source(spec: str) -> Source:
     if not ok:
         raise SourceError(f"{spec}: not a video OpenCV can read")
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    return Source(_video_frames(capture, first, fps, spec), f"video {spec} ({fps:.0f} fps)", "video", fps)
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    return Source(_video_frames(capture, first, fps, spec, count), f"video {spec} ({fps:.0f} fps)", "video", fps)
 
 
 def _camera_frames(capture, name: str) -> Iterator[Tuple[np.ndarray, float, str]]:
@@ -102,7 +135,9 @@ def _camera_frames(capture, name: str) -> Iterator[Tuple[np.ndarray, float, str]
         capture.release()
 
 
-def _video_frames(capture, first, fps, name: str) -> Iterator[Tuple[np.ndarray, float, str]]:
+def _video_frames(capture, first, fps, name: str, count: int = 0) -> Iterator[Tuple[np.ndarray, float, str]]:
+    """The video's frames; one that cannot be decoded before the end its header announces
+    (`count`) ends the run with an error naming it (the frames before it are kept)."""
     index, frame = 0, first
     try:
         while frame is not None:
@@ -110,6 +145,9 @@ def _video_frames(capture, first, fps, name: str) -> Iterator[Tuple[np.ndarray, 
             index += 1
             ok, frame = capture.read()
             frame = frame if ok else None
+        if count and index < count:
+            raise SourceError(f"{name}: frame {index + 1} of {count} could not be decoded; "
+                              f"stopped after {index} frames")
     finally:
         capture.release()
 
@@ -248,7 +286,7 @@ class WebcamRunner:
     def run(self, frames: Iterator[Tuple[np.ndarray, float, str]], max_frames: Optional[int] = None) -> RunStats:
         """frames: (BGR frame, time in seconds, source name), as Source.frames gives them."""
         stats, pending, start = RunStats(), None, time.perf_counter()
-        index = 0
+        index, first_shape = 0, None
         try:
             while max_frames is None or index < max_frames:
                 started = time.perf_counter()
@@ -257,6 +295,12 @@ class WebcamRunner:
                 except StopIteration:
                     break
                 name = where[0] if where else ""
+                if not self.still_images:
+                    if first_shape is None:
+                        first_shape = frame.shape
+                    elif frame.shape != first_shape:
+                        raise SourceError(f"{name}: frame {index + 1} is {frame.shape[1]}x{frame.shape[0]}, the "
+                                          f"frames before it {first_shape[1]}x{first_shape[0]}; stopped")
                 timings = {"capture": time.perf_counter() - started}
                 t = time.perf_counter()
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
@@ -309,10 +353,29 @@ def has_display() -> bool:
     return True
 
 
+def _http1_server(client) -> bool:
+    """Whether the server at the client's target speaks HTTP/1.x, not gRPC (someone gave the
+    REST port): gRPC says so in its error. Any other failure is left to the run, which goes on
+    without predictions until the server answers."""
+    from client.tfserving import ServingError
+
+    try:
+        client.status()
+    except ServingError as e:
+        # grpc-core: "Trying to connect an http1.x server", or "Failed parsing HTTP/2 (Expected
+        # SETTINGS frame ...)" when the HTTP/1.x answer arrives first.
+        text = str(e).lower()
+        return "http1" in text or "failed parsing http/2" in text
+    return False
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = arg_types.Parser(prog="fer-webcam", description="live facial emotion recognition over TF Serving")
     p.add_argument("--version", action="version", version=f"%(prog)s {arg_types.version()}")
-    p.add_argument("--server", default="127.0.0.1:8500", help="TF Serving gRPC HOST:PORT (default: %(default)s)")
+    p.add_argument("--server", type=check_server_address,
+                   help="TF Serving's gRPC HOST:PORT (e.g. 127.0.0.1:8500); without it the model runs in this process")
+    p.add_argument("--model", metavar="PATH",
+                   help="in-process model: a SavedModel or a TF Serving model base path (default: the shipped model)")
     p.add_argument("--source", default="0",
                    help="camera index, video file, image file or folder of images (default: camera %(default)s)")
     p.add_argument("--model-name", default=features.SERVING_MODEL_NAME, help="TF Serving model (default: %(default)s)")
@@ -345,8 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_outputs(args, source: Source) -> None:
+    if args.server and args.model:
+        raise SourceError("give --server (a TF Serving to call) or --model (a model to run here), not both")
     if args.timeline_plot and not args.timeline:
         raise SourceError("--timeline-plot needs --timeline")
+    outputs = [(flag, value) for flag, value in (("--timeline", args.timeline), ("--jsonl", args.jsonl),
+                                                 ("--save-annotated", args.save_annotated),
+                                                 ("--timeline-plot", args.timeline_plot)) if value and value != "-"]
+    seen = {}
+    for flag, value in outputs:
+        where = os.path.realpath(value)
+        if where in seen:
+            raise SourceError(f"{seen[where]} and {flag} name the same file {value}: give each output its own")
+        seen[where] = flag
     if args.save_annotated:
         out = args.save_annotated
         if source.kind == "images" and os.path.isfile(out):
@@ -374,26 +448,47 @@ def main(argv: Optional[List[str]] = None) -> int:
     display = not args.no_display and has_display()
     if not args.no_display and not display:
         log.info("no window system (or an OpenCV without GUI): running without a window, as --no-display")
-    from client.tfserving import FerClient
+    if args.server:
+        from client.tfserving import FerClient
 
-    # No retries inside a frame: a live feed moves on; the channel reconnects by itself.
-    client = FerClient(args.server, model_name=args.model_name, timeout_s=args.timeout, retries=0)
+        # No retries inside a frame: a live feed moves on; the channel reconnects by itself.
+        client = FerClient(args.server, model_name=args.model_name, timeout_s=args.timeout, retries=0)
+        speaks_http1 = _http1_server(client)
+        if speaks_http1:
+            client.close()
+            print(f"error: --server {args.server} answers HTTP/1.x (a REST port?); --server takes TF Serving's gRPC "
+                  f"HOST:PORT (default port 8500)", file=sys.stderr)
+            return 2
+    else:
+        try:
+            client = InProcessEngine(args.model or features.SHIPPED_MODEL_BASE_PATH)
+        except (OSError, ValueError) as e:
+            print(f"error: --model {args.model}: {e}", file=sys.stderr)
+            return 2
     timeline = TimelineWriter(args.timeline) if args.timeline else None
     jsonl = JsonlWriter(args.jsonl) if args.jsonl else None
     annotated = AnnotatedWriter(args.save_annotated, source.kind, source.fps) if args.save_annotated else None
-    log.info("fer-webcam: %s -> %s (detector %s)", source.description, args.server, args.detector)
+    log.info("fer-webcam: %s -> %s (detector %s)", source.description, client.target, args.detector)
     try:
         stats = WebcamRunner(client, smoothing=args.smoothing, timeline=timeline, jsonl=jsonl, annotated=annotated,
                              display=display, pipelined=args.pipelined, detect_every=args.detect_every,
                              detector=detector, still_images=source.kind == "images").run(source.frames,
                                                                                           args.max_frames)
+    except BrokenPipeError:
+        # `--jsonl - | head`: the reader has all it wants. End quietly, as Unix tools do
+        # (stdout now points nowhere, so the interpreter's own flush at exit cannot fail).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (SourceError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:
         for writer in (timeline, jsonl, annotated):
             if writer:
-                writer.close()
+                try:
+                    writer.close()
+                except BrokenPipeError:
+                    pass
         client.close()
     detected = sum(len(f.boxes) for f in stats.frames)
     summary = (f"{len(stats.frames)} frames, {detected} faces, {stats.fps:.1f} frames/s"

@@ -1,0 +1,113 @@
+"""fer-webcam without a server (the model in-process) and the friction a new user hit: a
+--server given as a URL or the REST port, photos without times, a closed pipe, one path for
+two outputs, a video that breaks off, a frame of another size."""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from client import webcam
+from client.timeline import read_timeline
+from tests.client.video import astronaut_bgr, write_video
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.parametrize("address, words", [("http://127.0.0.1:8501", "not a URL"),
+                                            ("localhost:8501", "8501 is TF Serving's REST port"),
+                                            ("127.0.0.1", "gRPC HOST:PORT")])
+def test_server_takes_the_grpc_host_and_port_and_says_so_at_once(address, words, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        webcam.main(["--server", address, "--source", "x.mp4"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "--server" in err and "Traceback" not in err
+
+
+def test_the_shipped_model_runs_in_process_without_a_server(tmp_path, capsys):
+    video = write_video(str(tmp_path / "faces.avi"), [1] * 6)
+    csv = tmp_path / "t.csv"
+    assert webcam.main(["--source", video, "--no-display", "--timeline", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "6 frames, 6 faces" in out
+    rows = read_timeline(str(csv))
+    assert len(rows) == 6 and {r["face_id"] for r in rows} == {"0"}
+    assert float(rows[3]["time_s"]) == pytest.approx(3 / 30, abs=1e-3)
+
+
+def test_photos_get_no_times_and_ids_start_again_on_each(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(folder / name), astronaut_bgr())
+    jsonl = tmp_path / "faces.jsonl"
+    assert webcam.main(["--source", str(folder), "--no-display", "--jsonl", str(jsonl)]) == 0
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [os.path.basename(r["source"]) for r in records] == ["a.png", "b.png", "c.png"]
+    assert all(r["time_s"] is None and r["face_id"] == 0 for r in records)
+
+
+def test_one_path_for_two_outputs_is_refused(tmp_path, capsys):
+    video = write_video(str(tmp_path / "faces.avi"), [1] * 2)
+    same = str(tmp_path / "out.csv")
+    assert webcam.main(["--source", video, "--no-display", "--timeline", same, "--jsonl", same]) == 2
+    err = capsys.readouterr().err
+    assert "--timeline and --jsonl name the same file" in err and not os.path.exists(same)
+
+
+def test_json_lines_into_a_closed_pipe_end_quietly(tmp_path):
+    video = write_video(str(tmp_path / "faces.avi"), [1] * 40)
+    process = subprocess.Popen([sys.executable, "-m", "client.webcam", "--source", video, "--no-display",
+                                "--jsonl", "-"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline()
+    process.stdout.close()  # `| head -1`
+    _, err = process.communicate(timeout=120)
+    assert json.loads(first)["frame"] == 0
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+def test_a_video_that_breaks_off_ends_with_one_line_and_keeps_its_rows(tmp_path, capsys):
+    video = write_video(str(tmp_path / "faces.avi"), [1] * 30)
+    data = open(video, "rb").read()
+    with open(video, "wb") as f:  # the file ends part-way: its header still announces 30 frames
+        f.write(data[:len(data) // 2])
+    csv = tmp_path / "t.csv"
+    assert webcam.main(["--source", video, "--no-display", "--timeline", str(csv)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "could not be decoded" in err[0] and "of 30" in err[0]
+    rows = read_timeline(str(csv))
+    assert 5 <= len(rows) < 30  # the frames before the break are written
+
+
+def test_a_frame_of_another_size_stops_the_run_with_a_clear_error():
+    frame = cv2.resize(astronaut_bgr(), (640, 480))
+    frames = iter([(frame, 0.0, "cam"), (frame, 0.033, "cam"), (frame[:240, :320], 0.066, "cam")])
+    runner = webcam.WebcamRunner(webcam.InProcessEngine(), detect_every=1)
+    with pytest.raises(webcam.SourceError, match="frame 3 is 320x240, the frames before it 640x480"):
+        runner.run(frames)
+
+
+def test_a_server_that_speaks_http1_is_named_as_such(tmp_path, capsys):
+    import http.server
+    import threading
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):  # the test reads stderr
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    video = write_video(str(tmp_path / "faces.avi"), [1] * 2)
+    try:
+        code = webcam.main(["--server", f"127.0.0.1:{server.server_address[1]}", "--source", video, "--no-display"])
+    finally:
+        server.shutdown()
+    # (TensorFlow's C++ start-up lines, printed to fd 2 as it loads inside this test, aside)
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if "external/local_xla" not in line]
+    assert code == 2 and len(err) == 1 and "answers HTTP/1.x" in err[0] and "gRPC" in err[0]
