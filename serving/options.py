@@ -27,6 +27,7 @@ class ServerOptions:
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
     poll_seconds: float = DEFAULT_POLL_SECONDS  # 0: look once
     enable_batching: bool = False
+    enable_signature_method_name_check: bool = False  # TF Serving's default (server.h)
     batching_parameters_file: Optional[str] = None
     monitoring_config_file: Optional[str] = None
     rest_workers: int = DEFAULT_WORKERS
@@ -60,6 +61,9 @@ def add_arguments(v: argparse.ArgumentParser, default_model_base_path_help: str)
          help="seconds between looks for a new version; 0 looks once (default: %(default)s)")
     flag("enable-batching", type=arg_types.boolean, nargs="?", const=True, default=False,
          help="batch concurrent Predict requests, as TF Serving's --enable_batching (default: %(default)s)")
+    flag("enable-signature-method-name-check", type=arg_types.boolean, nargs="?", const=True, default=False,
+         help="Classify and Regress refuse a signature whose method_name is not theirs, as TF Serving's "
+              "--enable_signature_method_name_check (default: %(default)s, TF Serving's)")
     flag("batching-parameters-file", default=None,
          help="a BatchingParameters text proto (serving/batching_parameters.txt)")
     flag("monitoring-config-file", default=None,
@@ -84,7 +88,9 @@ def from_args(args, default_model_base_path: str) -> ServerOptions:
         model_config_file=args.model_config_file, host=args.host, grpc_port=args.port,
         rest_port=args.rest_port or None, max_message_bytes=args.max_message_mb * 2**20,
         max_batch_rows=args.max_batch_rows, poll_seconds=args.file_system_poll_wait_seconds,
-        enable_batching=args.enable_batching, batching_parameters_file=args.batching_parameters_file,
+        enable_batching=args.enable_batching,
+        enable_signature_method_name_check=args.enable_signature_method_name_check,
+        batching_parameters_file=args.batching_parameters_file,
         monitoring_config_file=args.monitoring_config_file, rest_workers=args.rest_api_num_threads,
         grpc_workers=args.grpc_max_threads, queued_requests=args.max_queued_requests,
         request_timeout_s=args.rest_api_timeout_in_ms / 1000)

@@ -80,7 +80,8 @@ def start(options: ServerOptions = ServerOptions(), **changes) -> RunningServer:
     store = ModelStore(model.name, model.base_path, poll_seconds=options.poll_seconds, batcher=batcher,
                        version_labels=model.version_labels)
     store.on_load = metrics.version_loaded
-    limits = api.Limits(options.max_message_bytes, options.max_batch_rows)
+    limits = api.Limits(options.max_message_bytes, options.max_batch_rows,
+                        method_name_check=options.enable_signature_method_name_check)
     store.start()
     try:
         grpc = grpc_server.start(store, options.host, options.grpc_port, limits, options.grpc_workers,
