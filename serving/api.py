@@ -66,11 +66,24 @@ def _signature(servable: LoadedVersion, name: str, method: str, kind: str, limit
     if name not in servable.signature_defs:
         raise ApiError("INVALID_ARGUMENT", f"No signature was found with the name: {name}")
     signature_def = servable.signature_defs[name]
-    if limits.method_name_check and signature_def.method_name != method:
-        raise ApiError("INVALID_ARGUMENT", f"Expected {kind} signature method_name to be {method}. "
-                                           f"Was: {signature_def.method_name}")
-    (_check_classification if kind == "classification" else _check_regression)(signature_def)
+    try:
+        if limits.method_name_check and signature_def.method_name != method:
+            raise ApiError("INVALID_ARGUMENT", f"Expected {kind} signature method_name to be {method}. "
+                                               f"Was: {signature_def.method_name}")
+        (_check_classification if kind == "classification" else _check_regression)(signature_def)
+    except ApiError as e:  # TF Serving's text whole, then a hint for a Classify that missed its signature
+        hint = _classify_hint(servable, name) if kind == "classification" else ""
+        raise ApiError(e.code, str(e) + hint) from None
     return name, servable.signatures[name]
+
+
+def _classify_hint(servable: LoadedVersion, name: str) -> str:
+    """An addition to TF Serving's message (its text is kept whole): the signature a Classify
+    request without a signature_name most likely meant."""
+    names = sorted(n for n, s in servable.signature_defs.items() if s.method_name == CLASSIFY_METHOD and n != name)
+    if not names:
+        return ""
+    return f' (hint: {name} is not a classify signature; this model\'s is "{names[0]}": set signature_name to it)'
 
 
 def _check_classification(signature_def) -> None:

@@ -333,7 +333,7 @@ def method_checked(model_base):
 @pytest.mark.parametrize("verb, body, message", METHOD_CHECKED)
 def test_the_method_name_check_when_enabled(method_checked, verb, body, message):
     status, got = call_json(method_checked[0].rest_port, "POST", f"/v1/models/fer:{verb}", body)
-    assert (status, got) == (400, {"error": message})
+    assert status == 400 and got["error"].startswith(message)  # TF Serving's text, then perhaps a hint
 
 
 def test_the_method_name_check_when_enabled_over_grpc(method_checked):
@@ -342,7 +342,7 @@ def test_the_method_name_check_when_enabled_over_grpc(method_checked):
                                                                                      METHOD_CHECKED[1][2])]:
         with pytest.raises(grpc.RpcError) as raised:
             getattr(prediction, rpc)(request, timeout=10)
-        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT and raised.value.details() == message
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT and raised.value.details().startswith(message)
     classified = prediction.Classify(_classify(signature="classify"), timeout=10)  # the classify signature passes
     assert len(classified.result.classifications) == 1
 
@@ -357,3 +357,34 @@ def test_the_method_name_check_flag_defaults_to_false_as_in_tf_serving():
     assert parsed().enable_signature_method_name_check is False
     assert parsed("--enable_signature_method_name_check=true").enable_signature_method_name_check is True
     assert parsed("--enable-signature-method-name-check").enable_signature_method_name_check is True
+
+
+# -- additions to TF Serving's text (issue 23, item 10) ----------------------------------------------
+def test_classify_without_a_signature_name_gets_tf_serving_s_message_and_a_hint(served):
+    status, got = call_json(served[0].rest_port, "POST", "/v1/models/fer:classify", {"examples": [{"pixels": [1]}]})
+    assert status == 400
+    assert got["error"].startswith("No classification inputs found in SignatureDef: ")  # TF Serving's, whole
+    assert got["error"].endswith(' (hint: serving_default is not a classify signature; this model\'s is "classify": '
+                                 'set signature_name to it)')
+
+
+def test_a_base64_payload_in_an_error_is_cut_to_a_prefix(served):
+    import base64
+
+    payload = base64.b64encode(bytes(range(256)) * 3).decode()  # 1024 characters
+    for body in ({"inputs": {"b64": payload}}, {"instances": [{"b64": payload}]}, {"instances": {"b64": payload}}):
+        status, got = call_json(served[0].rest_port, "POST", "/v1/models/fer:predict", body)
+        assert status == 400
+        assert '{"b64":"' + payload[:16] + '... (1024 chars)"}' in got["error"], got
+        assert payload[:17] not in got["error"]
+
+
+def test_status_and_metadata_are_pretty_printed_as_tf_serving_s(served):
+    """http_rest_api_util.cc's ToJsonString: protobuf's JSON with add_whitespace (one space an
+    indent level); predict answers stay compact (README says where this differs)."""
+    status, _, body = call(served[0].rest_port, "GET", "/v1/models/fer/versions/1")
+    assert status == 200 and body.decode() == (
+        '{\n "model_version_status": [\n  {\n   "version": "1",\n   "state": "AVAILABLE",\n   "status": {\n'
+        '    "error_code": "OK",\n    "error_message": ""\n   }\n  }\n ]\n}')
+    status, _, body = call(served[0].rest_port, "GET", "/v1/models/fer/metadata")
+    assert status == 200 and body.decode().startswith('{\n "model_spec": {\n  "name": "fer",\n')
