@@ -312,7 +312,8 @@ def test_metrics_are_not_served_without_a_monitoring_config(served):
 # -- --enable_signature_method_name_check=true: the method name is checked first ---------------------
 METHOD_CHECKED = [
     ("classify", {"examples": [{"pixels": [1]}]},
-     "Expected classification signature method_name to be tensorflow/serving/classify. Was: tensorflow/serving/predict"),
+     "Expected classification signature method_name to be tensorflow/serving/classify. Was: "
+     "tensorflow/serving/predict"),
     ("regress", {"examples": [{"pixels": [1]}]},
      "Expected regression signature method_name to be tensorflow/serving/regress. Was: tensorflow/serving/predict"),
     ("regress", {"signature_name": "classify", "examples": [{"pixels": [1]}]},
