@@ -155,7 +155,7 @@ def _serve(args) -> int:
 
     try:
         server.serve_forever(options.from_args(args, features.SHIPPED_MODEL_BASE_PATH))
-    except (config_files.ConfigError, OSError) as e:
+    except (config_files.ConfigError, options.OptionsError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
