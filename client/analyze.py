@@ -4,7 +4,7 @@
     for face in analyze("group.jpg"):          # a path, or a BGR / gray numpy image
         print(face["box"], face["dominant_emotion"], face["emotions"]["happy"])
 
-Each face found gets its box (x, y, w, h in the image's pixels), the 7 class probabilities
+Faces come left to right; each gets its box (x, y, w, h in the image's pixels), the 7 class probabilities
 by name, the dominant emotion and the detector's confidence (None: the Haar cascade gives
 none). The detector is MTCNN unless `detector=` names another (client/detectors.py: "haar",
 "blazeface", "mtcnn"); crops and preprocessing are fer-webcam's (client/faces.py); the model is
@@ -132,7 +132,7 @@ class Analyzer:
 
     def __call__(self, image: ImageLike) -> List[Dict]:
         pixels = read_image(image)
-        found = self.detector(pixels)
+        found = sorted(self.detector(pixels), key=lambda d: (d.box[0], d.box[1]))  # left to right
         gray = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY) if pixels.ndim == 3 else pixels
         probabilities = self.predictor.predict(face_ops.crop_faces(gray, [d.box for d in found]))
         return [face_result(d.box, p, d.confidence) for d, p in zip(found, probabilities)]

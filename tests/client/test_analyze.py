@@ -2,6 +2,7 @@
 right place, arrays and paths alike, and a folder with a corrupt image."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -103,3 +104,61 @@ def test_predict_through_an_unreachable_server_is_a_one_line_error(tmp_path):
     result = _predict(str(photo), "--server", f"127.0.0.1:{free_port()}")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "error: server 127.0.0.1:" in result.stderr
+
+
+def test_faces_come_left_to_right():
+    class Detector:
+        def __call__(self, pixels):
+            from client.detectors import Detection
+            return [Detection((60, 5, 20, 20), 0.9), Detection((2, 30, 20, 20), 0.8), Detection((30, 1, 20, 20), 0.7)]
+
+    class Predictor:
+        def predict(self, faces):
+            return np.full((len(faces), features.NUM_CLASSES), 1 / features.NUM_CLASSES, np.float32)
+
+    analyzer = fer.Analyzer.__new__(fer.Analyzer)
+    analyzer.detector, analyzer.predictor = Detector(), Predictor()
+    found = analyzer(np.zeros((100, 100), np.uint8))
+    assert [face["box"][0] for face in found] == [2, 30, 60]
+    assert [face["confidence"] for face in found] == [0.8, 0.7, 0.9]
+
+
+def test_predict_says_no_such_file_before_tensorflow_loads(tmp_path):
+    code = ("import sys; from cli.main import main; rc = main(['predict', %r]); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; sys.exit(rc)" % str(tmp_path / "nope.jpg"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [f"warning: {tmp_path / 'nope.jpg'}: no such file; skipped",
+                                          "error: no image could be read"]
+
+
+def test_predict_text_names_the_box_and_a_file_without_a_face(tmp_path):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "astronaut.jpg"), astronaut_bgr())
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((120, 160), 128, np.uint8))
+    result = _predict(str(tmp_path / "astronaut.jpg"), str(tmp_path / "blank.png"), "--detector", "haar")
+    assert result.returncode == 0, result.stderr
+    face, blank = result.stdout.splitlines()
+    assert re.fullmatch(re.escape(str(tmp_path / "astronaut.jpg")) + r": face 0 at x=\d+ y=\d+ w=\d+ h=\d+: "
+                        r"\w+ \d\.\d\d, \w+ \d\.\d\d", face), face
+    assert blank == f"{tmp_path / 'blank.png'}: no face found"
+
+
+def test_predict_json_gives_a_face_less_file_its_line_and_counts_what_a_folder_skips(tmp_path):
+    import cv2
+
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    cv2.imwrite(str(folder / "a_astronaut.jpg"), astronaut_bgr())
+    cv2.imwrite(str(folder / "b_blank.png"), np.full((120, 160), 128, np.uint8))
+    (folder / "notes.txt").write_text("not an image")
+    result = _predict(str(folder), "--json", "--detector", "haar")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(line["file"], line["face"]) for line in lines] == [(str(folder / "a_astronaut.jpg"), 0),
+                                                                (str(folder / "b_blank.png"), None)]
+    assert f"warning: {folder}: 2 entries not an image file (subfolders are not looked in): more, notes.txt; " \
+           "skipped" in result.stderr
+    assert "2 of 2 file(s) read, 1 face(s), 2 skipped" in result.stderr
+
