@@ -35,11 +35,18 @@ class PredictorError(RuntimeError):
 
 
 def read_image(image: ImageLike) -> np.ndarray:
-    """A path or an array -> uint8 [H, W] (gray) or [H, W, 3] (BGR), what the detectors take."""
+    """A path or an array -> uint8 [H, W] (gray) or [H, W, 3] (BGR), what the detectors take.
+    ImageError for a path that is no image or an array that is none; TypeError for what is
+    neither a path nor an array (None)."""
     import cv2
 
+    if image is None or not isinstance(image, (str, os.PathLike, np.ndarray, list, tuple)):
+        raise TypeError(f"image: expected a path (str or os.PathLike) or a numpy image array, got "
+                        f"{type(image).__name__}")
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
+        if os.path.isdir(path):
+            raise ImageError(f"{path} is a folder, not an image (analyze() takes one image; predict takes folders)")
         if not os.path.isfile(path):
             raise ImageError(f"{path}: no such file")
         pixels = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -155,9 +162,10 @@ def analyze(image: ImageLike, model: Optional[str] = None, server: Optional[str]
             detector: str = detectors.DEFAULT_DETECTOR) -> List[Dict]:
     """One dict per face found in `image` (see the module's docstring). The detector and
     model are loaded on the first call and kept for the next ones with the same choices."""
+    pixels = read_image(image)  # a bad argument is said before the detector and model load
     key = (model, server, detector)
     with _lock:
         analyzer = _analyzers.get(key)
         if analyzer is None:
             analyzer = _analyzers[key] = Analyzer(model=model, server=server, detector=detector)
-    return analyzer(image)
+    return analyzer(pixels)

@@ -162,3 +162,12 @@ def test_predict_json_gives_a_face_less_file_its_line_and_counts_what_a_folder_s
            "skipped" in result.stderr
     assert "2 of 2 file(s) read, 1 face(s), 2 skipped" in result.stderr
 
+
+def test_analyze_names_a_folder_and_a_missing_image_argument(tmp_path):
+    with pytest.raises(fer.ImageError, match=f"^{re.escape(str(tmp_path))} is a folder, not an image"):
+        fer.analyze(str(tmp_path))
+    with pytest.raises(fer.ImageError, match="is a folder, not an image"):
+        fer.analyze(tmp_path)  # a pathlib.Path too
+    with pytest.raises(TypeError, match=r"^image: expected a path \(str or os.PathLike\) or a numpy image array, "
+                                        r"got NoneType$"):
+        fer.analyze(None)
