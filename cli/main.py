@@ -406,10 +406,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.func is not _run:  # a run keeps TensorFlow's lines, in its log file
-        from models import quiet
+    if args.func is _run:  # a run keeps TensorFlow's lines, in its log file
+        return args.func(args)
+    from models import quiet
 
-        quiet.quiet_imports()
+    quiet.quiet_imports()
+    quiet.quiet_libraries()
+    if args.func is _predict:  # images and detectors: libpng's and TFLite's lines
+        with quiet.native_noise_filtered():
+            return args.func(args)
     return args.func(args)
 
 

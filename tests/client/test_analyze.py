@@ -171,3 +171,31 @@ def test_analyze_names_a_folder_and_a_missing_image_argument(tmp_path):
     with pytest.raises(TypeError, match=r"^image: expected a path \(str or os.PathLike\) or a numpy image array, "
                                         r"got NoneType$"):
         fer.analyze(None)
+
+
+def _png_with_a_bad_colour_profile(path):
+    """The astronaut as a PNG whose iCCP chunk libpng ignores with a warning on fd 2."""
+    import struct
+    import zlib
+
+    import cv2
+
+    data = cv2.imencode(".png", astronaut_bgr())[1].tobytes()
+    body = b"ICC Profile\0\0" + zlib.compress(b"\0" * 200)
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    path.write_bytes(data[:33] + chunk + data[33:])  # after the signature and IHDR
+    return path
+
+
+def test_predict_keeps_the_console_to_the_project_s_lines(tmp_path):
+    """libpng's iCCP warning and TFLite's XNNPACK line (BlazeFace) are native lines on fd 2."""
+    import os
+
+    photo = _png_with_a_bad_colour_profile(tmp_path / "astronaut.png")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["MPLCONFIGDIR"] = str(tmp_path / "mpl")  # a first run: matplotlib builds its font cache
+    result = subprocess.run([sys.executable, "-m", "cli.main", "predict", str(photo), "--detector", "blazeface"],
+                            capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(re.escape(str(photo)) + r": face 0 at .*\n", result.stdout)
+    assert result.stderr == "1 of 1 file(s) read, 1 face(s)\n"
