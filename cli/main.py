@@ -175,7 +175,8 @@ def _predict_files(paths: List[str]):
             entries = sorted(os.listdir(path))
             found = [os.path.join(path, f) for f in entries
                      if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(path, f))]
-            others = [f for f in entries if os.path.join(path, f) not in found]
+            images = set(found)
+            others = [f for f in entries if os.path.join(path, f) not in images]
             if not found:
                 print(f"warning: {path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder", file=sys.stderr)
             if others:
