@@ -155,27 +155,51 @@ def _serve(args) -> int:
 
     try:
         server.serve_forever(options.from_args(args, features.SHIPPED_MODEL_BASE_PATH))
-    except (config_files.ConfigError, OSError) as e:
+    except (config_files.ConfigError, options.OptionsError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
 
 
-def _predict(args) -> int:
+def _predict_files(paths: List[str]):
+    """(image files to read, count of entries skipped): a folder's images (sorted), its other
+    files and subfolders skipped and counted; a path that does not exist skipped, said before
+    anything loads (TensorFlow takes seconds)."""
     import os
 
-    from client import analyze as fer
     from client.webcam import IMAGE_EXTENSIONS
 
-    files = []
-    for path in args.paths:
+    files, skipped = [], 0
+    for path in paths:
         if os.path.isdir(path):
-            found = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
+            entries = sorted(os.listdir(path))
+            found = [os.path.join(path, f) for f in entries
+                     if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(path, f))]
+            images = set(found)
+            others = [f for f in entries if os.path.join(path, f) not in images]
             if not found:
                 print(f"warning: {path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder", file=sys.stderr)
+            if others:
+                shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+                print(f"warning: {path}: {len(others)} entr{'y' if len(others) == 1 else 'ies'} not an image file "
+                      f"(subfolders are not looked in): {shown}; skipped", file=sys.stderr)
             files += found
+            skipped += len(others)
+        elif not os.path.exists(path):
+            print(f"warning: {path}: no such file; skipped", file=sys.stderr)
+            skipped += 1
         else:
             files.append(path)
+    return files, skipped
+
+
+def _predict(args) -> int:
+    from client import analyze as fer
+
+    files, skipped = _predict_files(args.paths)
+    if not files:
+        print("error: no image could be read", file=sys.stderr)
+        return 1
     try:
         analyzer = fer.Analyzer(model=args.model, server=args.server, detector=args.detector)
     except (OSError, ValueError) as e:
@@ -188,24 +212,28 @@ def _predict(args) -> int:
                 found = analyzer(path)
             except fer.ImageError as e:
                 print(f"warning: {e}; skipped", file=sys.stderr)
+                skipped += 1
                 continue
             except fer.PredictorError as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 1
             read += 1
             faces += len(found)
-            if not found and not args.json:
-                print(f"{path}: no face found")
-            for i, face in enumerate(found):
+            if not found:  # a line of its own: "no face" is not "not processed"
+                print(json.dumps({"file": path, "face": None}) if args.json else f"{path}: no face found",
+                      flush=True)
+            for i, face in enumerate(found):  # the Analyzer's order: left to right
                 if args.json:
                     print(json.dumps({"file": path, "face": i, **face}), flush=True)
                 else:
+                    x, y, w, h = face["box"]
                     ranked = sorted(face["emotions"].items(), key=lambda kv: -kv[1])[:2]
-                    print(f"{path}: face {i} at {tuple(face['box'])}: "
+                    print(f"{path}: face {i} at x={x} y={y} w={w} h={h}: "
                           + ", ".join(f"{name} {p:.2f}" for name, p in ranked), flush=True)
     finally:
         analyzer.close()
-    print(f"{read} of {len(files)} file(s) read, {faces} face(s)", file=sys.stderr)
+    print(f"{read} of {len(files)} file(s) read, {faces} face(s)" + (f", {skipped} skipped" if skipped else ""),
+          file=sys.stderr)
     if not read:
         print("error: no image could be read", file=sys.stderr)
         return 1
@@ -357,8 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--server", help="predict through a TF Serving gRPC endpoint instead, e.g. 127.0.0.1:8500")
     q.add_argument("--detector", choices=detectors.DETECTOR_NAMES, default=detectors.DEFAULT_DETECTOR,
                    help="face detector (default: %(default)s: the most faces found, bench/results/detectors.md)")
-    q.add_argument("--json", action="store_true", help="one JSON object per face per line: file, face, box, "
-                                                     "emotions, dominant_emotion, confidence")
+    q.add_argument("--json", action="store_true", help="one JSON object per face per line: file, face (numbered "
+                                                     "from 0, left to right), box ([x, y, w, h] in pixels), "
+                                                     "emotions, dominant_emotion, confidence; a file with no face: "
+                                                     "{\"file\": ..., \"face\": null}")
     q.set_defaults(func=_predict)
 
     v = sub.add_parser("serve", help="serve a pushed model over TF Serving's gRPC and REST API (development; "
@@ -377,10 +407,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.func is not _run:  # a run keeps TensorFlow's lines, in its log file
-        from models import quiet
+    if args.func is _run:  # a run keeps TensorFlow's lines, in its log file
+        return args.func(args)
+    from models import quiet
 
-        quiet.quiet_imports()
+    quiet.quiet_imports()
+    quiet.quiet_libraries()
+    if args.func is _predict:  # images and detectors: libpng's and TFLite's lines
+        with quiet.native_noise_filtered():
+            return args.func(args)
     return args.func(args)
 
 

@@ -4,7 +4,7 @@
     for face in analyze("group.jpg"):          # a path, or a BGR / gray numpy image
         print(face["box"], face["dominant_emotion"], face["emotions"]["happy"])
 
-Each face found gets its box (x, y, w, h in the image's pixels), the 7 class probabilities
+Faces come left to right; each gets its box (x, y, w, h in the image's pixels), the 7 class probabilities
 by name, the dominant emotion and the detector's confidence (None: the Haar cascade gives
 none). The detector is MTCNN unless `detector=` names another (client/detectors.py: "haar",
 "blazeface", "mtcnn"); crops and preprocessing are fer-webcam's (client/faces.py); the model is
@@ -35,11 +35,18 @@ class PredictorError(RuntimeError):
 
 
 def read_image(image: ImageLike) -> np.ndarray:
-    """A path or an array -> uint8 [H, W] (gray) or [H, W, 3] (BGR), what the detectors take."""
+    """A path or an array -> uint8 [H, W] (gray) or [H, W, 3] (BGR), what the detectors take.
+    ImageError for a path that is no image or an array that is none; TypeError for what is
+    neither a path nor an array (None)."""
     import cv2
 
+    if image is None or not isinstance(image, (str, os.PathLike, np.ndarray, list, tuple)):
+        raise TypeError(f"image: expected a path (str or os.PathLike) or a numpy image array, got "
+                        f"{type(image).__name__}")
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
+        if os.path.isdir(path):
+            raise ImageError(f"{path} is a folder, not an image (analyze() takes one image; predict takes folders)")
         if not os.path.isfile(path):
             raise ImageError(f"{path}: no such file")
         pixels = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -132,7 +139,7 @@ class Analyzer:
 
     def __call__(self, image: ImageLike) -> List[Dict]:
         pixels = read_image(image)
-        found = self.detector(pixels)
+        found = sorted(self.detector(pixels), key=lambda d: (d.box[0], d.box[1]))  # left to right
         gray = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY) if pixels.ndim == 3 else pixels
         probabilities = self.predictor.predict(face_ops.crop_faces(gray, [d.box for d in found]))
         return [face_result(d.box, p, d.confidence) for d, p in zip(found, probabilities)]
@@ -155,9 +162,10 @@ def analyze(image: ImageLike, model: Optional[str] = None, server: Optional[str]
             detector: str = detectors.DEFAULT_DETECTOR) -> List[Dict]:
     """One dict per face found in `image` (see the module's docstring). The detector and
     model are loaded on the first call and kept for the next ones with the same choices."""
+    pixels = read_image(image)  # a bad argument is said before the detector and model load
     key = (model, server, detector)
     with _lock:
         analyzer = _analyzers.get(key)
         if analyzer is None:
             analyzer = _analyzers[key] = Analyzer(model=model, server=server, detector=detector)
-    return analyzer(image)
+    return analyzer(pixels)

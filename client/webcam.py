@@ -438,6 +438,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     quiet.quiet_imports()
     args = build_parser().parse_args(argv)  # before TensorFlow loads: a bad flag costs nothing
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    quiet.quiet_libraries()
+    with quiet.native_noise_filtered():  # libpng's and TFLite's lines
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         source = open_source(args.source)
         _check_outputs(args, source)

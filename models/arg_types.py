@@ -75,6 +75,22 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_args(self, args=None, namespace=None):
+        """argparse's, but an unrecognized argument is reported by the subcommand that was
+        given, so the hint names its help (`fer-pipeline predict --help`), not the top's."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self._chosen(parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _chosen(self, parsed) -> "argparse.ArgumentParser":
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                child = action.choices.get(getattr(parsed, action.dest, None) or "")
+                if child is not None:
+                    return child._chosen(parsed) if isinstance(child, Parser) else child
+        return self
+
 
 def version() -> str:
     """The installed distribution's version (the source tree's when it is not installed)."""

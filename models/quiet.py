@@ -5,12 +5,22 @@ version on import. A run sends all of it to its log file; the other commands dro
 
 import contextlib
 import io
+import logging
 import os
+import re
 import sys
+import threading
 import warnings
 
 # Warnings on import that say nothing about the command's work.
 _IMPORT_WARNINGS = r"google(\.|$)"
+# Lines native libraries write to file descriptor 2 that say nothing about the command's work:
+# libpng on a PNG's colour profile it ignores (OpenCV's imread), TFLite on its CPU delegate
+# (BlazeFace).
+NATIVE_NOISE = re.compile(r"libpng warning: iCCP: .*|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.\s*")
+# Python loggers whose lines say nothing about the command's work: matplotlib's font cache
+# ("Matplotlib is building the font cache", "generated new fontManager") on its first import.
+_NOISY_LOGGERS = ("matplotlib",)
 
 
 def quiet_imports() -> None:
@@ -18,6 +28,61 @@ def quiet_imports() -> None:
     FutureWarnings from google packages."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", category=FutureWarning, module=_IMPORT_WARNINGS)
+
+
+def quiet_libraries() -> None:
+    """For an entry point: libraries' own log lines (matplotlib's font cache) held to errors."""
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@contextlib.contextmanager
+def native_noise_filtered(noise: "re.Pattern[str]" = NATIVE_NOISE):
+    """For an entry point: what native code writes to file descriptor 2 passes through a
+    filter that drops the `noise` lines and passes the others on as whole lines (a native
+    line can no longer land inside one of the command's); the process's own sys.stderr
+    writes to the console directly, so the command's lines keep their order. Everything is
+    restored on exit."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    console_fd = os.dup(2)
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+
+    def forward():
+        pending = b""
+        while True:
+            data = os.read(read_fd, 65536)
+            if not data:
+                break
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if not noise.fullmatch(line.decode("utf-8", "replace")):
+                    os.write(console_fd, line + b"\n")
+        if pending and not noise.fullmatch(pending.decode("utf-8", "replace")):
+            os.write(console_fd, pending)
+
+    thread = threading.Thread(target=forward, name="native-stderr-filter", daemon=True)
+    thread.start()
+    saved_stderr = sys.stderr
+    if sys.stderr is sys.__stderr__:  # not a test's capture, which is left as it is
+        sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(console_fd), "wb", buffering=0), write_through=True,
+                                      encoding=saved_stderr.encoding or "utf-8", errors="backslashreplace")
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os.dup2(console_fd, 2)  # the pipe's last write end closes: the filter reads to its end
+        thread.join(timeout=5)
+        if not thread.is_alive():  # else a child still holds the pipe: the filter keeps both fds
+            os.close(read_fd)
+            os.close(console_fd)
+        # the wrapper stays open: logging handlers made meanwhile hold it, and it still writes
+        # to the console
+        sys.stderr = saved_stderr
 
 
 @contextlib.contextmanager

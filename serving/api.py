@@ -28,6 +28,9 @@ DEFAULT_SIGNATURE = "serving_default"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 SIGNATURE_DEF_FIELD = "signature_def"
+# signature_constants.h: the keys Classify and Regress signatures use.
+CLASSIFY_INPUTS, CLASSIFY_CLASSES, CLASSIFY_SCORES = "inputs", "classes", "scores"
+REGRESS_INPUTS, REGRESS_OUTPUTS = "inputs", "outputs"
 
 
 class ApiError(Exception):
@@ -38,9 +41,12 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may ask of the server (--max_message_mb, --max_batch_rows)."""
+    """What one request may ask of the server (--max_message_mb, --max_batch_rows), and
+    whether Classify and Regress check a signature's method_name
+    (--enable_signature_method_name_check: TF Serving's default is false, server.h)."""
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
+    method_name_check: bool = False
 
 
 def find_servable(store: ModelStore, model_spec) -> LoadedVersion:
@@ -51,16 +57,58 @@ def find_servable(store: ModelStore, model_spec) -> LoadedVersion:
         raise ApiError(e.code, str(e)) from None
 
 
-def _signature(servable: LoadedVersion, name: str, method: str, kind: str):
+def _signature(servable: LoadedVersion, name: str, method: str, kind: str, limits: Limits):
     """A classify or regress signature, found and checked as TF Serving's classifier.cc and
-    regressor.cc do."""
+    regressor.cc do: its method_name only under --enable_signature_method_name_check
+    (util.cc's signature_method_check, false by default), then its inputs and outputs as
+    PreProcessClassification / PreProcessRegression check them."""
     name = name or DEFAULT_SIGNATURE
     if name not in servable.signature_defs:
         raise ApiError("INVALID_ARGUMENT", f"No signature was found with the name: {name}")
-    if servable.signature_defs[name].method_name != method:
-        raise ApiError("INVALID_ARGUMENT", f"Expected {kind} signature method_name to be {method}. "
-                                           f"Was: {servable.signature_defs[name].method_name}")
+    signature_def = servable.signature_defs[name]
+    try:
+        if limits.method_name_check and signature_def.method_name != method:
+            raise ApiError("INVALID_ARGUMENT", f"Expected {kind} signature method_name to be {method}. "
+                                               f"Was: {signature_def.method_name}")
+        (_check_classification if kind == "classification" else _check_regression)(signature_def)
+    except ApiError as e:  # TF Serving's text whole, then a hint for a Classify that missed its signature
+        hint = _classify_hint(servable, name) if kind == "classification" else ""
+        raise ApiError(e.code, str(e) + hint) from None
     return name, servable.signatures[name]
+
+
+def _classify_hint(servable: LoadedVersion, name: str) -> str:
+    """An addition to TF Serving's message (its text is kept whole): the signature a Classify
+    request without a signature_name most likely meant."""
+    names = sorted(n for n, s in servable.signature_defs.items() if s.method_name == CLASSIFY_METHOD and n != name)
+    if not names:
+        return ""
+    return f' (hint: {name} is not a classify signature; this model\'s is "{names[0]}": set signature_name to it)'
+
+
+def _check_classification(signature_def) -> None:
+    """classifier.cc's PreProcessClassification."""
+    if len(signature_def.inputs) != 1:
+        raise ApiError("INVALID_ARGUMENT", "Expected one input Tensor.")
+    if len(signature_def.outputs) not in (1, 2):
+        raise ApiError("INVALID_ARGUMENT", f"Expected one or two output Tensors, found {len(signature_def.outputs)}")
+    if CLASSIFY_INPUTS not in signature_def.inputs:
+        raise ApiError("INVALID_ARGUMENT", f"No classification inputs found in SignatureDef: {signature_def}")
+    if CLASSIFY_CLASSES not in signature_def.outputs and CLASSIFY_SCORES not in signature_def.outputs:
+        raise ApiError("INVALID_ARGUMENT", 'Expected classification signature outputs to contain at least one of '
+                                           f'"classes" or "scores". Signature was: {signature_def}')
+
+
+def _check_regression(signature_def) -> None:
+    """regressor.cc's PreProcessRegression."""
+    if len(signature_def.inputs) != 1:
+        raise ApiError("INVALID_ARGUMENT", "Expected one input Tensor.")
+    if len(signature_def.outputs) != 1:
+        raise ApiError("INVALID_ARGUMENT", "Expected one output Tensor.")
+    if REGRESS_INPUTS not in signature_def.inputs:
+        raise ApiError("INVALID_ARGUMENT", f"No regression inputs found in SignatureDef: {signature_def}")
+    if REGRESS_OUTPUTS not in signature_def.outputs:
+        raise ApiError("INVALID_ARGUMENT", f"No regression outputs found in SignatureDef: {signature_def}")
 
 
 def predict_signature(servable: LoadedVersion, name: str):
@@ -246,7 +294,7 @@ def _run_examples(function, request_input, limits: Limits) -> Dict[str, np.ndarr
 def classify(store: ModelStore, request: classification_pb2.ClassificationRequest, limits: Limits = Limits()):
     servable = find_servable(store, request.model_spec)
     signature_name, function = _signature(servable, request.model_spec.signature_name, CLASSIFY_METHOD,
-                                          "classification")
+                                          "classification", limits)
     outputs = _run_examples(function, request.input, limits)
     scores, classes = outputs.get("scores"), outputs.get("classes")
     if scores is None and classes is None:
@@ -270,7 +318,8 @@ def classify(store: ModelStore, request: classification_pb2.ClassificationReques
 
 def regress(store: ModelStore, request: regression_pb2.RegressionRequest, limits: Limits = Limits()):
     servable = find_servable(store, request.model_spec)
-    signature_name, function = _signature(servable, request.model_spec.signature_name, REGRESS_METHOD, "regression")
+    signature_name, function = _signature(servable, request.model_spec.signature_name, REGRESS_METHOD, "regression",
+                                          limits)
     outputs = _run_examples(function, request.input, limits)
     if "outputs" not in outputs:
         raise ApiError("INVALID_ARGUMENT", "No regression outputs found in SignatureDef")

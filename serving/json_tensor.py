@@ -22,11 +22,14 @@ from serving.api import ApiError, Limits, check_input, check_rows, dtype_name
 ROW, COLUMNAR = "row", "columnar"
 _MAX_DEBUG_CHARS = 256  # json_tensor.cc's kMaxJsonDebugStringBytes
 _MAX_RANK = 32  # numpy's and TF's practical bound; deeper lists are refused before any walk
+_B64_PREFIX_CHARS = 16  # a {"b64": ...} payload in an error message: its first characters only
 
 
 def _debug(value: Any) -> str:
     """The start of a value's JSON text, as json_tensor.cc's JsonValueToDebugString: written
-    piece by piece and stopped at the bound, so a 16 MB or deeply nested value costs nothing."""
+    piece by piece and stopped at the bound, so a 16 MB or deeply nested value costs nothing.
+    A {"b64": ...} payload is cut to a short prefix and its length (an image is no use to
+    read in an error message, and TF Serving's 256 bytes would echo a short one whole)."""
     parts: List[str] = []
     budget = [_MAX_DEBUG_CHARS]
 
@@ -39,6 +42,8 @@ def _debug(value: Any) -> str:
             return
         if depth > _MAX_RANK:
             emit("...")
+        elif _is_b64(item) and len(item["b64"]) > _B64_PREFIX_CHARS:
+            emit('{"b64":' + json.dumps(item["b64"][:_B64_PREFIX_CHARS] + f"... ({len(item['b64'])} chars)") + "}")
         elif isinstance(item, list):
             emit("[")
             for i, element in enumerate(item):

@@ -96,7 +96,7 @@ class ModelStore:
         self._lock = threading.Lock()  # one refresh at a time (the poller and an explicit call)
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
-        self._warned_empty = False
+        self._warned_empty = ""  # "missing" or "empty": the state of the base path last warned about
         self.on_load = None  # called as on_load(store, version_path, ok) after each load attempt (metrics)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -131,12 +131,19 @@ class ModelStore:
     def _refresh(self) -> Optional[int]:
         versions = list_versions(self.base_path)
         if not versions:
-            if not self._warned_empty:  # TF Serving's words (file_system_storage_path_source.cc)
-                log.warning("No versions of servable %s found under base path %s. Did you forget to name your leaf "
-                            "directory as a number (eg. '/1/')?", self.model_name, self.base_path)
-                self._warned_empty = True
+            # Once per state (missing, then empty): TF Serving's words (file_system_storage_path_source.cc),
+            # and for a path that does not exist, that, in place of its leaf-directory guess.
+            missing = not os.path.exists(self.base_path)
+            if self._warned_empty != ("missing" if missing else "empty"):
+                if missing:
+                    log.warning("No versions of servable %s found under base path %s: the path does not exist; "
+                                "waiting for it", self.model_name, self.base_path)
+                else:
+                    log.warning("No versions of servable %s found under base path %s. Did you forget to name your "
+                                "leaf directory as a number (eg. '/1/')?", self.model_name, self.base_path)
+                self._warned_empty = "missing" if missing else "empty"
             return None
-        self._warned_empty = False
+        self._warned_empty = ""
         newest = versions[-1]
         if self._current and newest <= self._current.version:
             return None

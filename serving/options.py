@@ -5,6 +5,7 @@ serving/k8s/) starts this server unchanged."""
 
 import argparse
 import dataclasses
+import os
 from typing import Optional
 
 from models import arg_types, features
@@ -12,6 +13,10 @@ from serving.defaults import (DEFAULT_GRPC_PORT, DEFAULT_HOST, DEFAULT_IDLE_TIME
                               DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_POLL_SECONDS,
                               DEFAULT_QUEUED_REQUESTS, DEFAULT_READ_TIMEOUT_S, DEFAULT_REQUEST_TIMEOUT_S,
                               DEFAULT_REST_PORT, DEFAULT_WORKERS)
+
+
+class OptionsError(ValueError):
+    """Options that cannot be served; the message names the flags and what is wrong."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +32,7 @@ class ServerOptions:
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
     poll_seconds: float = DEFAULT_POLL_SECONDS  # 0: look once
     enable_batching: bool = False
+    enable_signature_method_name_check: bool = False  # TF Serving's default (server.h)
     batching_parameters_file: Optional[str] = None
     monitoring_config_file: Optional[str] = None
     rest_workers: int = DEFAULT_WORKERS
@@ -60,6 +66,9 @@ def add_arguments(v: argparse.ArgumentParser, default_model_base_path_help: str)
          help="seconds between looks for a new version; 0 looks once (default: %(default)s)")
     flag("enable-batching", type=arg_types.boolean, nargs="?", const=True, default=False,
          help="batch concurrent Predict requests, as TF Serving's --enable_batching (default: %(default)s)")
+    flag("enable-signature-method-name-check", type=arg_types.boolean, nargs="?", const=True, default=False,
+         help="Classify and Regress refuse a signature whose method_name is not theirs, as TF Serving's "
+              "--enable_signature_method_name_check (default: %(default)s, TF Serving's)")
     flag("batching-parameters-file", default=None,
          help="a BatchingParameters text proto (serving/batching_parameters.txt)")
     flag("monitoring-config-file", default=None,
@@ -84,7 +93,27 @@ def from_args(args, default_model_base_path: str) -> ServerOptions:
         model_config_file=args.model_config_file, host=args.host, grpc_port=args.port,
         rest_port=args.rest_port or None, max_message_bytes=args.max_message_mb * 2**20,
         max_batch_rows=args.max_batch_rows, poll_seconds=args.file_system_poll_wait_seconds,
-        enable_batching=args.enable_batching, batching_parameters_file=args.batching_parameters_file,
+        enable_batching=args.enable_batching,
+        enable_signature_method_name_check=args.enable_signature_method_name_check,
+        batching_parameters_file=args.batching_parameters_file,
         monitoring_config_file=args.monitoring_config_file, rest_workers=args.rest_api_num_threads,
         grpc_workers=args.grpc_max_threads, queued_requests=args.max_queued_requests,
         request_timeout_s=args.rest_api_timeout_in_ms / 1000)
+
+
+def check_ports(options: ServerOptions) -> None:
+    """gRPC and REST on one port is refused before anything loads (else the model loads, gRPC
+    binds the port and REST then fails on it)."""
+    if options.grpc_port and options.rest_port and options.grpc_port == options.rest_port:
+        raise OptionsError(f"--port and --rest_api_port are both {options.grpc_port}: gRPC and REST need a port "
+                           "each (TF Serving's defaults: 8500 and 8501)")
+
+
+def check_base_path(base_path: str, where: str) -> None:
+    """A SavedModel version folder given as the model base path (as `predict --model` takes
+    one) is refused with the path to give: TF Serving would wait for ever for a numbered
+    folder inside it."""
+    if os.path.isfile(os.path.join(base_path, "saved_model.pb")):
+        parent = os.path.dirname(os.path.abspath(base_path))
+        raise OptionsError(f"{where} {base_path} is a SavedModel version folder, not a model base path "
+                           f"(<base>/<version>/saved_model.pb): give its parent, {parent}")

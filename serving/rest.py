@@ -71,6 +71,17 @@ class _Route:
             message.model_spec.version_label = self.label
 
 
+def _api_label(method: str, route: _Route) -> str:
+    """The metrics' API label, from a closed set (metrics.REST_APIS, or "" for a request that
+    names none): the handler that answers, not the path as typed (":PREDICT" is a malformed
+    request, ".../METADATA" a status one, as TF Serving dispatches them)."""
+    if not route.matched:
+        return ""
+    if method == "POST":
+        return route.verb if route.verb in ("predict", "classify", "regress") else ""
+    return "metadata" if route.subresource == "metadata" else "status"
+
+
 class RestApi:
     """The request handler: Request -> Response, on an http_server worker thread."""
 
@@ -106,7 +117,7 @@ class RestApi:
         verb = ""
         try:
             route = _Route(method, path)
-            verb = route.verb or route.subresource or ("status" if route.matched and method == "GET" else "")
+            verb = _api_label(method, route)
             if method == "POST" and route.matched and route.verb in ("predict", "classify", "regress"):
                 handler = {"predict": self._predict, "classify": self._classify, "regress": self._regress}[route.verb]
                 return verb, "OK", handler(route, body)

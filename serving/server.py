@@ -22,7 +22,7 @@ from serving.defaults import DEFAULT_BATCH_TIMEOUT_S, DEFAULT_MAX_BATCH_SIZE, DE
 from serving.http_server import HttpLimits
 from serving.metrics import Metrics
 from serving.model_store import ModelStore
-from serving.options import ServerOptions
+from serving.options import ServerOptions, check_base_path, check_ports
 
 log = logging.getLogger("fer.serving")
 
@@ -62,16 +62,20 @@ def _check_port_free(host: str, port: int, api_name: str) -> None:
 
 
 def start(options: ServerOptions = ServerOptions(), **changes) -> RunningServer:
-    """Raises config_files.ConfigError for a bad config file, OSError for a port that cannot
-    be bound."""
+    """Raises config_files.ConfigError for a bad config file, options.OptionsError for options
+    that cannot be served (one port for both APIs, a version folder as the base path), OSError
+    for a port that cannot be bound."""
     options = dataclasses.replace(options, **changes)
+    check_ports(options)
     _check_port_free(options.host, options.grpc_port, "gRPC")
     if options.rest_port:
         _check_port_free(options.host, options.rest_port, "REST")
     if options.model_config_file:
         model = config_files.read_model_config(options.model_config_file)
+        check_base_path(model.base_path, f"{options.model_config_file}: base_path")
     else:
         model = config_files.ModelConfig(options.model_name, options.model_base_path)
+        check_base_path(model.base_path, "--model_base_path")
     batching = config_files.read_batching(options.batching_parameters_file, DEFAULT_BATCHING)
     prometheus_path = config_files.read_prometheus_path(options.monitoring_config_file)
     batcher = (Batcher(batching.max_batch_size, batching.batch_timeout_s, batching.max_enqueued_batches)
@@ -80,7 +84,8 @@ def start(options: ServerOptions = ServerOptions(), **changes) -> RunningServer:
     store = ModelStore(model.name, model.base_path, poll_seconds=options.poll_seconds, batcher=batcher,
                        version_labels=model.version_labels)
     store.on_load = metrics.version_loaded
-    limits = api.Limits(options.max_message_bytes, options.max_batch_rows)
+    limits = api.Limits(options.max_message_bytes, options.max_batch_rows,
+                        method_name_check=options.enable_signature_method_name_check)
     store.start()
     try:
         grpc = grpc_server.start(store, options.host, options.grpc_port, limits, options.grpc_workers,

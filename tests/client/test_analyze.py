@@ -2,6 +2,7 @@
 right place, arrays and paths alike, and a folder with a corrupt image."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -103,3 +104,98 @@ def test_predict_through_an_unreachable_server_is_a_one_line_error(tmp_path):
     result = _predict(str(photo), "--server", f"127.0.0.1:{free_port()}")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "error: server 127.0.0.1:" in result.stderr
+
+
+def test_faces_come_left_to_right():
+    class Detector:
+        def __call__(self, pixels):
+            from client.detectors import Detection
+            return [Detection((60, 5, 20, 20), 0.9), Detection((2, 30, 20, 20), 0.8), Detection((30, 1, 20, 20), 0.7)]
+
+    class Predictor:
+        def predict(self, faces):
+            return np.full((len(faces), features.NUM_CLASSES), 1 / features.NUM_CLASSES, np.float32)
+
+    analyzer = fer.Analyzer.__new__(fer.Analyzer)
+    analyzer.detector, analyzer.predictor = Detector(), Predictor()
+    found = analyzer(np.zeros((100, 100), np.uint8))
+    assert [face["box"][0] for face in found] == [2, 30, 60]
+    assert [face["confidence"] for face in found] == [0.8, 0.7, 0.9]
+
+
+def test_predict_says_no_such_file_before_tensorflow_loads(tmp_path):
+    code = ("import sys; from cli.main import main; rc = main(['predict', %r]); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; sys.exit(rc)" % str(tmp_path / "nope.jpg"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [f"warning: {tmp_path / 'nope.jpg'}: no such file; skipped",
+                                          "error: no image could be read"]
+
+
+def test_predict_text_names_the_box_and_a_file_without_a_face(tmp_path):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "astronaut.jpg"), astronaut_bgr())
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((120, 160), 128, np.uint8))
+    result = _predict(str(tmp_path / "astronaut.jpg"), str(tmp_path / "blank.png"), "--detector", "haar")
+    assert result.returncode == 0, result.stderr
+    face, blank = result.stdout.splitlines()
+    assert re.fullmatch(re.escape(str(tmp_path / "astronaut.jpg")) + r": face 0 at x=\d+ y=\d+ w=\d+ h=\d+: "
+                        r"\w+ \d\.\d\d, \w+ \d\.\d\d", face), face
+    assert blank == f"{tmp_path / 'blank.png'}: no face found"
+
+
+def test_predict_json_gives_a_face_less_file_its_line_and_counts_what_a_folder_skips(tmp_path):
+    import cv2
+
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    cv2.imwrite(str(folder / "a_astronaut.jpg"), astronaut_bgr())
+    cv2.imwrite(str(folder / "b_blank.png"), np.full((120, 160), 128, np.uint8))
+    (folder / "notes.txt").write_text("not an image")
+    result = _predict(str(folder), "--json", "--detector", "haar")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(line["file"], line["face"]) for line in lines] == [(str(folder / "a_astronaut.jpg"), 0),
+                                                                (str(folder / "b_blank.png"), None)]
+    assert f"warning: {folder}: 2 entries not an image file (subfolders are not looked in): more, notes.txt; " \
+           "skipped" in result.stderr
+    assert "2 of 2 file(s) read, 1 face(s), 2 skipped" in result.stderr
+
+
+def test_analyze_names_a_folder_and_a_missing_image_argument(tmp_path):
+    with pytest.raises(fer.ImageError, match=f"^{re.escape(str(tmp_path))} is a folder, not an image"):
+        fer.analyze(str(tmp_path))
+    with pytest.raises(fer.ImageError, match="is a folder, not an image"):
+        fer.analyze(tmp_path)  # a pathlib.Path too
+    with pytest.raises(TypeError, match=r"^image: expected a path \(str or os.PathLike\) or a numpy image array, "
+                                        r"got NoneType$"):
+        fer.analyze(None)
+
+
+def _png_with_a_bad_colour_profile(path):
+    """The astronaut as a PNG whose iCCP chunk libpng ignores with a warning on fd 2."""
+    import struct
+    import zlib
+
+    import cv2
+
+    data = cv2.imencode(".png", astronaut_bgr())[1].tobytes()
+    body = b"ICC Profile\0\0" + zlib.compress(b"\0" * 200)
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    path.write_bytes(data[:33] + chunk + data[33:])  # after the signature and IHDR
+    return path
+
+
+def test_predict_keeps_the_console_to_the_project_s_lines(tmp_path):
+    """libpng's iCCP warning and TFLite's XNNPACK line (BlazeFace) are native lines on fd 2."""
+    import os
+
+    photo = _png_with_a_bad_colour_profile(tmp_path / "astronaut.png")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["MPLCONFIGDIR"] = str(tmp_path / "mpl")  # a first run: matplotlib builds its font cache
+    result = subprocess.run([sys.executable, "-m", "cli.main", "predict", str(photo), "--detector", "blazeface"],
+                            capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(re.escape(str(photo)) + r": face 0 at .*\n", result.stdout)
+    assert result.stderr == "1 of 1 file(s) read, 1 face(s)\n"

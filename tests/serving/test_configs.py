@@ -95,3 +95,18 @@ def test_kubernetes_manifests():
         # The ConfigMap carries the same files as serving/ (comments aside).
         assert _uncommented(configmap["data"][name]) == _uncommented((SERVING / name).read_text()), name
     assert "/models" in mounts
+
+
+def test_monitoring_config_lists_exactly_what_this_server_exports(tmp_path):
+    """The config's comment promises no metric serving/metrics.py does not export (batching,
+    load times), and leaves none out."""
+    from serving.metrics import Metrics
+    from serving.model_store import ModelStore
+
+    text = (SERVING / "monitoring.config").read_text()
+    listed = set(re.findall(r"^#\s{2,}([:\w]+)\s", text, re.MULTILINE))
+    metrics = Metrics("fer")
+    metrics.record("predict", "REST", "OK", 0.001)
+    metrics.version_loaded(ModelStore("fer", str(tmp_path)), str(tmp_path / "1"), False)
+    exported = {family.name for family in metrics.registry.collect()}
+    assert listed == exported

@@ -106,15 +106,16 @@ REST = [
      "Unexpected element type in feature: pixels expecting type: int64"),
     ("POST", "/v1/models/fer:classify", {"examples": [{"pixels": None}]}, 400,
      "Feature: pixels has element with unexpected JSON type: Null"),
+    # a signature's method_name is not checked (--enable_signature_method_name_check defaults to false,
+    # server.h, util.cc): its inputs and outputs are (PreProcessClassification, PreProcessRegression)
     ("POST", "/v1/models/fer:classify", {"examples": [{"pixels": [1]}]}, 400,
-     "Expected classification signature method_name to be tensorflow/serving/classify. Was: "
-     "tensorflow/serving/predict"),
+     "No classification inputs found in SignatureDef"),
     ("POST", "/v1/models/fer:classify", {"signature_name": "nope", "examples": [{}]}, 400,
      "No signature was found with the name: nope"),
     ("POST", "/v1/models/fer:regress", {"examples": [{"pixels": [1]}]}, 400,
-     "Expected regression signature method_name to be tensorflow/serving/regress. Was: tensorflow/serving/predict"),
+     "No regression inputs found in SignatureDef"),
     ("POST", "/v1/models/fer:regress", {"signature_name": "classify", "examples": [{"pixels": [1]}]}, 400,
-     "Expected regression signature method_name to be tensorflow/serving/regress. Was: tensorflow/serving/classify"),
+     "Expected one output Tensor."),
 ]
 
 
@@ -273,13 +274,10 @@ GRPC = [
     ("Predict", lambda: _predict(label="canary"), "INVALID_ARGUMENT", "Unrecognized servable version label: canary"),
     ("Predict", lambda: _predict(output_filter=["nope"]), "INVALID_ARGUMENT",
      "output tensor alias not found in signature: nope Outputs expected to be in the set {probabilities}."),
-    ("Classify", lambda: _classify(), "INVALID_ARGUMENT",
-     "Expected classification signature method_name to be tensorflow/serving/classify. Was: "
-     "tensorflow/serving/predict"),
+    ("Classify", lambda: _classify(), "INVALID_ARGUMENT", "No classification inputs found in SignatureDef"),
     ("Classify", lambda: _classify(signature="nope"), "INVALID_ARGUMENT", "No signature was found with the name: nope"),
     ("Classify", lambda: _classify(signature="classify", examples=0), "INVALID_ARGUMENT", "Input is empty."),
-    ("Regress", _regress, "INVALID_ARGUMENT",
-     "Expected regression signature method_name to be tensorflow/serving/regress. Was: tensorflow/serving/predict"),
+    ("Regress", _regress, "INVALID_ARGUMENT", "No regression inputs found in SignatureDef"),
     ("GetModelMetadata", lambda: _metadata(), "INVALID_ARGUMENT",
      "GetModelMetadataRequest must specify at least one metadata_field"),
     ("GetModelMetadata", lambda: _metadata("signature_def", "other"), "INVALID_ARGUMENT",
@@ -309,3 +307,85 @@ def test_grpc_predict_by_label_and_classify_signature(served):
 def test_metrics_are_not_served_without_a_monitoring_config(served):
     status, body = call_json(served[0].rest_port, "GET", "/monitoring/prometheus/metrics")
     assert status == 404
+
+
+# -- --enable_signature_method_name_check=true: the method name is checked first ---------------------
+METHOD_CHECKED = [
+    ("classify", {"examples": [{"pixels": [1]}]},
+     "Expected classification signature method_name to be tensorflow/serving/classify. Was: "
+     "tensorflow/serving/predict"),
+    ("regress", {"examples": [{"pixels": [1]}]},
+     "Expected regression signature method_name to be tensorflow/serving/regress. Was: tensorflow/serving/predict"),
+    ("regress", {"signature_name": "classify", "examples": [{"pixels": [1]}]},
+     "Expected regression signature method_name to be tensorflow/serving/regress. Was: tensorflow/serving/classify"),
+]
+
+
+@pytest.fixture(scope="module")
+def method_checked(model_base):
+    server = local_server.start(model_base_path=str(model_base), grpc_port=0, rest_port=0, poll_seconds=0,
+                                enable_signature_method_name_check=True)
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    yield server, prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    channel.close()
+    server.stop()
+
+
+@pytest.mark.parametrize("verb, body, message", METHOD_CHECKED)
+def test_the_method_name_check_when_enabled(method_checked, verb, body, message):
+    status, got = call_json(method_checked[0].rest_port, "POST", f"/v1/models/fer:{verb}", body)
+    assert status == 400 and got["error"].startswith(message)  # TF Serving's text, then perhaps a hint
+
+
+def test_the_method_name_check_when_enabled_over_grpc(method_checked):
+    prediction = method_checked[1]
+    for rpc, request, message in [("Classify", _classify(), METHOD_CHECKED[0][2]), ("Regress", _regress(),
+                                                                                     METHOD_CHECKED[1][2])]:
+        with pytest.raises(grpc.RpcError) as raised:
+            getattr(prediction, rpc)(request, timeout=10)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT and raised.value.details().startswith(message)
+    classified = prediction.Classify(_classify(signature="classify"), timeout=10)  # the classify signature passes
+    assert len(classified.result.classifications) == 1
+
+
+def test_the_method_name_check_flag_defaults_to_false_as_in_tf_serving():
+    from cli.main import build_parser
+    from serving import options
+
+    def parsed(*flags):
+        return options.from_args(build_parser().parse_args(["serve", *flags]), "/m")
+
+    assert parsed().enable_signature_method_name_check is False
+    assert parsed("--enable_signature_method_name_check=true").enable_signature_method_name_check is True
+    assert parsed("--enable-signature-method-name-check").enable_signature_method_name_check is True
+
+
+# -- additions to TF Serving's text (issue 23, item 10) ----------------------------------------------
+def test_classify_without_a_signature_name_gets_tf_serving_s_message_and_a_hint(served):
+    status, got = call_json(served[0].rest_port, "POST", "/v1/models/fer:classify", {"examples": [{"pixels": [1]}]})
+    assert status == 400
+    assert got["error"].startswith("No classification inputs found in SignatureDef: ")  # TF Serving's, whole
+    assert got["error"].endswith(' (hint: serving_default is not a classify signature; this model\'s is "classify": '
+                                 'set signature_name to it)')
+
+
+def test_a_base64_payload_in_an_error_is_cut_to_a_prefix(served):
+    import base64
+
+    payload = base64.b64encode(bytes(range(256)) * 3).decode()  # 1024 characters
+    for body in ({"inputs": {"b64": payload}}, {"instances": [{"b64": payload}]}, {"instances": {"b64": payload}}):
+        status, got = call_json(served[0].rest_port, "POST", "/v1/models/fer:predict", body)
+        assert status == 400
+        assert '{"b64":"' + payload[:16] + '... (1024 chars)"}' in got["error"], got
+        assert payload[:17] not in got["error"]
+
+
+def test_status_and_metadata_are_pretty_printed_as_tf_serving_s(served):
+    """http_rest_api_util.cc's ToJsonString: protobuf's JSON with add_whitespace (one space an
+    indent level); predict answers stay compact (README says where this differs)."""
+    status, _, body = call(served[0].rest_port, "GET", "/v1/models/fer/versions/1")
+    assert status == 200 and body.decode() == (
+        '{\n "model_version_status": [\n  {\n   "version": "1",\n   "state": "AVAILABLE",\n   "status": {\n'
+        '    "error_code": "OK",\n    "error_message": ""\n   }\n  }\n ]\n}')
+    status, _, body = call(served[0].rest_port, "GET", "/v1/models/fer/metadata")
+    assert status == 200 and body.decode().startswith('{\n "model_spec": {\n  "name": "fer",\n')

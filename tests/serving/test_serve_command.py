@@ -144,3 +144,45 @@ def test_out_of_range_flags_are_refused_by_the_parser(flag):
                             text=True, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert flag.split("=")[0] in result.stderr
+
+
+def test_a_missing_base_path_is_said_to_be_missing_and_waited_on(tmp_path, caplog):
+    """One line naming the path and saying it does not exist (not TF Serving's leaf-directory
+    guess); once the folder exists but is empty, that guess."""
+    import logging
+
+    from serving.model_store import ModelStore
+
+    base = tmp_path / "no" / "fer"
+    store = ModelStore("fer", str(base), poll_seconds=0)
+    with caplog.at_level(logging.WARNING, logger="fer.serving"):
+        store.refresh()
+        store.refresh()  # said once
+        base.mkdir(parents=True)
+        store.refresh()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [f"No versions of servable fer found under base path {base}: the path does not exist; waiting "
+                     "for it",
+                     f"No versions of servable fer found under base path {base}. Did you forget to name your leaf "
+                     "directory as a number (eg. '/1/')?"]
+
+
+def test_a_version_folder_given_as_the_base_path_is_told_to_give_its_parent(tmp_path):
+    version = tmp_path / "fer" / "1"
+    version.mkdir(parents=True)
+    (version / "saved_model.pb").write_bytes(b"")  # refused before anything reads it
+    result = subprocess.run([sys.executable, "-m", "cli.main", "serve", f"--model_base_path={version}", "--port=0",
+                             "--rest_api_port=0"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env=USER_ENV)
+    line = _one_line_error(result)
+    assert f"--model_base_path {version} is a SavedModel version folder" in line
+    assert line.endswith(f"give its parent, {tmp_path / 'fer'}")
+
+
+def test_one_port_for_grpc_and_rest_is_refused_before_the_model_loads(tmp_path):
+    port = free_port()
+    result = subprocess.run([sys.executable, "-m", "cli.main", "serve", "--model_base_path", str(tmp_path),
+                             "--port", str(port), "--rest-port", str(port)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, env=USER_ENV)
+    line = _one_line_error(result)  # one line: no version lookup, no load, no bind was logged
+    assert f"--port and --rest_api_port are both {port}" in line

@@ -2,6 +2,7 @@
 generated video with one and then two faces, and a server restart in the middle of a video."""
 
 import os
+import re
 import time
 
 import numpy as np
@@ -153,3 +154,25 @@ def test_no_prediction_at_all_exits_non_zero(tmp_path, capsys):
                       "--timeout", "0.3"])
     assert rc == 1
     assert "error: no frame got a prediction (the server did not answer)" in capsys.readouterr().err
+
+
+def test_the_console_holds_the_project_s_lines_only(tmp_path):
+    """No libpng iCCP warning, TFLite XNNPACK line or matplotlib font-cache lines (a first run)."""
+    import subprocess
+    import sys
+
+    from tests.client.test_analyze import _png_with_a_bad_colour_profile
+    from tests.conftest import REPO
+
+    photo = _png_with_a_bad_colour_profile(tmp_path / "astronaut.png")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["MPLCONFIGDIR"] = str(tmp_path / "mpl")
+    result = subprocess.run([sys.executable, "-m", "client.webcam", "--server", f"127.0.0.1:{free_port()}", "--source",
+                             str(photo), "--no-display", "--timeout", "0.3", "--detector", "blazeface", "--timeline",
+                             str(tmp_path / "t.csv"), "--timeline-plot", str(tmp_path / "t.png")],
+                            capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+    assert result.returncode == 1
+    lines = (result.stdout + result.stderr).splitlines()
+    noise = [line for line in lines if re.search(r"libpng|XNNPACK|fontManager|font cache", line)]
+    assert not noise, lines
+    assert lines[-1] == "error: no frame got a prediction (the server did not answer)"
