@@ -5,8 +5,16 @@ server does it. A connection never holds a worker: only a complete request does.
 - a body is read only when its declared length is within the bound: no Content-Length on a
   body → 411, a negative or non-numeric one → 400, one above the bound → 413 (the body is not
   read and the connection is closed); chunked bodies are read up to the bound, then 413;
-- a request must arrive within `read_timeout_s` once begun (408), an idle kept-alive
-  connection is closed after `idle_timeout_s`, and at most `max_connections` are open (503);
+- a new connection must send its first byte within `first_byte_timeout_s` (else it is closed
+  quietly), a request must arrive whole within `read_timeout_s` once begun (408), and an idle
+  kept-alive connection is closed after `idle_timeout_s`;
+- at most `max_connections` are open. A new connection beyond that evicts one that has no
+  request in flight, in this order: one that has not sent a byte yet (the longest-open
+  first), then one whose request is still arriving (the least recently active first; it is
+  answered 503), then a kept-alive one between requests (the longest idle first; closed as an
+  idle timeout would, so HTTP clients reconnect). Only when every connection has a request in
+  flight is the new one answered 503. Silent or trickling connections so never lock out a
+  valid client, and a request in flight is never cut;
 - at most `workers` requests run and `queued` wait; beyond that the answer is 503 at once;
 - a handler that does not finish within `request_timeout_s` is answered 504 (its worker
   finishes the call; the slot is freed then);
@@ -19,15 +27,17 @@ import concurrent.futures
 import json
 import logging
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Callable, List, Optional, Tuple
 
 import h11
 
-from serving.defaults import (DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_BYTES,
-                              DEFAULT_QUEUED_REQUESTS, DEFAULT_READ_TIMEOUT_S, DEFAULT_REQUEST_TIMEOUT_S,
-                              DEFAULT_WORKERS)
+from serving.defaults import (DEFAULT_FIRST_BYTE_TIMEOUT_S, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS,
+                              DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_QUEUED_REQUESTS, DEFAULT_READ_TIMEOUT_S,
+                              DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_WORKERS)
 
 log = logging.getLogger("fer.serving.http")
 
@@ -64,6 +74,61 @@ class HttpLimits:
     read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    first_byte_timeout_s: float = DEFAULT_FIRST_BYTE_TIMEOUT_S
+
+
+# A connection's state, for eviction: the evictable ones in the order they go first.
+_SILENT, _ARRIVING, _IDLE, _IN_FLIGHT = range(4)
+_EVICTION_LOG_INTERVAL_S = 60.0
+
+
+class _Slot:
+    """One open connection in the table."""
+    __slots__ = ("task", "state", "evicted")
+
+    def __init__(self, task):
+        self.task, self.state, self.evicted = task, _SILENT, False
+
+
+class _ConnectionTable:
+    """The open connections (event-loop thread only). Evictable ones are kept in one ordered
+    dict per state, oldest first, so a state change and the choice of a victim are O(1)."""
+
+    def __init__(self):
+        self._evictable = (OrderedDict(), OrderedDict(), OrderedDict())  # _SILENT, _ARRIVING, _IDLE
+        self.open = 0
+
+    def add(self, slot: _Slot) -> None:
+        self.open += 1
+        self._evictable[_SILENT][slot] = None
+
+    def move(self, slot: _Slot, state: int) -> None:
+        """Into `state`, at the end of its order (a byte arriving again moves it to the end)."""
+        if slot.evicted:
+            return
+        if slot.state != _IN_FLIGHT:
+            self._evictable[slot.state].pop(slot, None)
+        slot.state = state
+        if state != _IN_FLIGHT:
+            self._evictable[state][slot] = None
+
+    def remove(self, slot: _Slot) -> None:
+        if slot.evicted:  # its place was freed when it was evicted
+            return
+        if slot.state != _IN_FLIGHT:
+            self._evictable[slot.state].pop(slot, None)
+        self.open -= 1
+
+    def pop_victim(self) -> Optional[_Slot]:
+        """The connection to evict, taken out of the table; None when every one has a request
+        in flight."""
+        for ordered in self._evictable:
+            if ordered:
+                slot, _ = ordered.popitem(last=False)
+                slot.evicted = True
+                self.open -= 1
+                return slot
+        return None
 
 
 class _Refused(Exception):
@@ -83,13 +148,16 @@ class HttpServer:
         self.on_transport_error = on_transport_error  # status -> None, for metrics
         self._pool = concurrent.futures.ThreadPoolExecutor(limits.workers, thread_name_prefix="rest")
         self._admitted = 0  # requests running or waiting for a worker (loop thread only)
-        self._connections = 0
+        self._table = _ConnectionTable()  # loop thread only
+        self._tasks = set()  # every connection's task, to end them at stop (loop thread only)
+        self.evictions = 0  # connections evicted to admit new ones (read by tests and logs)
+        self._last_eviction_log = -_EVICTION_LOG_INTERVAL_S
         self._loop = asyncio.new_event_loop()
         started = threading.Event()
         failure: List[BaseException] = []
 
         async def open_socket():
-            return await asyncio.start_server(self._connection, host, port, limit=_READ_CHUNK, backlog=512)
+            return await asyncio.start_server(self._connection, host, port, limit=_READ_CHUNK, backlog=1024)
 
         def run():
             asyncio.set_event_loop(self._loop)
@@ -115,6 +183,10 @@ class HttpServer:
     def stop(self) -> None:
         async def close():
             self._server.close()
+            for task in list(self._tasks):  # open connections end with the server (their sockets closed)
+                task.cancel()
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), timeout=5)
             await self._server.wait_closed()
 
         if self._loop.is_running():
@@ -123,35 +195,70 @@ class HttpServer:
             self._thread.join(timeout=10)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    @property
+    def open_connections(self) -> int:
+        return self._table.open
+
     # -- one connection -----------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._connections += 1
+        slot = _Slot(asyncio.current_task())
+        self._tasks.add(slot.task)
         try:
-            if self._connections > self.limits.max_connections:
+            if self._table.open >= self.limits.max_connections and not self._evict():
+                self._transport_error(503)
                 await self._send_and_close(writer, h11.Connection(h11.SERVER), json_error(
-                    503, f"Too many connections (the server holds at most {self.limits.max_connections}); "
-                         "retry later"))
+                    503, f"Too many connections: all {self.limits.max_connections} have a request in flight "
+                         "(--rest_max_connections); retry later"))
                 return
-            await self._serve_connection(reader, writer)
-        except (ConnectionError, asyncio.CancelledError, OSError):
+            self._table.add(slot)
+            try:
+                await self._serve_connection(reader, writer, slot)
+            finally:
+                self._table.remove(slot)
+        except asyncio.CancelledError:
+            if slot.evicted and slot.state == _ARRIVING:  # a request begun: told why, in a line
+                self._transport_error(503)
+                writer.write(self._raw_response(json_error(
+                    503, "Connection closed to admit another: the server's connections are all in use and this "
+                         "request was not complete; retry")))
+        except (ConnectionError, OSError):
             pass
         except Exception:  # a bug here must not take the event loop down
             log.exception("REST connection failed")
         finally:
-            self._connections -= 1
             writer.close()
+            self._tasks.discard(slot.task)
 
-    async def _serve_connection(self, reader, writer) -> None:
+    def _evict(self) -> bool:
+        """Frees a place for a new connection; False when none can be freed."""
+        victim = self._table.pop_victim()
+        if victim is None:
+            return False
+        victim.task.cancel()
+        self.evictions += 1
+        now = time.monotonic()
+        if now - self._last_eviction_log >= _EVICTION_LOG_INTERVAL_S:
+            self._last_eviction_log = now
+            log.warning("REST connection table full (%d, --rest_max_connections): evicting connections with no "
+                        "request in flight, silent ones first (%d so far)", self.limits.max_connections,
+                        self.evictions)
+        return True
+
+    async def _serve_connection(self, reader, writer, slot: _Slot) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+        first = True
         while True:
             try:
-                request = await self._read_request(conn, reader, writer)
+                request = await self._read_request(conn, reader, writer, slot, first)
             except _Refused as refused:
                 self._transport_error(refused.response.status)
+                self._table.move(slot, _IN_FLIGHT)  # its answer is being written
                 await self._send_and_close(writer, conn, refused.response)
                 return
             if request is None:  # the client closed, or stayed idle past the timeout
                 return
+            first = False
+            self._table.move(slot, _IN_FLIGHT)
             response = await self._dispatch(request)
             keep_alive = await self._send(writer, conn, response, head=request.method == "HEAD")
             if not keep_alive or conn.our_state is h11.MUST_CLOSE:
@@ -160,8 +267,9 @@ class HttpServer:
                 conn.start_next_cycle()
             except h11.LocalProtocolError:  # the client had not finished its request
                 return
+            self._table.move(slot, _IDLE)
 
-    async def _receive(self, conn, reader, timeout: float, idle: bool):
+    async def _receive(self, conn, reader, timeout: float, idle: bool, slot: _Slot):
         """The next h11 event. `idle`: waiting for a request to begin, so a timeout is a quiet
         None; once a byte of it arrives, the rest must follow within read_timeout_s (a client
         trickling bytes cannot keep a connection for ever)."""
@@ -181,19 +289,26 @@ class HttpServer:
                     return None
                 raise _Refused(json_error(408, f"Request not received within {self.limits.read_timeout_s:g} s")) \
                     from None
+            if slot.evicted:  # wait_for (3.10) can return a read that completed as the task was cancelled
+                raise asyncio.CancelledError
             conn.receive_data(data)
+            if data:
+                self._table.move(slot, _ARRIVING)
             if deadline is None:
                 deadline = loop.time() + self.limits.read_timeout_s
 
-    async def _read_request(self, conn, reader, writer) -> Optional[Request]:
+    async def _read_request(self, conn, reader, writer, slot: _Slot, first: bool) -> Optional[Request]:
+        """`first`: the connection's first request, whose first byte must come within
+        first_byte_timeout_s (later ones: idle_timeout_s)."""
         loop = asyncio.get_running_loop()
         try:
-            event = await self._receive(conn, reader, self.limits.idle_timeout_s, idle=True)
+            wait = self.limits.first_byte_timeout_s if first else self.limits.idle_timeout_s
+            event = await self._receive(conn, reader, wait, idle=True, slot=slot)
             if event is None or isinstance(event, h11.ConnectionClosed):
                 return None
             deadline = loop.time() + self.limits.read_timeout_s
             if not isinstance(event, h11.Request):
-                event = await self._receive(conn, reader, self.limits.read_timeout_s, idle=False)
+                event = await self._receive(conn, reader, self.limits.read_timeout_s, idle=False, slot=slot)
             assert isinstance(event, h11.Request), event
             headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in event.headers]
             method, target = event.method.decode("latin-1"), event.target.decode("latin-1")
@@ -205,7 +320,7 @@ class HttpServer:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     raise _Refused(json_error(408, f"Request not received within {self.limits.read_timeout_s:g} s"))
-                part = await self._receive(conn, reader, remaining, idle=False)
+                part = await self._receive(conn, reader, remaining, idle=False, slot=slot)
                 if isinstance(part, h11.Data):
                     body += part.data
                     if len(body) > self.limits.max_body_bytes:
@@ -294,11 +409,16 @@ class HttpServer:
         if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             await self._send(writer, conn, response, close=True)
         else:  # h11 cannot frame a response now (one was begun): plain bytes, then close
-            body = response.body
-            writer.write(f"HTTP/1.1 {response.status} {HTTPStatus(response.status).phrase}\r\n"
-                         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                         "Connection: close\r\n\r\n".encode() + body)
+            writer.write(self._raw_response(response))
             try:
                 await asyncio.wait_for(writer.drain(), self.limits.read_timeout_s)
             except asyncio.TimeoutError:
                 pass
+
+    @staticmethod
+    def _raw_response(response: Response) -> bytes:
+        """A closing response as bytes, whatever state h11 is in."""
+        body = response.body
+        return (f"HTTP/1.1 {response.status} {HTTPStatus(response.status).phrase}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n").encode() + body

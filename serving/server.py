@@ -90,9 +90,11 @@ def start(options: ServerOptions = ServerOptions(), **changes) -> RunningServer:
         raise
     http = None
     if options.rest_port is not None:
-        http_limits = HttpLimits(options.max_message_bytes, options.rest_workers, options.queued_requests,
-                                 options.max_connections, options.read_timeout_s, options.idle_timeout_s,
-                                 options.request_timeout_s)
+        http_limits = HttpLimits(max_body_bytes=options.max_message_bytes, workers=options.rest_workers,
+                                 queued=options.queued_requests, max_connections=options.max_connections,
+                                 read_timeout_s=options.read_timeout_s, idle_timeout_s=options.idle_timeout_s,
+                                 request_timeout_s=options.request_timeout_s,
+                                 first_byte_timeout_s=options.first_byte_timeout_s)
         try:
             http = rest.start(store, options.host, options.rest_port, limits, http_limits, metrics, prometheus_path)
         except OSError:
