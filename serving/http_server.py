@@ -83,16 +83,17 @@ _EVICTION_LOG_INTERVAL_S = 60.0
 
 
 class _Slot:
-    """One open connection in the table."""
-    __slots__ = ("task", "state", "evicted")
+    """One open connection in the table. `since`: when it entered its state (loop time)."""
+    __slots__ = ("task", "state", "evicted", "since")
 
-    def __init__(self, task):
-        self.task, self.state, self.evicted = task, _SILENT, False
+    def __init__(self, task, now: float):
+        self.task, self.state, self.evicted, self.since = task, _SILENT, False, now
 
 
 class _ConnectionTable:
     """The open connections (event-loop thread only). Evictable ones are kept in one ordered
-    dict per state, oldest first, so a state change and the choice of a victim are O(1)."""
+    dict per state, oldest first, so a state change, the choice of a victim and finding the
+    ones past their deadline are O(1) each."""
 
     def __init__(self):
         self._evictable = (OrderedDict(), OrderedDict(), OrderedDict())  # _SILENT, _ARRIVING, _IDLE
@@ -102,13 +103,13 @@ class _ConnectionTable:
         self.open += 1
         self._evictable[_SILENT][slot] = None
 
-    def move(self, slot: _Slot, state: int) -> None:
+    def move(self, slot: _Slot, state: int, now: float) -> None:
         """Into `state`, at the end of its order (a byte arriving again moves it to the end)."""
         if slot.evicted:
             return
         if slot.state != _IN_FLIGHT:
             self._evictable[slot.state].pop(slot, None)
-        slot.state = state
+        slot.state, slot.since = state, now
         if state != _IN_FLIGHT:
             self._evictable[state][slot] = None
 
@@ -118,6 +119,19 @@ class _ConnectionTable:
         if slot.state != _IN_FLIGHT:
             self._evictable[slot.state].pop(slot, None)
         self.open -= 1
+
+    def pop_expired(self, state: int, before: float) -> List[_Slot]:
+        """The connections in `state` (_SILENT or _IDLE) since before `before`, taken out."""
+        ordered, expired = self._evictable[state], []
+        while ordered:
+            slot = next(iter(ordered))
+            if slot.since > before:
+                break
+            del ordered[slot]
+            slot.evicted = True
+            self.open -= 1
+            expired.append(slot)
+        return expired
 
     def pop_victim(self) -> Optional[_Slot]:
         """The connection to evict, taken out of the table; None when every one has a request
@@ -157,6 +171,7 @@ class HttpServer:
         failure: List[BaseException] = []
 
         async def open_socket():
+            self._sweeper = asyncio.ensure_future(self._sweep())
             return await asyncio.start_server(self._connection, host, port, limit=_READ_CHUNK, backlog=1024)
 
         def run():
@@ -183,6 +198,7 @@ class HttpServer:
     def stop(self) -> None:
         async def close():
             self._server.close()
+            self._sweeper.cancel()
             for task in list(self._tasks):  # open connections end with the server (their sockets closed)
                 task.cancel()
             if self._tasks:
@@ -201,7 +217,7 @@ class HttpServer:
 
     # -- one connection -----------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        slot = _Slot(asyncio.current_task())
+        slot = _Slot(asyncio.current_task(), self._loop.time())
         self._tasks.add(slot.task)
         try:
             if self._table.open >= self.limits.max_connections and not self._evict():
@@ -229,6 +245,17 @@ class HttpServer:
             writer.close()
             self._tasks.discard(slot.task)
 
+    async def _sweep(self) -> None:
+        """Closes connections past their first-byte or idle deadline: one timer for all of them
+        (a timer per silent connection would cost each one more than its accept)."""
+        tick = min(0.25, self.limits.first_byte_timeout_s / 8, self.limits.idle_timeout_s / 8)
+        while True:
+            await asyncio.sleep(tick)
+            now = self._loop.time()
+            for state, timeout in ((_SILENT, self.limits.first_byte_timeout_s), (_IDLE, self.limits.idle_timeout_s)):
+                for slot in self._table.pop_expired(state, now - timeout):
+                    slot.task.cancel()  # closed quietly, as after an idle timeout
+
     def _evict(self) -> bool:
         """Frees a place for a new connection; False when none can be freed."""
         victim = self._table.pop_victim()
@@ -246,19 +273,17 @@ class HttpServer:
 
     async def _serve_connection(self, reader, writer, slot: _Slot) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
-        first = True
         while True:
             try:
-                request = await self._read_request(conn, reader, writer, slot, first)
+                request = await self._read_request(conn, reader, writer, slot)
             except _Refused as refused:
                 self._transport_error(refused.response.status)
-                self._table.move(slot, _IN_FLIGHT)  # its answer is being written
+                self._table.move(slot, _IN_FLIGHT, 0.0)  # its answer is being written
                 await self._send_and_close(writer, conn, refused.response)
                 return
             if request is None:  # the client closed, or stayed idle past the timeout
                 return
-            first = False
-            self._table.move(slot, _IN_FLIGHT)
+            self._table.move(slot, _IN_FLIGHT, 0.0)
             response = await self._dispatch(request)
             keep_alive = await self._send(writer, conn, response, head=request.method == "HEAD")
             if not keep_alive or conn.our_state is h11.MUST_CLOSE:
@@ -267,43 +292,43 @@ class HttpServer:
                 conn.start_next_cycle()
             except h11.LocalProtocolError:  # the client had not finished its request
                 return
-            self._table.move(slot, _IDLE)
+            self._table.move(slot, _IDLE, self._loop.time())
 
     async def _receive(self, conn, reader, timeout: float, idle: bool, slot: _Slot):
-        """The next h11 event. `idle`: waiting for a request to begin, so a timeout is a quiet
-        None; once a byte of it arrives, the rest must follow within read_timeout_s (a client
-        trickling bytes cannot keep a connection for ever)."""
-        loop = asyncio.get_running_loop()
+        """The next h11 event. `idle`: waiting for a request to begin, with no timer of its own:
+        the sweeper closes the connection at its first-byte or idle deadline. Once a byte
+        arrives, the rest must follow within read_timeout_s (`timeout` when not idle; a
+        client trickling bytes cannot keep a connection for ever)."""
+        loop = self._loop
         deadline = None if idle else loop.time() + timeout
         while True:
             event = conn.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            wait = timeout if deadline is None else deadline - loop.time()
             try:
-                if wait <= 0:
-                    raise asyncio.TimeoutError
-                data = await asyncio.wait_for(reader.read(_READ_CHUNK), wait)
-            except asyncio.TimeoutError:
                 if deadline is None:
-                    return None
+                    data = await reader.read(_READ_CHUNK)
+                else:
+                    wait = deadline - loop.time()
+                    if wait <= 0:
+                        raise asyncio.TimeoutError
+                    data = await asyncio.wait_for(reader.read(_READ_CHUNK), wait)
+            except asyncio.TimeoutError:
                 raise _Refused(json_error(408, f"Request not received within {self.limits.read_timeout_s:g} s")) \
                     from None
             if slot.evicted:  # wait_for (3.10) can return a read that completed as the task was cancelled
                 raise asyncio.CancelledError
             conn.receive_data(data)
+            now = loop.time()
             if data:
-                self._table.move(slot, _ARRIVING)
+                self._table.move(slot, _ARRIVING, now)
             if deadline is None:
-                deadline = loop.time() + self.limits.read_timeout_s
+                deadline = now + self.limits.read_timeout_s
 
-    async def _read_request(self, conn, reader, writer, slot: _Slot, first: bool) -> Optional[Request]:
-        """`first`: the connection's first request, whose first byte must come within
-        first_byte_timeout_s (later ones: idle_timeout_s)."""
+    async def _read_request(self, conn, reader, writer, slot: _Slot) -> Optional[Request]:
         loop = asyncio.get_running_loop()
         try:
-            wait = self.limits.first_byte_timeout_s if first else self.limits.idle_timeout_s
-            event = await self._receive(conn, reader, wait, idle=True, slot=slot)
+            event = await self._receive(conn, reader, 0.0, idle=True, slot=slot)
             if event is None or isinstance(event, h11.ConnectionClosed):
                 return None
             deadline = loop.time() + self.limits.read_timeout_s
@@ -396,10 +421,8 @@ class HttpServer:
     async def _send(self, writer, conn, response: Response, close: bool = False, head: bool = False) -> bool:
         """Writes the response; False when the connection is to be closed after it."""
         try:
-            for event in self._response_events(response, close, head):
-                data = conn.send(event)
-                if data:
-                    writer.write(data)
+            # one write: head and body leave in one segment (not one send() per h11 event)
+            writer.write(b"".join(conn.send(event) or b"" for event in self._response_events(response, close, head)))
             await asyncio.wait_for(writer.drain(), self.limits.read_timeout_s)
         except (h11.LocalProtocolError, asyncio.TimeoutError):
             return False
