@@ -24,8 +24,11 @@ server does it. A connection never holds a worker: only a complete request does.
 
 import asyncio
 import concurrent.futures
+import fcntl
 import json
 import logging
+import struct
+import termios
 import threading
 import time
 from collections import OrderedDict
@@ -84,10 +87,22 @@ _EVICTION_LOG_INTERVAL_S = 60.0
 
 class _Slot:
     """One open connection in the table. `since`: when it entered its state (loop time)."""
-    __slots__ = ("task", "state", "evicted", "since")
+    __slots__ = ("task", "state", "evicted", "since", "reader", "fd")
 
-    def __init__(self, task, now: float):
-        self.task, self.state, self.evicted, self.since = task, _SILENT, False, now
+    def __init__(self, task, now: float, reader: asyncio.StreamReader, fd: int):
+        self.task, self.state, self.evicted, self.since, self.reader, self.fd = task, _SILENT, False, now, reader, fd
+
+    def has_bytes(self) -> bool:
+        """Whether bytes have arrived that its task has not looked at yet: in the kernel's
+        buffer, or read by the event loop but not yet by the task. Such a connection is not
+        silent or idle whatever its state says (a client that has just connected and sent its
+        request, a kept-alive client sending its next one), and is not evicted as one."""
+        if getattr(self.reader, "_buffer", None):
+            return True
+        try:
+            return struct.unpack("i", fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0"))[0] > 0
+        except (OSError, ValueError):
+            return False
 
 
 class _ConnectionTable:
@@ -120,28 +135,43 @@ class _ConnectionTable:
             self._evictable[slot.state].pop(slot, None)
         self.open -= 1
 
-    def pop_expired(self, state: int, before: float) -> List[_Slot]:
+    def _take(self, slot: _Slot, now: float) -> bool:
+        """Takes a _SILENT or _IDLE slot out of the table, unless bytes have arrived on it:
+        then it is moved to _ARRIVING (its task will read them) and False."""
+        if slot.has_bytes():
+            self.move(slot, _ARRIVING, now)
+            return False
+        del self._evictable[slot.state][slot]
+        slot.evicted = True
+        self.open -= 1
+        return True
+
+    def pop_expired(self, state: int, before: float, now: float) -> List[_Slot]:
         """The connections in `state` (_SILENT or _IDLE) since before `before`, taken out."""
         ordered, expired = self._evictable[state], []
         while ordered:
             slot = next(iter(ordered))
             if slot.since > before:
                 break
-            del ordered[slot]
-            slot.evicted = True
-            self.open -= 1
-            expired.append(slot)
+            if self._take(slot, now):
+                expired.append(slot)
         return expired
 
-    def pop_victim(self) -> Optional[_Slot]:
+    def pop_victim(self, now: float) -> Optional[_Slot]:
         """The connection to evict, taken out of the table; None when every one has a request
-        in flight."""
-        for ordered in self._evictable:
-            if ordered:
-                slot, _ = ordered.popitem(last=False)
-                slot.evicted = True
-                self.open -= 1
-                return slot
+        in flight. Each slot looked at is either taken or leaves its state, so this is O(1)
+        amortized."""
+        for state in (_SILENT, _ARRIVING, _IDLE):
+            ordered = self._evictable[state]
+            while ordered:
+                slot = next(iter(ordered))
+                if state == _ARRIVING:
+                    del ordered[slot]
+                    slot.evicted = True
+                    self.open -= 1
+                    return slot
+                if self._take(slot, now):
+                    return slot
         return None
 
 
@@ -217,7 +247,7 @@ class HttpServer:
 
     # -- one connection -----------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        slot = _Slot(asyncio.current_task(), self._loop.time())
+        slot = _Slot(asyncio.current_task(), self._loop.time(), reader, writer.get_extra_info("socket").fileno())
         self._tasks.add(slot.task)
         try:
             if self._table.open >= self.limits.max_connections and not self._evict():
@@ -253,12 +283,12 @@ class HttpServer:
             await asyncio.sleep(tick)
             now = self._loop.time()
             for state, timeout in ((_SILENT, self.limits.first_byte_timeout_s), (_IDLE, self.limits.idle_timeout_s)):
-                for slot in self._table.pop_expired(state, now - timeout):
+                for slot in self._table.pop_expired(state, now - timeout, now):
                     slot.task.cancel()  # closed quietly, as after an idle timeout
 
     def _evict(self) -> bool:
         """Frees a place for a new connection; False when none can be freed."""
-        victim = self._table.pop_victim()
+        victim = self._table.pop_victim(self._loop.time())
         if victim is None:
             return False
         victim.task.cancel()
