@@ -161,7 +161,7 @@ class _ConnectionTable:
         """The connection to evict, taken out of the table; None when every one has a request
         in flight. Each slot looked at is either taken or leaves its state, so this is O(1)
         amortized."""
-        for state in (_SILENT, _ARRIVING, _IDLE):
+        for state in (_SILENT, _ARRIVING, _IDLE, _ARRIVING):  # (kept-alive ones with bytes waiting become arriving)
             ordered = self._evictable[state]
             while ordered:
                 slot = next(iter(ordered))

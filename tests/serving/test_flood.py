@@ -160,3 +160,27 @@ def test_kept_alive_clients_whose_idle_connection_is_evicted_reconnect(capped):
             session.close()
         for pool in pools:
             pool.clear()
+
+
+def test_a_connection_with_bytes_waiting_is_not_evicted_as_silent_or_idle():
+    """Bytes that have arrived but not been read yet (a new client's request, a kept-alive
+    client's next one) make a connection 'arriving': under churn it is not taken as silent."""
+    import types
+
+    from serving.http_server import _ARRIVING, _IDLE, _SILENT, _ConnectionTable, _Slot
+
+    def slot(pending: bytes, now: float):  # fd -1: the kernel has nothing; the loop's buffer says
+        return _Slot(task=None, now=now, reader=types.SimpleNamespace(_buffer=bytearray(pending)), fd=-1)
+
+    table = _ConnectionTable()
+    sent, silent, idle = slot(b"POST /v1", 0.0), slot(b"", 1.0), slot(b"GET", 2.0)
+    for s in (sent, silent, idle):
+        table.add(s)
+    table.move(idle, _IDLE, 2.0)
+    assert table.pop_victim(now=3.0) is silent  # the older connection had sent its request
+    assert sent.state == _ARRIVING and not sent.evicted and table.open == 2
+    assert table.pop_victim(now=3.0) is sent  # then the arriving one (answered 503), before the kept-alive one
+    assert table.pop_victim(now=3.0) is idle  # whose next request had come: taken as arriving, not idle
+    assert idle.state == _ARRIVING
+    assert table.pop_victim(now=3.0) is None and table.open == 0
+    assert table.pop_expired(_SILENT, before=10.0, now=10.0) == []
