@@ -267,8 +267,8 @@ def main():
         time.sleep(2)  # the flood's sockets closed
         alive = server.process.poll() is None
         one_face = json.dumps({"instances": np.zeros((1, 48, 48, 1), np.uint8).tolist()})
-        after = {"rss_mb": round(rss_mb(server.process.pid), 1), "peak_rss_mb": round(rss_mb(server.process.pid, "VmHWM"), 1),
-                 "open_fds": open_fds(server.process.pid),
+        after = {"rss_mb": round(rss_mb(server.process.pid), 1),
+                 "peak_rss_mb": round(rss_mb(server.process.pid, "VmHWM"), 1), "open_fds": open_fds(server.process.pid),
                  "predict_after_flood": predict_once(server.rest_port, one_face, 1) or "200"} if alive else {}
         hold = {}
         if alive and args.hold:
@@ -281,7 +281,8 @@ def main():
                     "server_rss_mb_with": round(held[0], 1), "server_open_fds_without": before[1],
                     "server_open_fds_with": held[1],
                     "kb_per_connection": round((held[0] - before[0]) * 1024 / max(1, held[1] - before[1]), 1),
-                    "predict_while_held": answer, "predict_while_held_ms": round((time.perf_counter() - start) * 1000, 1)}
+                    "predict_while_held": answer,
+                    "predict_while_held_ms": round((time.perf_counter() - start) * 1000, 1)}
             flooder.stop()
     finally:
         server.stop()
@@ -290,7 +291,8 @@ def main():
     fd_line = next((line for line in log_lines if "Open-file limit" in line), None)
     goals = {
         "silent_all_200": silent["valid_failed"] == 0 and silent["valid_200"] > 0,
-        f"silent_p99_le_{GOAL_P99_MS:g}_ms": silent["valid_p99_ms"] is not None and silent["valid_p99_ms"] <= GOAL_P99_MS,
+        f"silent_p99_le_{GOAL_P99_MS:g}_ms": silent["valid_p99_ms"] is not None
+        and silent["valid_p99_ms"] <= GOAL_P99_MS,
         "silent_and_trickle_all_200": trickle["valid_failed"] == 0 and trickle["valid_200"] > 0,
         f"silent_and_trickle_p99_le_{GOAL_P99_MS:g}_ms": trickle["valid_p99_ms"] is not None
         and trickle["valid_p99_ms"] <= GOAL_P99_MS,

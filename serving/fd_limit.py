@@ -8,7 +8,6 @@ time), so `serve` raises the soft limit to the hard one, as servers do, and keep
 connection cap within what the limit leaves after the rest of the process (model files,
 gRPC, TensorFlow's threads)."""
 
-import os
 from typing import Optional, Tuple
 
 try:
@@ -49,10 +48,3 @@ def connection_budget(soft_limit: int) -> int:
     if soft_limit == getattr(resource, "RLIM_INFINITY", -1):
         return 1 << 30
     return max(1, soft_limit - RESERVED_FDS)
-
-
-def open_fds() -> Optional[int]:
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return None

@@ -135,8 +135,8 @@ def serve_forever(options: ServerOptions) -> None:
              server.store.base_path, f"version {current.version}" if current else "waiting for its first version")
     if server.rest_port:
         log.info("REST connections: at most %d open (a new one beyond evicts an idle one; 503 only when all have a "
-                 "request in flight); %g s to a first byte, %g s to a whole request, %g s idle", options.max_connections,
-                 options.first_byte_timeout_s, options.read_timeout_s, options.idle_timeout_s)
+                 "request in flight); %g s to a first byte, %g s to a whole request, %g s idle",
+                 options.max_connections, options.first_byte_timeout_s, options.read_timeout_s, options.idle_timeout_s)
     if server.prometheus_path:
         log.info("Prometheus metrics at http://%s:%d%s", options.host, server.rest_port, server.prometheus_path)
     stopped = threading.Event()
