@@ -11,7 +11,12 @@ DEFAULT_BATCH_TIMEOUT_S = 0.002  # --enable_batching: how long a request waits f
 DEFAULT_MAX_ENQUEUED_BATCHES = 100  # --enable_batching: batches waiting before UNAVAILABLE
 DEFAULT_WORKERS = 8  # requests run at once, per API (REST, gRPC)
 DEFAULT_QUEUED_REQUESTS = 32  # requests waiting for a worker, per API, before 503 / RESOURCE_EXHAUSTED
-DEFAULT_MAX_CONNECTIONS = 256  # open REST connections; beyond, 503 and close
+# Open REST connections; beyond, a new one evicts one with no request in flight (silent ones
+# first), and only when all have one in flight is it answered 503. An idle connection costs the
+# event loop a few KB (bench/results/serving_flood.md); the fd limit bounds it too (serve raises
+# its soft limit to the hard one, and lowers the cap to what the limit leaves).
+DEFAULT_MAX_CONNECTIONS = 4096
+DEFAULT_FIRST_BYTE_TIMEOUT_S = 5.0  # a new connection that sends nothing in this time is closed
 DEFAULT_READ_TIMEOUT_S = 10.0  # a request's headers and body must arrive within this, once begun
 DEFAULT_IDLE_TIMEOUT_S = 30.0  # a kept-alive connection with no request is closed after this
 DEFAULT_REQUEST_TIMEOUT_S = 30.0  # TF Serving's --rest_api_timeout_in_ms default (30000)

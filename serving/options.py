@@ -9,7 +9,8 @@ import os
 from typing import Optional
 
 from models import arg_types, features
-from serving.defaults import (DEFAULT_GRPC_PORT, DEFAULT_HOST, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_BATCH_ROWS,
+from serving.defaults import (DEFAULT_FIRST_BYTE_TIMEOUT_S, DEFAULT_GRPC_PORT, DEFAULT_HOST, DEFAULT_IDLE_TIMEOUT_S,
+                              DEFAULT_MAX_BATCH_ROWS,
                               DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_POLL_SECONDS,
                               DEFAULT_QUEUED_REQUESTS, DEFAULT_READ_TIMEOUT_S, DEFAULT_REQUEST_TIMEOUT_S,
                               DEFAULT_REST_PORT, DEFAULT_WORKERS)
@@ -42,6 +43,7 @@ class ServerOptions:
     read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    first_byte_timeout_s: float = DEFAULT_FIRST_BYTE_TIMEOUT_S
 
 
 def add_arguments(v: argparse.ArgumentParser, default_model_base_path_help: str) -> None:
@@ -85,6 +87,9 @@ def add_arguments(v: argparse.ArgumentParser, default_model_base_path_help: str)
          help="requests waiting for a thread, per API, before 503 / RESOURCE_EXHAUSTED (default: %(default)s)")
     flag("rest-api-timeout-in-ms", type=arg_types.positive_int, default=int(d.request_timeout_s * 1000),
          help="a REST request not answered in this time gets 504 (default: %(default)s)")
+    flag("rest-max-connections", type=arg_types.positive_int, default=d.max_connections,
+         help="open REST connections; a new one beyond evicts one with no request in flight (silent ones first), "
+              "503 only when all have one; lowered to what the fd limit leaves (default: %(default)s)")
 
 
 def from_args(args, default_model_base_path: str) -> ServerOptions:
@@ -98,7 +103,7 @@ def from_args(args, default_model_base_path: str) -> ServerOptions:
         batching_parameters_file=args.batching_parameters_file,
         monitoring_config_file=args.monitoring_config_file, rest_workers=args.rest_api_num_threads,
         grpc_workers=args.grpc_max_threads, queued_requests=args.max_queued_requests,
-        request_timeout_s=args.rest_api_timeout_in_ms / 1000)
+        request_timeout_s=args.rest_api_timeout_in_ms / 1000, max_connections=args.rest_max_connections)
 
 
 def check_ports(options: ServerOptions) -> None:

@@ -16,7 +16,7 @@ import socket
 import threading
 from typing import Optional
 
-from serving import api, config_files, grpc_server, rest
+from serving import api, config_files, fd_limit, grpc_server, rest
 from serving.batching import Batcher
 from serving.defaults import DEFAULT_BATCH_TIMEOUT_S, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_ENQUEUED_BATCHES
 from serving.http_server import HttpLimits
@@ -95,9 +95,11 @@ def start(options: ServerOptions = ServerOptions(), **changes) -> RunningServer:
         raise
     http = None
     if options.rest_port is not None:
-        http_limits = HttpLimits(options.max_message_bytes, options.rest_workers, options.queued_requests,
-                                 options.max_connections, options.read_timeout_s, options.idle_timeout_s,
-                                 options.request_timeout_s)
+        http_limits = HttpLimits(max_body_bytes=options.max_message_bytes, workers=options.rest_workers,
+                                 queued=options.queued_requests, max_connections=options.max_connections,
+                                 read_timeout_s=options.read_timeout_s, idle_timeout_s=options.idle_timeout_s,
+                                 request_timeout_s=options.request_timeout_s,
+                                 first_byte_timeout_s=options.first_byte_timeout_s)
         try:
             http = rest.start(store, options.host, options.rest_port, limits, http_limits, metrics, prometheus_path)
         except OSError:
@@ -108,13 +110,38 @@ def start(options: ServerOptions = ServerOptions(), **changes) -> RunningServer:
                          prometheus_path)
 
 
+def _raise_fd_limit(options: ServerOptions):
+    """The soft open-file limit raised to the hard one, and the REST connection cap kept within
+    what it leaves (lowered when above). (options, log lines): the lines are logged once the
+    server is up, so that an error before then stays one line."""
+    limits = fd_limit.raise_soft_limit()
+    if limits is None:
+        return options, []
+    old, new, hard = limits
+    lines = [(logging.INFO, f"Open-file limit (RLIMIT_NOFILE): soft {old} -> {new} (hard {hard})")]
+    budget = fd_limit.connection_budget(new)
+    if options.rest_port is not None and options.max_connections > budget:
+        lines.append((logging.WARNING, f"--rest_max_connections {options.max_connections} is above what the open-file "
+                                       f"limit {new} leaves ({budget}, keeping {fd_limit.RESERVED_FDS} for the rest "
+                                       f"of the server): serving at most {budget} REST connections"))
+        options = dataclasses.replace(options, max_connections=budget)
+    return options, lines
+
+
 def serve_forever(options: ServerOptions) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    options, fd_lines = _raise_fd_limit(options)
     server = start(options)
+    for level, line in fd_lines:
+        log.log(level, line)
     current = server.store.current()
     log.info("Running gRPC ModelServer at %s:%d%s; model %s from %s, %s", options.host, server.grpc_port,
              f", HTTP/REST at :{server.rest_port}" if server.rest_port else "", server.store.model_name,
              server.store.base_path, f"version {current.version}" if current else "waiting for its first version")
+    if server.rest_port:
+        log.info("REST connections: at most %d open (a new one beyond evicts an idle one; 503 only when all have a "
+                 "request in flight); %g s to a first byte, %g s to a whole request, %g s idle",
+                 options.max_connections, options.first_byte_timeout_s, options.read_timeout_s, options.idle_timeout_s)
     if server.prometheus_path:
         log.info("Prometheus metrics at http://%s:%d%s", options.host, server.rest_port, server.prometheus_path)
     stopped = threading.Event()

@@ -291,16 +291,37 @@ def test_a_full_grpc_pool_answers_resource_exhausted_at_once(blocked):
         channel.close()
 
 
-def test_connections_beyond_the_bound_get_503(blocked):
-    server, _, _ = blocked
-    sockets = [socket.create_connection(("127.0.0.1", server.rest_port)) for _ in range(4)]
+def test_connections_beyond_the_bound_get_503_only_when_all_have_a_request_in_flight(model_base, monkeypatch):
+    """Idle connections are evicted for new ones (tests/serving/test_flood.py); requests in
+    flight never are: with every place taken by one, a new connection gets 503, and the
+    requests in flight are answered."""
+    release, entered = threading.Event(), threading.Semaphore(0)
+    original = api.predict_arrays
+
+    def waiting(*args, **kwargs):
+        entered.release()
+        release.wait(30)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(api, "predict_arrays", waiting)
+    server = local_server.start(model_base_path=str(model_base), grpc_port=0, rest_port=0, poll_seconds=0,
+                                rest_workers=2, queued_requests=0, max_connections=2)
     try:
-        time.sleep(0.2)
-        status, _, body = parse_response(raw_exchange(server.rest_port, b"GET /v1/models/fer HTTP/1.1\r\n\r\n"))
+        port = server.rest_port
+        calls = [_background(lambda: call_json(port, "POST", "/v1/models/fer:predict", {"instances": IMAGE.tolist()}))
+                 for _ in range(2)]
+        assert entered.acquire(timeout=10) and entered.acquire(timeout=10)
+        start = time.monotonic()
+        status, _, body = parse_response(raw_exchange(port, b"GET /v1/models/fer HTTP/1.1\r\n\r\n"))
         assert status == 503 and "Too many connections" in json.loads(body)["error"]
+        assert time.monotonic() - start < 1 and server.rest.evictions == 0
+        release.set()
+        for thread, result in calls:
+            thread.join(10)
+            status, body = result["value"]
+            assert status == 200 and len(body["predictions"]) == 1
     finally:
-        for s in sockets:
-            s.close()
+        release.set()
+        server.stop()
 
 
 def test_an_unexpected_error_is_a_500_json_and_a_grpc_internal(guarded, monkeypatch):

@@ -5,6 +5,7 @@ errors for what cannot be served."""
 
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -53,6 +54,7 @@ def test_the_docker_compose_command_line_runs_this_server_unchanged():
         lines = _wait_for_line(process, "Running gRPC ModelServer")
         # serving/models.config names /models/fer, the containers' mount: absent here, so waited on
         assert any("No versions of servable fer found under base path /models/fer" in line for line in lines)
+        assert any("Open-file limit (RLIMIT_NOFILE): soft" in line for line in lines)
         status, body = call_json(rest_port, "GET", "/v1/models/fer")
         assert (status, body) == (404, {"error": "Could not find any versions of model fer"})
         status, headers, page = call(rest_port, "GET", "/monitoring/prometheus/metrics")
@@ -138,7 +140,7 @@ def test_a_config_this_server_cannot_serve_is_a_one_line_error(tmp_path, text, e
 
 
 @pytest.mark.parametrize("flag", ["--port=99999", "--rest_api_port=-1", "--enable_batching=maybe",
-                                  "--max_batch_rows=0"])
+                                  "--max_batch_rows=0", "--rest_max_connections=0", "--rest_max_connections=many"])
 def test_out_of_range_flags_are_refused_by_the_parser(flag):
     result = subprocess.run([sys.executable, "-m", "cli.main", "serve", flag], cwd=ROOT, capture_output=True,
                             text=True, timeout=60)
@@ -186,3 +188,23 @@ def test_one_port_for_grpc_and_rest_is_refused_before_the_model_loads(tmp_path):
                             text=True, timeout=120, env=USER_ENV)
     line = _one_line_error(result)  # one line: no version lookup, no load, no bind was logged
     assert f"--port and --rest_api_port are both {port}" in line
+
+
+def test_serve_raises_the_open_file_limit_and_keeps_the_connection_cap_within_it(model_base):
+    """The soft RLIMIT_NOFILE is raised to the hard one at start-up (logged), and a REST
+    connection cap above what that leaves is lowered to it, with a warning."""
+    def low_limits():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, 1024))
+
+    process = _serve([f"--model_base_path={model_base}", "--port=0", f"--rest_api_port={free_port()}",
+                      "--rest_max_connections=5000", "--file_system_poll_wait_seconds=0"], preexec_fn=low_limits)
+    try:
+        lines = "".join(_wait_for_line(process, "REST connections: at most"))
+        assert "Open-file limit (RLIMIT_NOFILE): soft 512 -> 1024 (hard 1024)" in lines
+        assert "--rest_max_connections 5000 is above what the open-file limit 1024 leaves (768" in lines
+        assert "REST connections: at most 768 open" in lines
+        limits = Path(f"/proc/{process.pid}/limits").read_text()
+        assert re.search(r"Max open files\s+1024\s+1024", limits)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
