@@ -104,6 +104,39 @@ class SavedModelPredictor:
         pass
 
 
+class TflitePredictor:
+    """The same through the model's TFLite twin (the file the Trainer writes beside the
+    SavedModel, models/tflite_export.py), on one thread: the lightest way to run it here."""
+
+    FILE = "fer.tflite"  # models.tflite_export.TFLITE_FILE (the client does not import models/ code)
+
+    def __init__(self, path: str = features.SHIPPED_MODEL_BASE_PATH, threads: int = 1):
+        import tensorflow as tf
+
+        self.path = os.path.join(resolve_saved_model(path), self.FILE)
+        if not os.path.isfile(self.path):
+            raise FileNotFoundError(f"{self.path}: this model has no TFLite twin")
+        self._interpreter = tf.lite.Interpreter(model_path=self.path, num_threads=threads)
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._rows = None
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        if not len(faces):
+            return np.zeros((0, features.NUM_CLASSES), np.float32)
+        images = np.ascontiguousarray(np.asarray(faces, np.uint8).reshape((-1,) + features.IMAGE_SHAPE))
+        if self._rows != len(images):  # the interpreter's tensors are sized per batch
+            self._interpreter.resize_tensor_input(self._input, list(images.shape))
+            self._interpreter.allocate_tensors()
+            self._rows = len(images)
+        self._interpreter.set_tensor(self._input, images)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output).copy()
+
+    def close(self) -> None:
+        pass
+
+
 class ServerPredictor:
     """The same through a TF Serving (or `fer-pipeline serve`) gRPC endpoint."""
 

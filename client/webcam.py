@@ -52,16 +52,26 @@ class SourceError(RuntimeError):
     """A camera that does not open, a file that is missing or unreadable."""
 
 
+ENGINES = ("auto", "tflite", "savedmodel")
+
+
 class InProcessEngine:
-    """The model in this process, through its serving_default signature (what a server would
-    run), with the interface of the gRPC client: no server, no network round trip."""
+    """The model in this process, with the interface of the gRPC client: no server, no network
+    round trip. `engine`: "tflite", the int8 twin the Trainer writes beside the SavedModel
+    (within 0.5 points of it on PublicTest, several times faster: bench/results/tflite.md);
+    "savedmodel", its serving_default; "auto", the twin where the model has one."""
 
-    def __init__(self, path: str = features.SHIPPED_MODEL_BASE_PATH):
-        from client.analyze import SavedModelPredictor
+    def __init__(self, path: str = features.SHIPPED_MODEL_BASE_PATH, engine: str = "auto"):
+        from client.analyze import SavedModelPredictor, TflitePredictor, resolve_saved_model
 
-        self._model = SavedModelPredictor(path)
-        self.target = f"in-process {self._model.path}"
-        self.last_version = os.path.basename(self._model.path)
+        version = resolve_saved_model(path)
+        if engine == "tflite" or (engine == "auto" and os.path.isfile(os.path.join(version, TflitePredictor.FILE))):
+            self._model = TflitePredictor(version)
+        else:
+            self._model = SavedModelPredictor(version)
+        self.engine = "tflite" if isinstance(self._model, TflitePredictor) else "savedmodel"
+        self.target = f"in-process {self.engine} {self._model.path}"
+        self.last_version = os.path.basename(version)
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
         return self._model.predict(faces)
@@ -376,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TF Serving's gRPC HOST:PORT (e.g. 127.0.0.1:8500); without it the model runs in this process")
     p.add_argument("--model", metavar="PATH",
                    help="in-process model: a SavedModel or a TF Serving model base path (default: the shipped model)")
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="in-process: the model's int8 TFLite twin, its SavedModel, or auto: the twin where there is "
+                        "one (default: %(default)s)")
     p.add_argument("--source", default="0",
                    help="camera index, video file, image file or folder of images (default: camera %(default)s)")
     p.add_argument("--model-name", default=features.SERVING_MODEL_NAME, help="TF Serving model (default: %(default)s)")
@@ -408,8 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_outputs(args, source: Source) -> None:
-    if args.server and args.model:
-        raise SourceError("give --server (a TF Serving to call) or --model (a model to run here), not both")
+    if args.server and (args.model or args.engine != "auto"):
+        raise SourceError("--server calls a TF Serving; --model and --engine are for a model run here: give one or "
+                          "the other")
     if args.timeline_plot and not args.timeline:
         raise SourceError("--timeline-plot needs --timeline")
     outputs = [(flag, value) for flag, value in (("--timeline", args.timeline), ("--jsonl", args.jsonl),
@@ -467,7 +481,7 @@ def _run(args) -> int:
             return 2
     else:
         try:
-            client = InProcessEngine(args.model or features.SHIPPED_MODEL_BASE_PATH)
+            client = InProcessEngine(args.model or features.SHIPPED_MODEL_BASE_PATH, args.engine)
         except (OSError, ValueError) as e:
             print(f"error: --model {args.model}: {e}", file=sys.stderr)
             return 2

@@ -335,6 +335,25 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
     return model, summary
 
 
+def write_tflite_twin(model: keras.Model, config: TrainConfig, train_batches, serving_model_dir: str) -> Optional[str]:
+    """The served model as int8 TFLite (calibrated on training faces) beside the SavedModel,
+    for in-process use (fer-webcam; bench/results/tflite.md measured it within 0.5 points of
+    the SavedModel on PublicTest). A model the converter cannot take still ships its
+    SavedModel: the reason is printed, nothing else changes."""
+    from models import tflite_export
+
+    path = os.path.join(serving_model_dir, tflite_export.TFLITE_FILE)
+    try:
+        flatbuffer = tflite_export.to_tflite(model, config.tta, "int8", tflite_export.first_faces(train_batches))
+    except Exception as e:  # the converter's errors have no common type
+        print(f"[Trainer] no TFLite twin of {config.model}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+              flush=True)
+        return None
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(flatbuffer)
+    return path
+
+
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point: FnArgs -> trained, exported serving model."""
     import tensorflow_transform as tft
@@ -353,6 +372,7 @@ def run_fn(fn_args) -> None:
         config, make(fn_args.train_files, True), make(fn_args.eval_files, False), fn_args.model_run_dir, checkpoint_dir
     )
     export.export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, tta=config.tta)
+    write_tflite_twin(model, config, make(fn_args.train_files, False), fn_args.serving_model_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=1)
     logging.info("Trainer summary: %s", json.dumps({k: v for k, v in summary.items() if k != "history"}))

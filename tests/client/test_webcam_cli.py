@@ -111,3 +111,21 @@ def test_a_server_that_speaks_http1_is_named_as_such(tmp_path, capsys):
     # (TensorFlow's C++ start-up lines, printed to fd 2 as it loads inside this test, aside)
     err = [line for line in capsys.readouterr().err.strip().splitlines() if "external/local_xla" not in line]
     assert code == 2 and len(err) == 1 and "answers HTTP/1.x" in err[0] and "gRPC" in err[0]
+
+
+def test_in_process_the_int8_twin_is_chosen_and_agrees_with_the_saved_model():
+    from tests.client.video import face_patch
+
+    faces = np.stack([cv2.resize(cv2.cvtColor(face_patch(), cv2.COLOR_BGR2GRAY), (48, 48), interpolation=cv2.INTER_AREA),
+                      np.random.default_rng(0).integers(0, 256, (48, 48)).astype(np.uint8)])
+    auto, saved = webcam.InProcessEngine(), webcam.InProcessEngine(engine="savedmodel")
+    assert auto.engine == "tflite" and auto.target.startswith("in-process tflite") and saved.engine == "savedmodel"
+    fast, exact = auto.predict(faces), saved.predict(faces)
+    assert fast.shape == exact.shape == (2, 7)
+    assert (fast.argmax(1) == exact.argmax(1)).all() and np.abs(fast - exact).max() < 0.1
+
+
+def test_engine_is_for_the_in_process_model_only(tmp_path, capsys):
+    video = write_video(str(tmp_path / "faces.avi"), [1] * 2)
+    assert webcam.main(["--server", "127.0.0.1:8500", "--engine", "tflite", "--source", video, "--no-display"]) == 2
+    assert "--model and --engine are for a model run here" in capsys.readouterr().err

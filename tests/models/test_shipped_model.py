@@ -58,7 +58,7 @@ def test_the_stated_cost_per_face_is_what_the_exported_signature_runs():
 
     model = registry.build(_card()["model"])
     per_face = macs.serving_macs(_version_dir(), model)
-    assert macs.forward_passes(_version_dir(), model) == (2 if _card().get("tta", True) else 1)
+    assert macs.forward_passes(_version_dir(), model) == (2 if _card()["config"]["tta"] else 1)
     share = macs.count_macs(registry.build("proposed_cnn")) / per_face
     readme = open(os.path.join(os.path.dirname(features.SHIPPED_MODEL_BASE_PATH), "..", "..", "README.md")).read()
     assert f"{per_face / 1e6:.1f} M multiply-adds per face" in readme

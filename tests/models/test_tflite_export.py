@@ -1,0 +1,72 @@
+"""The TFLite twin of a served model: the same computation as serving_default (scaling, the
+model, flip TTA), for every model of the registry; int8 calibrated on faces; the weights of an
+exported SavedModel restored into the registry model."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import catalog, features, registry, tflite_export
+
+
+def run_tflite(flatbuffer: bytes, faces: np.ndarray) -> np.ndarray:
+    interpreter = tf.lite.Interpreter(model_content=flatbuffer, num_threads=1)
+    source, result = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.resize_tensor_input(source["index"], list(faces.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(source["index"], faces)
+    interpreter.invoke()
+    return interpreter.get_tensor(result["index"])
+
+
+def _faces(n=6, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n,) + features.IMAGE_SHAPE).astype(np.uint8)
+
+
+@pytest.mark.parametrize("name", sorted(catalog.ENTRIES))
+def test_float32_twin_computes_what_the_model_serves(name):
+    model = registry.build(name)
+    faces = _faces()
+    scaled = faces.astype(np.float32) / 255.0
+    for tta in (False, True):
+        expected = model(scaled, training=False).numpy()
+        if tta:
+            expected = (expected + model(scaled[:, :, ::-1], training=False).numpy()) / 2
+        got = run_tflite(tflite_export.to_tflite(model, tta, "float32"), faces)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_int8_needs_calibration_faces_and_keeps_uint8_in_and_float_out():
+    model = registry.build("simple_cnn")
+    with pytest.raises(ValueError, match="calibration"):
+        tflite_export.to_tflite(model, False, "int8")
+    with pytest.raises(ValueError, match="quantization 'int4'"):
+        tflite_export.to_tflite(model, False, "int4")
+    flatbuffer = tflite_export.to_tflite(model, False, "int8", _faces(64, seed=1))
+    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+    assert interpreter.get_input_details()[0]["dtype"] == np.uint8
+    assert interpreter.get_output_details()[0]["dtype"] == np.float32
+    probabilities = run_tflite(flatbuffer, _faces())
+    assert probabilities.shape == (6, features.NUM_CLASSES)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=0.05)
+
+
+def test_training_batches_come_back_as_the_served_uint8_faces():
+    faces = _faces(10)
+    batches = [(faces[:4].astype(np.float32) / 255.0, None), (faces[4:].astype(np.float32) / 255.0, None)]
+    np.testing.assert_array_equal(tflite_export.first_faces(batches, limit=7), faces[:7])
+
+
+def test_a_saved_models_weights_restore_into_its_registry_model():
+    import json
+    import os
+
+    with open(os.path.join(features.SHIPPED_MODEL_BASE_PATH, "model_card.json")) as f:
+        card = json.load(f)
+    version = os.path.join(features.SHIPPED_MODEL_BASE_PATH, card["version"])
+    model = tflite_export.keras_model_from_saved_model(version, card["model"])
+    faces = _faces()
+    served = tf.saved_model.load(version).signatures["serving_default"](
+        **{features.SERVING_IMAGE_INPUT: tf.constant(faces)})[features.SERVING_PROBABILITIES_OUTPUT].numpy()
+    np.testing.assert_allclose(run_tflite(tflite_export.to_tflite(model, card["config"]["tta"], "float32"), faces), served,
+                               rtol=1e-4, atol=1e-5)
