@@ -16,6 +16,7 @@ import keras
 import keras_tuner
 
 from models import registry, trainer
+from models.train_config import TABLE_V_OPTIMIZERS
 
 BATCH_SIZES = (32, 64, 96, 128)
 LEARNING_RATE_RANGE = (1e-5, 1e-2)  # log-uniform; the paper's 1e-4 sits inside
@@ -28,7 +29,7 @@ EPOCHS_KEY = "epochs_per_trial"
 
 
 def define_search_space(hp: keras_tuner.HyperParameters) -> None:
-    hp.Choice("optimizer", list(trainer.OPTIMIZERS))
+    hp.Choice("optimizer", list(TABLE_V_OPTIMIZERS))
     hp.Float("learning_rate", *LEARNING_RATE_RANGE, sampling="log")
     hp.Choice("batch_size", list(BATCH_SIZES))
 
