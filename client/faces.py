@@ -2,7 +2,7 @@
 (FER-2013 faces are 48x48 uint8 grayscale; the served model scales them itself), box overlap
 and top-2 emotions. Following faces through video: client/tracking.py."""
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -62,7 +62,11 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union else 0.0
 
 
-def top2(probabilities: np.ndarray) -> Tuple[Tuple[str, float], Tuple[str, float]]:
-    first, second = np.argsort(probabilities)[::-1][:2]
+def top2(probabilities: np.ndarray, first: Optional[int] = None) -> Tuple[Tuple[str, float], Tuple[str, float]]:
+    """(name, probability) of the top class, or of `first` when given (the label on show),
+    and of the best other class."""
+    ranked = [int(k) for k in np.argsort(probabilities)[::-1]]
+    first = ranked[0] if first is None else int(first)
+    second = next(k for k in ranked if k != first)
     return ((features.CLASS_NAMES[first], float(probabilities[first])),
             (features.CLASS_NAMES[second], float(probabilities[second])))

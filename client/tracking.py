@@ -101,6 +101,7 @@ class Track:
     unconfirmed: int = 0  # detections since the last one that found this face
     lost_at: Optional[int] = None  # the frame the flow lost it (then it is not shown)
     probabilities: Optional[np.ndarray] = None  # smoothed, for this face
+    label: Optional[int] = None  # the emotion shown (hysteresis: shown_label)
 
 
 def smooth(track: Track, probabilities: np.ndarray, alpha: float) -> np.ndarray:
@@ -111,6 +112,16 @@ def smooth(track: Track, probabilities: np.ndarray, alpha: float) -> np.ndarray:
     else:
         track.probabilities = alpha * probabilities + (1 - alpha) * track.probabilities
     return track.probabilities
+
+
+def shown_label(track: Track, probabilities: np.ndarray, margin: float) -> int:
+    """The class shown for a face: its smoothed argmax, but the label on show changes only
+    when another class leads it by more than `margin` (hysteresis; 0 = the argmax). A face's
+    first frame shows its argmax. bench/results/webcam_steadiness.md chose the defaults."""
+    best = int(np.argmax(probabilities))
+    if track.label is None or probabilities[best] - probabilities[track.label] > margin:
+        track.label = best
+    return track.label
 
 
 def _greedy_matches(a: Sequence[Box], b: Sequence[Box], min_iou: float) -> Dict[int, int]:

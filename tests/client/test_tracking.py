@@ -100,3 +100,25 @@ def test_smoothing_weights_the_newest_frame():
     np.testing.assert_allclose(tracking.smooth(track, a, 0.25), a)
     np.testing.assert_allclose(tracking.smooth(track, b, 0.25), 0.75 * a + 0.25 * b)
     np.testing.assert_allclose(tracking.smooth(track, a, 1.0), a)
+
+
+def test_the_label_on_show_changes_only_when_another_leads_by_the_margin():
+    track = tracking.Track(0, (0, 0, 10, 10))
+    happy, sad = features_index("happy"), features_index("sad")
+    first = np.full(7, 0.02)
+    first[happy], first[sad] = 0.5, 0.38
+    assert tracking.shown_label(track, first, 0.05) == happy  # a face's first frame: its argmax
+    close = first.copy()
+    close[happy], close[sad] = 0.44, 0.47  # sad leads by 0.03 < 0.05: happy stays
+    assert tracking.shown_label(track, close, 0.05) == happy
+    clear = first.copy()
+    clear[happy], clear[sad] = 0.40, 0.52  # sad leads by 0.12: it is shown
+    assert tracking.shown_label(track, clear, 0.05) == sad
+    assert tracking.shown_label(track, close, 0.0) == sad  # margin 0: the argmax, always
+    assert faces.top2(close, happy) == (("happy", 0.44), ("sad", 0.47))  # the shown label first
+
+
+def features_index(name):
+    from models import features
+
+    return features.CLASS_NAMES.index(name)

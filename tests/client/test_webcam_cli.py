@@ -129,3 +129,24 @@ def test_engine_is_for_the_in_process_model_only(tmp_path, capsys):
     video = write_video(str(tmp_path / "faces.avi"), [1] * 2)
     assert webcam.main(["--server", "127.0.0.1:8500", "--engine", "tflite", "--source", video, "--no-display"]) == 2
     assert "--model and --engine are for a model run here" in capsys.readouterr().err
+
+
+def test_smoothing_and_hysteresis_off_show_the_raw_argmax_and_on_by_default(tmp_path):
+    from models import features
+
+    video = write_video(str(tmp_path / "faces.avi"), [1] * 12)
+    off, on = tmp_path / "off.csv", tmp_path / "on.csv"
+    assert webcam.main(["--source", video, "--no-display", "--timeline", str(off), "--smoothing", "1",
+                        "--hysteresis", "0"]) == 0
+    assert webcam.main(["--source", video, "--no-display", "--timeline", str(on)]) == 0
+    for row in read_timeline(str(off)):
+        raw = np.array([float(row[name]) for name in features.CLASS_NAMES])
+        assert row["top1"] == features.CLASS_NAMES[int(raw.argmax())]
+        assert all(row[name] == row[f"smoothed_{name}"] for name in features.CLASS_NAMES)
+    rows = read_timeline(str(on))
+    raw = np.array([[float(r[n]) for n in features.CLASS_NAMES] for r in rows])
+    smoothed = np.array([[float(r[f"smoothed_{n}"]) for n in features.CLASS_NAMES] for r in rows])
+    expected = raw[0]
+    for i in range(1, len(rows)):  # the default: weight 0.5 on the newest frame
+        expected = webcam.LIVE_SMOOTHING * raw[i] + (1 - webcam.LIVE_SMOOTHING) * expected
+        np.testing.assert_allclose(smoothed[i], expected, atol=2e-5)
