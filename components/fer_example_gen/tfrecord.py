@@ -79,3 +79,31 @@ class GzipTFRecordWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class SplitWriters:
+    """One gzip TFRecord file per split, opened when the split's first record comes: the writer
+    every ExampleGen of this project shares (CSV and image folders), so their outputs have one
+    layout. `output_dir_for_split(split)` gives a split's directory."""
+
+    FILE_NAME = "data_tfrecord-00000-of-00001.gz"
+
+    def __init__(self, output_dir_for_split):
+        self._dir_for = output_dir_for_split
+        self._writers = {}
+
+    def write(self, split: str, record: bytes) -> None:
+        writer = self._writers.get(split)
+        if writer is None:
+            directory = self._dir_for(split)
+            tf.io.gfile.makedirs(directory)
+            writer = self._writers[split] = GzipTFRecordWriter(f"{directory.rstrip('/')}/{self.FILE_NAME}")
+        writer.write(record)
+
+    def splits(self, order):
+        """The splits written, in `order`."""
+        return [s for s in order if s in self._writers]
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
