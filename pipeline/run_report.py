@@ -114,7 +114,7 @@ def metrics_headline(evaluation) -> str:
 def headline(node_id: str, outputs: Dict[str, List]) -> str:
     """One line describing what a stage produced."""
     one = lambda key: outputs.get(key, [None])[0]  # noqa: E731
-    if node_id == "FerExampleGen":
+    if node_id in ("FerExampleGen", "FerImageGen"):
         rejects = one("rejects")
         summary = _read_json(os.path.join(rejects.uri, names.REJECTS_SUMMARY_FILE)) if rejects else None
         if not summary:
@@ -126,6 +126,9 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
         if summary["rejected"]:
             reasons = ", ".join(f"{k} {v}" for k, v in summary["by_reason"].items() if v)
             text += f" [{reasons}] -> {os.path.join(rejects.uri, names.REJECTS_FILE)}"
+        if summary.get("duplicates") or summary.get("leaks"):  # image folders
+            text += (f"; {summary['duplicates']} duplicate(s), {summary['leaks']} train/test leak(s) -> "
+                     f"{os.path.join(rejects.uri, 'duplicates.csv')}")
         return text
     if node_id == "ExampleValidator":
         anomalies = one("anomalies")

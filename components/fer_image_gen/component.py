@@ -63,7 +63,7 @@ def write_examples(
     """Reads the folder tree and writes one gzip TFRecord file per non-empty split, the
     quarantined files to `rejects_path` (file,reason,detail) and the duplicates and leaks to
     FINDINGS_FILE beside it. Returns the counts and the splits written, in SPLITS order."""
-    reader = folders.FolderReader(root, options, detector)  # a bad layout fails before anything is written
+    reader = folders.FolderReader(root, options, detector, serialize_example)  # a bad layout fails before anything is written
     writers = SplitWriters(output_dir_for_split)
     tf.io.gfile.makedirs(os.path.dirname(rejects_path))
     findings_path = os.path.join(os.path.dirname(rejects_path), FINDINGS_FILE)
@@ -75,7 +75,7 @@ def write_examples(
         try:
             for item in reader:
                 if isinstance(item, folders.Face):
-                    writers.write(item.split, serialize_example(item.label, item.pixels))
+                    writers.write(item.split, item.record)
                 elif isinstance(item, folders.Quarantined):
                     rejects.writerow([item.path, item.reason, item.detail])
                 else:

@@ -84,6 +84,7 @@ class Face:
     label: int
     split: str
     pixels: np.ndarray  # uint8 [NUM_PIXELS]
+    record: Optional[bytes] = None  # the serialized tf.Example, when the reader was given an encoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,6 +330,8 @@ Detector = Callable[[np.ndarray], list]  # client.detectors: BGR or gray image -
 class Loaded:
     pixels: Optional[np.ndarray]  # uint8 [NUM_PIXELS], or None with a reason
     content_hash: Optional[bytes] = None
+    face_hash: Optional[bytes] = None
+    record: Optional[bytes] = None
     reason: str = ""
     detail: str = ""
 
@@ -380,9 +383,31 @@ def to_face(bgr: np.ndarray, detector: Optional[Detector] = None) -> Optional[np
     return face_ops.crop_faces(gray, [box])[0]
 
 
+def _single_channel(kind: str, data: bytes) -> bool:
+    """An 8-bit one-channel JPEG or PNG without EXIF: OpenCV's gray decode of it is exactly its
+    colour decode turned gray (the three channels are equal and BGR2GRAY's weights sum to 1),
+    at less cost. EXIF could rotate a colour decode and not a gray one, so it takes the long way."""
+    if kind == "jpg":
+        i = 2
+        while i + 9 < len(data) and data[i] == 0xFF:
+            marker = data[i + 1]
+            if marker == 0xE1:  # APP1: EXIF
+                return False
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                return data[i + 9] == 1 and data[i + 4] == 8  # components, precision
+            if marker in (0xD9, 0xDA) or marker == 0xFF:
+                return False
+            i += 2 + _be16(data, i + 2)
+        return False
+    if kind == "png":
+        return data[24] == 8 and data[25] == 0 and b"eXIf" not in data  # bit depth 8, colour type gray
+    return False
+
+
 def load(path: str, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, max_bytes: int = DEFAULT_MAX_FILE_BYTES,
-         detector: Optional[Detector] = None) -> Loaded:
-    """One file -> its 48x48 face and content hash, or the reason it is quarantined."""
+         detector: Optional[Detector] = None, encode: Optional[Callable[[np.ndarray], bytes]] = None) -> Loaded:
+    """One file -> its 48x48 face, content and face hashes (and `encode(face)`), or the reason
+    it is quarantined."""
     data = _read(path, max_bytes)
     if isinstance(data, Loaded):
         return data
@@ -397,7 +422,8 @@ def load(path: str, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, max_bytes: in
         return Loaded(None, reason=TOO_LARGE,
                       detail=f"{size[0]}x{size[1]} = {size[0] * size[1]} pixels, above the limit of {max_pixels}")
     try:
-        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        gray = detector is None and _single_channel(kind, data)
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
     except cv2.error as e:
         return Loaded(None, reason=CORRUPT, detail=f"{kind}: {str(e).strip().splitlines()[-1][:120]}")
     if bgr is None or bgr.size == 0:
@@ -406,7 +432,9 @@ def load(path: str, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, max_bytes: in
     face = to_face(bgr, detector)
     if face is None:
         return Loaded(None, content_hash, reason=NO_FACE, detail="the face detector found no face")
-    return Loaded(face.reshape(-1), content_hash)
+    pixels = face.reshape(-1)
+    return Loaded(pixels, content_hash, hashlib.blake2b(pixels.tobytes(), digest_size=16).digest(),
+                  encode(pixels) if encode else None)
 
 
 # --- the whole tree --------------------------------------------------------------------------
@@ -433,7 +461,8 @@ class FolderReader:
     face -> first path of Training) for the duplicate and leak report (bench/results/ingest.md
     measures both)."""
 
-    def __init__(self, root: str, options: IngestOptions = IngestOptions(), detector: Optional[Detector] = None):
+    def __init__(self, root: str, options: IngestOptions = IngestOptions(), detector: Optional[Detector] = None,
+                 encode: Optional[Callable[[int, np.ndarray], bytes]] = None):
         v, e = options.validation_fraction, options.eval_fraction
         for name, value in (("validation_fraction", v), ("eval_fraction", e)):
             if not 0.0 < value < 1.0:
@@ -445,11 +474,12 @@ class FolderReader:
         self.root = os.path.abspath(root)
         self.options = options
         self.detector = detector
+        self.encode = encode  # (label, pixels) -> record, run on the decoding threads
         self.layout, self.sources, self.loose = discover(self.root)
         self.stats = IngestStats(layout=self.layout)
 
     def _relative(self, path: str) -> str:
-        return os.path.relpath(path, self.root)
+        return path[len(self.root) + 1:]  # every path walked starts with the root
 
     def _assigned(self) -> Iterator[Tuple[Entry, Optional[str]]]:
         """Each file with its split (None: beyond max_rows_per_split), by the CSV's rules."""
@@ -471,8 +501,10 @@ class FolderReader:
 
     def _decode_batch(self, batch: List[Tuple[Entry, Optional[str]]]) -> List[Optional[Loaded]]:
         o = self.options
+        encode = self.encode
         return [None if split is None or entry.loop else
-                load(entry.path, max_pixels=o.max_pixels, max_bytes=o.max_bytes, detector=self.detector)
+                load(entry.path, max_pixels=o.max_pixels, max_bytes=o.max_bytes, detector=self.detector,
+                     encode=(lambda pixels, label=entry.label: encode(label, pixels)) if encode else None)
                 for entry, split in batch]
 
     def _decoded(self) -> Iterator[Tuple[Entry, Optional[str], Optional[Loaded]]]:
@@ -516,7 +548,7 @@ class FolderReader:
             stats.rows += 1
             yield self._quarantine(path, NOT_IMAGE, "a file outside any emotion folder")
         contents: Dict[bytes, Tuple[str, str]] = {}  # content hash -> (first path, its split)
-        training_faces: Dict[bytes, str] = {}  # face hash of Training -> first path
+        training_faces: Dict[bytes, Tuple[str, str]] = {}  # face hash of train/valid -> (first path, split)
         held_out_faces: Dict[bytes, Tuple[str, str]] = {}  # face hash of eval/test -> (first path, split)
         for entry, split, loaded in self._decoded():
             stats.rows += 1
@@ -536,21 +568,21 @@ class FolderReader:
             if loaded.pixels is None:
                 yield self._quarantine(path, loaded.reason, loaded.detail)
                 continue
-            face_hash = hashlib.blake2b(loaded.pixels.tobytes(), digest_size=16).digest()
+            face_hash = loaded.face_hash
             if split in _HELD_OUT:
                 held_out_faces.setdefault(face_hash, (path, split))
                 if face_hash in training_faces:
                     stats.leaks += 1
-                    yield Finding("leak", path, split, training_faces[face_hash], "train")
+                    yield Finding("leak", path, split, *training_faces[face_hash])
             else:
-                training_faces.setdefault(face_hash, path)
+                training_faces.setdefault(face_hash, (path, split))
                 if face_hash in held_out_faces:
                     stats.leaks += 1
                     yield Finding("leak", path, split, *held_out_faces[face_hash])
             stats.valid += 1
             stats.by_split[split] += 1
             stats.by_split_label[(split, entry.label)] += 1
-            yield Face(path, entry.label, split, loaded.pixels)
+            yield Face(path, entry.label, split, loaded.pixels, loaded.record)
 
 
 def scan(root: str, options: IngestOptions = IngestOptions(), detector: Optional[Detector] = None,

@@ -232,6 +232,9 @@ def test_duplicates_and_train_test_leaks_are_reported(tmp_path):
     put(tmp_path / "test" / "happy" / "leaked.bmp", same_face)  # the same face, another file format
     items, stats = read_all(tmp_path)
     found = {(f.kind, f.path, f.first_path) for f in of(items, folders.Finding)}
+    split_of = {f.path: f.split for f in of(items, folders.Face)}
+    assert all(f.first_split == split_of[f.first_path] and f.split == split_of[f.path]
+               for f in of(items, folders.Finding))
     rel = lambda p: str(p.relative_to(tmp_path))  # noqa: E731
     assert found == {
         ("duplicate", rel(tmp_path / "train/happy/copy.png"), rel(happy[0])),
