@@ -84,12 +84,14 @@ class GzipTFRecordWriter:
 class SplitWriters:
     """One gzip TFRecord file per split, opened when the split's first record comes: the writer
     every ExampleGen of this project shares (CSV and image folders), so their outputs have one
-    layout. `output_dir_for_split(split)` gives a split's directory."""
+    layout. `output_dir_for_split(split)` gives a split's directory; `compresslevel` is gzip's
+    (0: stored blocks, still gzip files)."""
 
     FILE_NAME = "data_tfrecord-00000-of-00001.gz"
 
-    def __init__(self, output_dir_for_split):
+    def __init__(self, output_dir_for_split, compresslevel: int = 1):
         self._dir_for = output_dir_for_split
+        self._level = compresslevel
         self._writers = {}
 
     def write(self, split: str, record: bytes) -> None:
@@ -97,7 +99,7 @@ class SplitWriters:
         if writer is None:
             directory = self._dir_for(split)
             tf.io.gfile.makedirs(directory)
-            writer = self._writers[split] = GzipTFRecordWriter(f"{directory.rstrip('/')}/{self.FILE_NAME}")
+            writer = self._writers[split] = GzipTFRecordWriter(f"{directory.rstrip('/')}/{self.FILE_NAME}", self._level)
         writer.write(record)
 
     def splits(self, order):

@@ -29,7 +29,7 @@ from tfx.types.component_spec import ExecutionParameter
 
 from components.fer_example_gen import component as csv_gen
 from components.fer_example_gen import parser as csv_rules
-from components.fer_example_gen.encoding import serialize_example
+from components.fer_example_gen.encoding import serialize_examples
 from components.fer_example_gen.tfrecord import SplitWriters
 from components.fer_image_gen import folders
 from fer_artifacts import FerRejects
@@ -39,6 +39,11 @@ CROP_FACES_KEY = "crop_faces"
 FACE_DETECTOR_KEY = "face_detector"
 MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
 FINDINGS_FILE = "duplicates.csv"  # beside rejects.csv: kind,file,split,first_file,first_split
+# gzip level of the TFRecords: 0 writes stored (uncompressed) gzip blocks. Deflate saves only 23 %
+# of these records' bytes (varint pixels of photos) at level 1, and costs more CPU than reading,
+# decoding and encoding the image together (bench/results/folder_ingest.md); TFX and tf.data
+# read either as the same GZIP files.
+COMPRESS_LEVEL = 0
 # Patterns for the Kubeflow driver's fingerprint (no loops on object stores): every file of
 # either layout, one level of subfolders included.
 FINGERPRINT_PATTERNS = ("*/*", "*/*/*", "*/*/*/*")
@@ -59,12 +64,13 @@ def write_examples(
     rejects_path: str,
     options: folders.IngestOptions = folders.IngestOptions(),
     detector: Optional[folders.Detector] = None,
+    compresslevel: int = COMPRESS_LEVEL,
 ) -> Tuple[folders.IngestStats, List[str]]:
     """Reads the folder tree and writes one gzip TFRecord file per non-empty split, the
     quarantined files to `rejects_path` (file,reason,detail) and the duplicates and leaks to
     FINDINGS_FILE beside it. Returns the counts and the splits written, in SPLITS order."""
-    reader = folders.FolderReader(root, options, detector, serialize_example)  # a bad layout fails before anything is written
-    writers = SplitWriters(output_dir_for_split)
+    reader = folders.FolderReader(root, options, detector, serialize_examples)  # a bad layout fails before anything is written
+    writers = SplitWriters(output_dir_for_split, compresslevel)
     tf.io.gfile.makedirs(os.path.dirname(rejects_path))
     findings_path = os.path.join(os.path.dirname(rejects_path), FINDINGS_FILE)
     with tf.io.gfile.GFile(rejects_path, "w") as rejects_stream, tf.io.gfile.GFile(findings_path, "w") as found:

@@ -326,7 +326,7 @@ def image_size(data: bytes) -> Tuple[Optional[str], Optional[Tuple[int, int]]]:
 Detector = Callable[[np.ndarray], list]  # client.detectors: BGR or gray image -> [Detection]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Loaded:
     pixels: Optional[np.ndarray]  # uint8 [NUM_PIXELS], or None with a reason
     content_hash: Optional[bytes] = None
@@ -405,9 +405,8 @@ def _single_channel(kind: str, data: bytes) -> bool:
 
 
 def load(path: str, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, max_bytes: int = DEFAULT_MAX_FILE_BYTES,
-         detector: Optional[Detector] = None, encode: Optional[Callable[[np.ndarray], bytes]] = None) -> Loaded:
-    """One file -> its 48x48 face, content and face hashes (and `encode(face)`), or the reason
-    it is quarantined."""
+         detector: Optional[Detector] = None) -> Loaded:
+    """One file -> its 48x48 face, content and face hashes, or the reason it is quarantined."""
     data = _read(path, max_bytes)
     if isinstance(data, Loaded):
         return data
@@ -433,8 +432,7 @@ def load(path: str, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, max_bytes: in
     if face is None:
         return Loaded(None, content_hash, reason=NO_FACE, detail="the face detector found no face")
     pixels = face.reshape(-1)
-    return Loaded(pixels, content_hash, hashlib.blake2b(pixels.tobytes(), digest_size=16).digest(),
-                  encode(pixels) if encode else None)
+    return Loaded(pixels, content_hash, hashlib.blake2b(pixels.tobytes(), digest_size=16).digest())
 
 
 # --- the whole tree --------------------------------------------------------------------------
@@ -462,7 +460,7 @@ class FolderReader:
     measures both)."""
 
     def __init__(self, root: str, options: IngestOptions = IngestOptions(), detector: Optional[Detector] = None,
-                 encode: Optional[Callable[[int, np.ndarray], bytes]] = None):
+                 encode: Optional[Callable[[List[int], np.ndarray], List[bytes]]] = None):
         v, e = options.validation_fraction, options.eval_fraction
         for name, value in (("validation_fraction", v), ("eval_fraction", e)):
             if not 0.0 < value < 1.0:
@@ -474,7 +472,7 @@ class FolderReader:
         self.root = os.path.abspath(root)
         self.options = options
         self.detector = detector
-        self.encode = encode  # (label, pixels) -> record, run on the decoding threads
+        self.encode = encode  # (labels, pixels [N, 2304]) -> records, run on the decoding threads
         self.layout, self.sources, self.loose = discover(self.root)
         self.stats = IngestStats(layout=self.layout)
 
@@ -501,11 +499,17 @@ class FolderReader:
 
     def _decode_batch(self, batch: List[Tuple[Entry, Optional[str]]]) -> List[Optional[Loaded]]:
         o = self.options
-        encode = self.encode
-        return [None if split is None or entry.loop else
-                load(entry.path, max_pixels=o.max_pixels, max_bytes=o.max_bytes, detector=self.detector,
-                     encode=(lambda pixels, label=entry.label: encode(label, pixels)) if encode else None)
-                for entry, split in batch]
+        loaded = [None if split is None or entry.loop else
+                  load(entry.path, max_pixels=o.max_pixels, max_bytes=o.max_bytes, detector=self.detector)
+                  for entry, split in batch]
+        if self.encode is not None:
+            good = [(entry.label, done) for (entry, _), done in zip(batch, loaded)
+                    if done is not None and done.pixels is not None]
+            if good:
+                records = self.encode([label for label, _ in good], np.stack([done.pixels for _, done in good]))
+                for (_, done), record in zip(good, records):
+                    done.record = record
+        return loaded
 
     def _decoded(self) -> Iterator[Tuple[Entry, Optional[str], Optional[Loaded]]]:
         """_assigned()'s files with their decoded images, in order; a bounded window of
