@@ -90,11 +90,14 @@ def serialize_examples(labels, pixels: np.ndarray) -> list:
     records = []
     start = 0
     for label, end in zip(labels, ends):
-        body = packed[start:end]
+        n = end - start  # the lengths of the nested messages, inside out; then one copy
+        int64_list = 1 + len(_VARINTS[n]) + n
+        feature = 1 + len(_VARINTS[int64_list]) + int64_list
+        entry = len(_PIXELS_KEY_FIELD) + 1 + len(_VARINTS[feature]) + feature
+        label_entry = _LABEL_ENTRIES[label]
+        features_body = len(label_entry) + 1 + len(_VARINTS[entry]) + entry
+        records.append(b"".join((b"\x0a", _VARINTS[features_body], label_entry, b"\x0a", _VARINTS[entry],
+                                 _PIXELS_KEY_FIELD, b"\x12", _VARINTS[feature], b"\x1a", _VARINTS[int64_list],
+                                 b"\x0a", _VARINTS[n], packed[start:end])))
         start = end
-        int64_list = b"\x0a" + _VARINTS[len(body)] + body
-        feature = b"\x1a" + _VARINTS[len(int64_list)] + int64_list
-        entry = _PIXELS_KEY_FIELD + b"\x12" + _VARINTS[len(feature)] + feature
-        features_body = _LABEL_ENTRIES[label] + b"\x0a" + _VARINTS[len(entry)] + entry
-        records.append(b"\x0a" + _VARINTS[len(features_body)] + features_body)
     return records

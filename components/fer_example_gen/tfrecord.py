@@ -58,7 +58,11 @@ class GzipTFRecordWriter:
             raise self._error
 
     def write(self, record: bytes) -> None:
-        self._buffer += frame(record)
+        length = struct.pack("<Q", len(record))  # frame(record), appended without a copy of the whole
+        self._buffer += length
+        self._buffer += _masked_crc(length)
+        self._buffer += record
+        self._buffer += _masked_crc(record)
         if len(self._buffer) >= _CHUNK_BYTES:
             self._check()
             self._chunks.put(bytes(self._buffer))

@@ -351,13 +351,15 @@ def _read(path: str, max_bytes: int) -> Union[bytes, Loaded]:
             return Loaded(None, reason=NOT_IMAGE, detail="not a regular file")
         if st.st_size > max_bytes:
             return Loaded(None, reason=TOO_LARGE, detail=f"{st.st_size} bytes, above the limit of {max_bytes}")
-        chunks = []
+        data = os.read(fd, st.st_size + 1)  # one call reads a file that does not grow meanwhile
+        if len(data) <= st.st_size:
+            return data
+        chunks = [data]
         while True:
-            chunk = os.read(fd, max(st.st_size, 1 << 16))
+            chunk = os.read(fd, 1 << 20)
             if not chunk:
-                break
+                return b"".join(chunks)
             chunks.append(chunk)
-        return b"".join(chunks)
     except OSError as e:
         return Loaded(None, reason=UNREADABLE, detail=e.strerror or str(e))
     finally:
