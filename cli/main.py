@@ -139,6 +139,14 @@ def _run(args) -> int:
     from models import quiet
     from pipeline import local_runner, options
 
+    if args.warm_start:  # a warm start that is no SavedModel: its one line, before anything starts
+        from models import warm_start
+
+        try:
+            warm_start.resolve(args.warm_start)
+        except warm_start.WarmStartError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if os.path.isdir(args.data):  # a folder that is no data set: its one line, before anything starts
         from components.fer_image_gen import folders
 

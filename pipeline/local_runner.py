@@ -48,6 +48,24 @@ def estimate_images(folder: str, max_rows_per_split: Optional[int] = None) -> in
     return min(files, 3 * max_rows_per_split) if max_rows_per_split else files
 
 
+def stage_warm_start(path_or_name: str, output_dir: str) -> str:
+    """A Model artifact folder for --warm-start: OUTPUT/warm_start/<version>/Format-Serving, a
+    copy of the SavedModel (TFX reads a Model artifact's SavedModel from Format-Serving/, which a
+    pushed or shipped model does not have). Raises WarmStartError for a path that is none."""
+    import shutil
+
+    from models import warm_start
+
+    saved_model = warm_start.resolve(path_or_name)
+    artifact = os.path.join(os.path.abspath(output_dir), "warm_start", os.path.basename(saved_model))
+    serving = os.path.join(artifact, "Format-Serving")
+    if not os.path.isfile(os.path.join(serving, "saved_model.pb")):
+        if os.path.exists(serving):
+            shutil.rmtree(serving)
+        shutil.copytree(saved_model, serving)
+    return artifact
+
+
 def default_beam_args(estimated_rows: int) -> List[str]:
     """DirectRunner options sized to the data: multi_processing over all cores for large
     inputs, in_memory for small ones."""
@@ -153,6 +171,10 @@ def build(data: str, output_dir: str, options: PipelineOptions, stream=None):
         what = f"{estimated} image files" if images else f"~{estimated} rows"
         print(f"FER pipeline: data {data} ({what}), output {output_dir}", file=stream)
         print(f"Beam: {' '.join(beam_args)}", file=stream, flush=True)
+    if options.warm_start:
+        options = options.replace(warm_start=stage_warm_start(options.warm_start, output_dir))
+        if stream is not None:
+            print(f"Warm start: {options.warm_start}", file=stream, flush=True)
     if options.training.checkpoint_dir is None:
         options = options.replace(checkpoint_dir=configs.checkpoint_dir(output_dir, options.training.model))
     pipeline = create_pipeline(

@@ -110,6 +110,10 @@ class PipelineOptions:
                                      "image without one is quarantined)")
     face_detector: str = option("haar", "image folders: the detector of --crop-faces", flag="--detector",
                                 choices=DETECTORS)
+    warm_start: Optional[str] = option(None, "fine-tune from a SavedModel: `shipped` (models/pretrained/), a pushed "
+                                             "model's folder or its base path (newest version), with the fine-tuning "
+                                             "recipe of models/warm_start.py; the Evaluator then blesses against it",
+                                       metavar="PATH", runners=(LOCAL,))
     # Not capped at 1: a bound above it declines every model, which evaluates without pushing.
     accuracy_lower_bound: float = option(configs.DEFAULT_ACCURACY_LOWER_BOUND,
                                          "blessing: lowest overall PublicTest accuracy (above 1: never bless)",

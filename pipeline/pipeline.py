@@ -113,6 +113,13 @@ def create_pipeline(
         )
     knobs = {name: train_config.pop(name) for name in fer_trainer.KNOBS if train_config.get(name) is not None}
     knobs.update(runtime_knobs or {})
+    # --warm-start: the Trainer starts from it (TFX's base_model input) and the Evaluator blesses
+    # against it; options.warm_start is then a Model artifact folder (<it>/Format-Serving/), which
+    # the local runner stages.
+    warm_start = None
+    if options.warm_start:
+        warm_start = tfx.dsl.Importer(source_uri=options.warm_start,
+                                      artifact_type=tfx.types.standard_artifacts.Model).with_id("warm_start")
     trainer = fer_trainer.FerTrainer(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -120,6 +127,7 @@ def create_pipeline(
         class_balance=class_balance.outputs["class_balance"],
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         run_fn=run_fn,
+        base_model=warm_start.outputs["result"] if warm_start else None,
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[features.VALID_SPLIT]),
         custom_config=train_config,
@@ -133,7 +141,7 @@ def create_pipeline(
     evaluator = FerEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
+        baseline_model=(warm_start or model_resolver).outputs["result" if warm_start else "model"],
         eval_config=eval_config.make_eval_config(options.accuracy_lower_bound, options.regression_tolerance),
         example_splits=[features.EVAL_SPLIT],
     ).with_id("Evaluator")
@@ -165,7 +173,7 @@ def create_pipeline(
     components: List[base_node.BaseNode] = [example_gen, schema_gen, statistics_gen, example_validator, class_balance,
                                             transform]
     if options.enable_training:
-        components += ([tuner] if tuner else []) + [trainer, model_resolver, evaluator, test_evaluator] + ([infra_validator] if infra_validator else []) + [pusher]
+        components += ([tuner] if tuner else []) + [warm_start or model_resolver, trainer, evaluator, test_evaluator] + ([infra_validator] if infra_validator else []) + [pusher]
     if options.enable_inferred_schema:
         components.insert(3, tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"]).with_id("InferredSchemaGen"))
     return tfx.dsl.Pipeline(

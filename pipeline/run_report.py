@@ -147,6 +147,8 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
             f"{summary['model']}: {summary['epochs_run']} epoch(s), best val accuracy "
             f"{summary['best_val_accuracy']:.4f} (epoch {summary['best_epoch']})"
             + (", stopped early" if summary["stopped_early"] else "")
+            + (f"; the warm start's val accuracy was {summary['warm_start_val_accuracy']:.4f}"
+               if summary.get("warm_start_val_accuracy") is not None else "")
             + (f"; resumed from epoch {summary['resumed_from_epoch']}, "
                f"{format_duration(summary['train_seconds_total'])} of training in {summary['pieces']} pieces"
                if summary.get("pieces", 1) > 1 else "")
