@@ -9,7 +9,7 @@ tree in order, read, check the header (pixel limit), decode, convert as the live
 hash for duplicates and leaks, carve the splits, encode tf.Examples, write gzip TFRecords and the
 rejects. Goal: >= 0.5x the bare loop's images/s, and >= 2,000 images/s on 2 cores.
 
-Memory: the ingest of the first N/4 images and of all N, each in a fresh process; peak RSS
+Memory: the ingest of a part of the images and of all N, each in a fresh process; peak RSS
 before the ingest and during it (VmHWM, reset after the imports). Goal: RSS does not grow with the number of
 images (what does grow is reported per image).
 
@@ -115,7 +115,8 @@ def main():
             stats = ingest(root, threads, level)
             best[key] = min(best[key], time.perf_counter() - t)
     assert stats.valid == len(paths), (stats.valid, len(paths))
-    # Memory: 1/4 of the images (per split: max_rows_per_split) and all of them, fresh processes.
+    # Memory: a part of the images (a per-split limit: a quarter of the largest split) and all of
+    # them, each in a fresh process.
     per_split = max(stats.by_split.values())
     memory = []
     for limit in (per_split // 4, per_split):
@@ -140,7 +141,7 @@ def main():
         "goal_ratio_at_least": 0.5,
         "goal_images_per_s_at_least": 2000,
         "memory": memory,
-        "rss_growth_mb_from_quarter_to_all": round(growth, 1),
+        "rss_growth_mb_from_part_to_all": round(growth, 1),
         "rss_growth_bytes_per_image": round(growth * 2**20 / max(1, large["images"] - small["images"])),
         "rounds": args.rounds,
         "machine": f"{platform.node()} {os.cpu_count()} cores, {platform.processor() or platform.machine()}",
