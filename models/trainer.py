@@ -357,7 +357,8 @@ def run_fn(fn_args) -> None:
         given = dict(fn_args.custom_config or {})
         name, warm_start_model = warm_start.restore(fn_args.base_model, given.get("model"))
         if given.get("model") not in (None, name):
-            print(f"[Trainer] the warm start is a {name}, not a {given['model']}: fine-tuning {name}", flush=True)
+            print(f"[Trainer] the warm start's weights are a {name}'s: fine-tuning {name} ({given['model']}, the "
+                  "--model setting, applies to training from scratch)", flush=True)
         fn_args.custom_config = {**warm_start.fine_tune_values(given), "model": name}
     config = TrainConfig.from_dict(fn_args.custom_config).with_hyperparameters(fn_args.hyperparameters)
     if fn_args.hyperparameters:
