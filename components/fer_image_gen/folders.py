@@ -29,6 +29,7 @@ detector, of the largest face found.
 
 from __future__ import annotations
 
+import array
 import collections
 import concurrent.futures
 import dataclasses
@@ -72,6 +73,7 @@ EMOTION_FOLDERS = {**{name: i for i, name in enumerate(features.CLASS_NAMES)},
                    "anger": 0, "disgusted": 1, "fearful": 2, "happiness": 3, "sadness": 4, "surprised": 5}
 # The reporting side of a leak: a face of Training seen again in one of these.
 _HELD_OUT = (features.EVAL_SPLIT, features.TEST_SPLIT)
+_SPLIT_CODES = {name: i + 1 for i, name in enumerate(features.SPLITS)}  # 0: no split (skipped)
 
 
 class LayoutError(ValueError):
@@ -329,8 +331,8 @@ Detector = Callable[[np.ndarray], list]  # client.detectors: BGR or gray image -
 @dataclasses.dataclass
 class Loaded:
     pixels: Optional[np.ndarray]  # uint8 [NUM_PIXELS], or None with a reason
-    content_hash: Optional[bytes] = None
-    face_hash: Optional[bytes] = None
+    content_hash: int = 0  # _hash64 of the file's bytes (0: not read)
+    face_hash: int = 0  # _hash64 of the 48x48 face (0: none)
     record: Optional[bytes] = None
     reason: str = ""
     detail: str = ""
@@ -406,6 +408,12 @@ def _single_channel(kind: str, data: bytes) -> bool:
     return False
 
 
+def _hash64(data: bytes) -> int:
+    """A 64-bit content hash, never 0 (0 marks "none"): 1 in 10^8 odds of a false duplicate
+    among a million files."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") or 1
+
+
 def load(path: str, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, max_bytes: int = DEFAULT_MAX_FILE_BYTES,
          detector: Optional[Detector] = None) -> Loaded:
     """One file -> its 48x48 face, content and face hashes, or the reason it is quarantined."""
@@ -429,12 +437,12 @@ def load(path: str, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, max_bytes: in
         return Loaded(None, reason=CORRUPT, detail=f"{kind}: {str(e).strip().splitlines()[-1][:120]}")
     if bgr is None or bgr.size == 0:
         return Loaded(None, reason=CORRUPT, detail=f"{kind} that OpenCV cannot decode")
-    content_hash = hashlib.blake2b(data, digest_size=16).digest()
+    content_hash = _hash64(data)
     face = to_face(bgr, detector)
     if face is None:
         return Loaded(None, content_hash, reason=NO_FACE, detail="the face detector found no face")
     pixels = face.reshape(-1)
-    return Loaded(pixels, content_hash, hashlib.blake2b(pixels.tobytes(), digest_size=16).digest())
+    return Loaded(pixels, content_hash, _hash64(pixels.tobytes()))
 
 
 # --- the whole tree --------------------------------------------------------------------------
@@ -456,10 +464,10 @@ class FolderReader:
     """Iterates a folder tree as Face / Quarantined / Finding objects, streamed: a bounded
     window of files is being decoded at any time. ``stats`` is complete after iteration.
 
-    Memory: the images are never held; what grows with the data set is one sorted listing of
-    names per emotion folder while it is read, and two hash indexes (content -> first path,
-    face -> first path of Training) for the duplicate and leak report (bench/results/ingest.md
-    measures both)."""
+    Memory: the images are never held; what grows with the data set is 17 bytes a file (its
+    content and face hashes and its split, from which the duplicates and leaks are found at the
+    end) and, while an emotion folder is read, its sorted listing of names
+    (bench/results/folder_ingest.md measures it)."""
 
     def __init__(self, root: str, options: IngestOptions = IngestOptions(), detector: Optional[Detector] = None,
                  encode: Optional[Callable[[List[int], np.ndarray], List[bytes]]] = None):
@@ -549,46 +557,79 @@ class FolderReader:
         return Quarantined(path, reason, detail)
 
     def __iter__(self) -> Iterator[Union[Face, Quarantined, Finding]]:
+        """Faces and quarantined files in ingest order, then the duplicates and leaks."""
         stats = self.stats = IngestStats(layout=self.layout)
         for path in self.loose:
             stats.rows += 1
             yield self._quarantine(path, NOT_IMAGE, "a file outside any emotion folder")
-        contents: Dict[bytes, Tuple[str, str]] = {}  # content hash -> (first path, its split)
-        training_faces: Dict[bytes, Tuple[str, str]] = {}  # face hash of train/valid -> (first path, split)
-        held_out_faces: Dict[bytes, Tuple[str, str]] = {}  # face hash of eval/test -> (first path, split)
+        # Per file in walk order, 17 bytes: its content hash, its face hash (0: none) and its
+        # split; the findings are worked out from these at the end (_findings).
+        contents, faces, splits = array.array("Q"), array.array("Q"), bytearray()
         for entry, split, loaded in self._decoded():
             stats.rows += 1
-            path = self._relative(entry.path)
-            if split is None:
-                stats.skipped += 1
-                continue
-            if entry.loop:
-                yield self._quarantine(path, SYMLINK_LOOP, "a folder link that leads back to a folder above it")
-                continue
-            assert loaded is not None
-            if loaded.content_hash is not None:
-                first = contents.setdefault(loaded.content_hash, (path, split))
-                if first[0] != path:
-                    stats.duplicates += 1
-                    yield Finding("duplicate", path, split, *first)
-            if loaded.pixels is None:
-                yield self._quarantine(path, loaded.reason, loaded.detail)
-                continue
-            face_hash = loaded.face_hash
-            if split in _HELD_OUT:
-                held_out_faces.setdefault(face_hash, (path, split))
-                if face_hash in training_faces:
-                    stats.leaks += 1
-                    yield Finding("leak", path, split, *training_faces[face_hash])
+            content = face = 0
+            try:
+                if split is None:
+                    stats.skipped += 1
+                    continue
+                path = self._relative(entry.path)
+                if entry.loop:
+                    yield self._quarantine(path, SYMLINK_LOOP, "a folder link that leads back to a folder above it")
+                    continue
+                assert loaded is not None
+                content = loaded.content_hash or 0
+                if loaded.pixels is None:
+                    yield self._quarantine(path, loaded.reason, loaded.detail)
+                    continue
+                face = loaded.face_hash or 0
+                stats.valid += 1
+                stats.by_split[split] += 1
+                stats.by_split_label[(split, entry.label)] += 1
+                yield Face(path, entry.label, split, loaded.pixels, loaded.record)
+            finally:
+                contents.append(content)
+                faces.append(face)
+                splits.append(_SPLIT_CODES.get(split, 0))
+        yield from self._findings(np.frombuffer(contents, np.uint64), np.frombuffer(faces, np.uint64),
+                                  np.frombuffer(bytes(splits), np.uint8))
+
+    def _findings(self, contents: np.ndarray, faces: np.ndarray, splits: np.ndarray) -> Iterator[Finding]:
+        """Duplicates: each file whose content an earlier file has, paired with the first one.
+        Leaks: each eval or test face that a Training (train or valid) file has too, paired with
+        the first of those. Paths are found again by listing the tree (no file is read)."""
+        pairs = []  # (kind, ordinal, first ordinal)
+        order = np.argsort(contents, kind="stable")  # stable: the first of equal hashes is the earliest file
+        ordered = contents[order]
+        same = (ordered[1:] == ordered[:-1]) & (ordered[1:] != 0)
+        group_start = np.maximum.accumulate(np.where(np.concatenate([[True], ~same]), np.arange(len(order)), 0))
+        for i in np.flatnonzero(same) + 1:
+            pairs.append(("duplicate", int(order[i]), int(order[group_start[i]])))
+        held_out = np.isin(splits, [_SPLIT_CODES[s] for s in _HELD_OUT])
+        training = (faces != 0) & ~held_out & (splits != 0)
+        if training.any() and held_out.any():
+            train_ordinals = np.flatnonzero(training)
+            shared = train_ordinals[np.isin(faces[train_ordinals], faces[held_out & (faces != 0)])]
+            first = {}  # face hash -> first Training ordinal, only for the faces held-out files have
+            for ordinal, face in zip(shared.tolist(), faces[shared].tolist()):
+                first.setdefault(face, ordinal)
+            for ordinal in np.flatnonzero(held_out & (faces != 0)).tolist():
+                if int(faces[ordinal]) in first:
+                    pairs.append(("leak", ordinal, first[int(faces[ordinal])]))
+        if not pairs:
+            return
+        needed = {o for _, a, b in pairs for o in (a, b)}
+        paths = {}
+        for ordinal, entry in enumerate(e for source in self.sources for e in walk(source)):
+            if ordinal in needed:
+                paths[ordinal] = self._relative(entry.path)
+        names = {code: name for name, code in _SPLIT_CODES.items()}
+        for kind, ordinal, first_ordinal in sorted(pairs, key=lambda p: (p[1], p[0])):
+            if kind == "duplicate":
+                self.stats.duplicates += 1
             else:
-                training_faces.setdefault(face_hash, (path, split))
-                if face_hash in held_out_faces:
-                    stats.leaks += 1
-                    yield Finding("leak", path, split, *held_out_faces[face_hash])
-            stats.valid += 1
-            stats.by_split[split] += 1
-            stats.by_split_label[(split, entry.label)] += 1
-            yield Face(path, entry.label, split, loaded.pixels, loaded.record)
+                self.stats.leaks += 1
+            yield Finding(kind, paths[ordinal], names[int(splits[ordinal])], paths[first_ordinal],
+                          names[int(splits[first_ordinal])])
 
 
 def scan(root: str, options: IngestOptions = IngestOptions(), detector: Optional[Detector] = None,
