@@ -264,3 +264,27 @@ def test_order_is_file_name_across_emotion_folders_and_split_is_stable(tmp_path)
     assert after.pop(str(fixed.relative_to(tmp_path))) in ("train", "valid")
     assert before == after
     assert split_of(read_all(tmp_path, seed=7)[0]) != after  # the seed does decide
+
+
+def test_crop_faces_with_the_real_haar_detector_on_a_photo(tmp_path):
+    """The executor's detector (client.detectors by name) on a photo with one face: the kept
+    48x48 is the client's crop of the face the detector finds."""
+    skimage_data = pytest.importorskip("skimage.data")
+    from client import detectors
+    from components.fer_image_gen.component import make_detector
+
+    photo = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
+    put(tmp_path / "train" / "happy" / "astronaut.jpg", photo)
+    put(tmp_path / "test" / "sad" / "flat.png", np.full((200, 200), 128, np.uint8))
+    reader = folders.FolderReader(str(tmp_path), detector=make_detector("haar"))
+    items = list(reader)
+    (kept,) = of(items, folders.Face)
+    decoded = cv2.imread(str(tmp_path / "train" / "happy" / "astronaut.jpg"))
+    found = detectors.make("haar")(decoded)
+    assert found
+    x, y, w, h = max((d.box for d in found), key=lambda b: b[2] * b[3])
+    assert 150 < x + w / 2 < 300 and 50 < y + h / 2 < 220  # her face, not the flag or the helmet
+    gray = cv2.cvtColor(decoded, cv2.COLOR_BGR2GRAY)
+    np.testing.assert_array_equal(kept.pixels, face_ops.crop_faces(gray, [(x, y, w, h)])[0].ravel())
+    (none,) = of(items, folders.Quarantined)
+    assert (none.path, none.reason) == (os.path.join("test", "sad", "flat.png"), folders.NO_FACE)
