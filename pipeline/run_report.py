@@ -128,7 +128,7 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
             text += f" [{reasons}] -> {os.path.join(rejects.uri, names.REJECTS_FILE)}"
         if summary.get("duplicates") or summary.get("leaks"):  # image folders
             text += (f"; {summary['duplicates']} duplicate(s), {summary['leaks']} train/test leak(s) -> "
-                     f"{os.path.join(rejects.uri, 'duplicates.csv')}")
+                     f"{os.path.join(rejects.uri, names.DUPLICATES_FILE)}")
         return text
     if node_id == "warm_start":  # --warm-start's Importer
         model = one("result")

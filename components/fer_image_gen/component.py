@@ -38,7 +38,7 @@ from models import features, names
 CROP_FACES_KEY = "crop_faces"
 FACE_DETECTOR_KEY = "face_detector"
 MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
-FINDINGS_FILE = "duplicates.csv"  # beside rejects.csv: kind,file,split,first_file,first_split
+FINDINGS_FILE = names.DUPLICATES_FILE  # beside rejects.csv: kind,file,split,first_file,first_split
 # gzip level of the TFRecords: 0 writes stored (uncompressed) gzip blocks. Deflate saves only 23 %
 # of these records' bytes (varint pixels of photos) at level 1, and costs more CPU than reading,
 # decoding and encoding the image together (bench/results/folder_ingest.md); TFX and tf.data
