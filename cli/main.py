@@ -12,9 +12,87 @@ from typing import List, Optional
 def _demo_data(args) -> int:
     from tools import demo_data
 
+    if args.images:
+        counts = demo_data.write_demo_tree(args.output, rows=args.rows, seed=args.seed, with_usage=not args.no_usage,
+                                           image_format=args.images)
+        print(f"wrote {counts['rows']} {args.images} images under {args.output}: {json.dumps(counts)}")
+        return 0
     counts = demo_data.write_demo_file(args.output, rows=args.rows, seed=args.seed, with_usage=not args.no_usage)
     print(f"wrote {counts['rows']} rows to {args.output}: {json.dumps(counts)}")
     return 0
+
+
+def _check_data(args) -> int:
+    import csv as csv_module
+
+    from components.fer_image_gen import folders
+    from models import features
+
+    human = sys.stderr if args.json else sys.stdout  # --json: stdout holds the one JSON document
+    listed = {"rejects": [], "duplicates": [], "leaks": []}
+    out = open(args.rejects, "w", newline="") if args.rejects else None
+    writer = csv_module.writer(out, lineterminator="\n") if out else None
+    if writer:
+        writer.writerow(["file", "reason", "detail"])
+
+    def on_item(item):
+        if isinstance(item, folders.Quarantined):
+            listed["rejects"].append({"file": item.path, "reason": item.reason, "detail": item.detail})
+            if writer:
+                writer.writerow([item.path, item.reason, item.detail])
+        else:
+            listed["duplicates" if item.kind == "duplicate" else "leaks"].append(
+                {"file": item.path, "split": item.split, "first_file": item.first_path,
+                 "first_split": item.first_split})
+
+    try:
+        detector = None
+        if args.crop_faces:
+            from client import detectors
+
+            detector = detectors.make(args.detector)
+        stats = folders.scan(args.path, detector=detector, on_item=on_item)
+    except folders.LayoutError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        if out:
+            out.close()
+    report = stats.as_dict()
+    exceeded = stats.rows > 0 and stats.reject_fraction > args.max_reject_fraction
+    report.update(listed, max_reject_fraction=args.max_reject_fraction, ok=stats.valid > 0 and not exceeded)
+    print(f"{args.path} ({stats.layout}): files={stats.rows} valid={stats.valid} rejected={stats.rejected} "
+          f"({stats.reject_fraction:.3%}, allowed {args.max_reject_fraction:.3%}) duplicates={stats.duplicates} "
+          f"leaks={stats.leaks}", file=human)
+    width = max(len(n) for n in features.CLASS_NAMES)
+    print("  " + " " * 6 + " ".join(f"{n:>{width}}" for n in features.CLASS_NAMES) + f" {'total':>{width}}",
+          file=human)
+    for split, counts in report["by_split_emotion"].items():
+        if report["by_split"][split]:
+            print(f"  {split:<6}" + " ".join(f"{c:>{width}}" for c in counts.values())
+                  + f" {report['by_split'][split]:>{width}}", file=human)
+    for reason, count in report["by_reason"].items():
+        if count:
+            print(f"  {reason}: {count}", file=human)
+    shown = 10
+    for r in listed["rejects"][:shown]:
+        print(f"  rejected {r['file']}: {r['reason']}: {r['detail']}", file=human)
+    for kind in ("duplicates", "leaks"):
+        for d in listed[kind][:shown]:
+            print(f"  {kind[:-1]}: {d['file']} ({d['split']}) = {d['first_file']} ({d['first_split']})", file=human)
+    for kind in ("rejects", "duplicates", "leaks"):
+        if len(listed[kind]) > shown:
+            print(f"  ... {len(listed[kind]) - shown} more {kind} (--json lists all)", file=human)
+    if args.rejects:
+        print(f"  rejects written to {args.rejects}", file=human)
+    if stats.valid == 0:
+        print(f"error: {args.path}: no readable image", file=sys.stderr)
+    if exceeded:
+        print(f"error: reject fraction {stats.reject_fraction:.3%} exceeds {args.max_reject_fraction:.3%}",
+              file=sys.stderr)
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+    return 0 if report["ok"] else 1
 
 
 def _check_csv(args) -> int:
@@ -56,8 +134,27 @@ def _check_csv(args) -> int:
 
 
 def _run(args) -> int:
+    import os
+
     from models import quiet
     from pipeline import local_runner, options
+
+    if args.warm_start:  # a warm start that is no SavedModel: its one line, before anything starts
+        from models import warm_start
+
+        try:
+            warm_start.resolve(args.warm_start)
+        except warm_start.WarmStartError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    if os.path.isdir(args.data):  # a folder that is no data set: its one line, before anything starts
+        from components.fer_image_gen import folders
+
+        try:
+            folders.discover(args.data)
+        except folders.LayoutError as e:
+            print(f"error: --data {e}", file=sys.stderr)
+            return 2
 
     log_path = local_runner.new_log_path(args.output)
     with quiet.native_output_to(log_path):  # TensorFlow's and Beam's own lines go to the run's log
@@ -335,10 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo-data", help="write a synthetic FER-format CSV (procedurally drawn faces)")
     d.add_argument("--output", required=True, type=arg_types.file_to_create,
-                   help="CSV path (.gz compresses; missing folders are made)")
+                   help="CSV path (.gz compresses; missing folders are made); with --images a new folder")
     d.add_argument("--rows", type=arg_types.positive_int, required=True, help="rows to write")
     d.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    d.add_argument("--no-usage", action="store_true", help="omit the Usage column")
+    d.add_argument("--no-usage", action="store_true", help="omit the Usage column (--images: no split folders)")
+    d.add_argument("--images", choices=["png", "jpg", "bmp", "webp"],
+                   help="write the faces as image files OUTPUT/<split>/<emotion>/<row>.<format> instead of a CSV")
     d.set_defaults(func=_demo_data)
 
     c = sub.add_parser("check-csv", help="validate a FER CSV with the ExampleGen's parser")
@@ -350,8 +449,24 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "(the text goes to stderr)")
     c.set_defaults(func=_check_csv)
 
+    k = sub.add_parser("check-data", help="validate a folder of face images as FerImageGen reads it: counts per "
+                                          "split and emotion, rejects, duplicates, train/test leaks")
+    k.add_argument("path", type=arg_types.input_folder, help="DIR/<split>/<emotion>/* or DIR/<emotion>/*")
+    k.add_argument("--rejects", type=arg_types.output_file, help="write the rejected files (file,reason,detail) to "
+                                                               "this CSV")
+    k.add_argument("--max-reject-fraction", type=arg_types.fraction, default=DEFAULT_MAX_REJECT_FRACTION,
+                   help="fail when more of the files than this are rejected (default: %(default)s)")
+    k.add_argument("--crop-faces", action="store_true", help="run the face detector first, as the pipeline's "
+                                                             "--crop-faces does")
+    k.add_argument("--detector", choices=detectors.DETECTOR_NAMES, default="haar",
+                   help="face detector of --crop-faces (default: %(default)s)")
+    k.add_argument("--json", action="store_true", help="print the report as one JSON document on stdout "
+                                                       "(the text goes to stderr)")
+    k.set_defaults(func=_check_data)
+
     r = sub.add_parser("run", help="run the whole pipeline locally (LocalDagRunner + Beam DirectRunner)")
-    r.add_argument("--data", required=True, type=arg_types.input_file, help="FER CSV (plain or .gz)")
+    r.add_argument("--data", required=True, type=arg_types.input_path,
+                   help="FER CSV (plain or .gz), or a folder of images: DIR/<split>/<emotion>/* or DIR/<emotion>/*")
     r.add_argument("--output", required=True, help="run directory (MLMD, artifacts, serving_model/)")
     options.add_arguments(r, options.LOCAL, notes={
         "beam_args": " (default: the DirectRunner, in_memory or multi_processing by the data's size)"})

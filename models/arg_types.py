@@ -51,6 +51,20 @@ def input_file(text: str) -> str:
     return text
 
 
+def input_path(text: str) -> str:
+    """A file or a folder that exists."""
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
+    return text
+
+
+def input_folder(text: str) -> str:
+    """A folder that exists."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text}: {'not a folder' if os.path.exists(text) else 'no such folder'}")
+    return text
+
+
 def file_to_create(text: str) -> str:
     """A file to write whose missing folders the command creates: only a folder is refused."""
     if os.path.isdir(text):

@@ -9,6 +9,7 @@ them from here; tests/test_names.py fails on a quoted copy anywhere else.
 # ---- files inside artifacts --------------------------------------------------------------
 REJECTS_FILE = "rejects.csv"  # FerRejects: the rows FerExampleGen refused (file,line,reason,detail)
 REJECTS_SUMMARY_FILE = "summary.json"  # FerRejects: rows by split and reject reason
+DUPLICATES_FILE = "duplicates.csv"  # FerRejects of FerImageGen: kind,file,split,first_file,first_split
 CLASS_BALANCE_FILE = "class_balance.json"  # ClassBalance: shares, imbalance, drift, class weights
 TRAINING_SUMMARY_FILE = "training_summary.json"  # ModelRun: the Trainer's epochs, history, config
 SCHEMA_FILE = "schema.pbtxt"  # TFX's name inside a Schema artifact; schema/ uses it too
@@ -33,6 +34,6 @@ PER_CLASS_METRICS = ("precision", "recall", "f1_score")  # TFMA's names, one val
 
 # The names tests/test_names.py looks for in string literals: distinctive enough that a
 # match is a copy. ("skipped", "blessed", "pushed" are also ordinary words and JSON keys.)
-DISTINCTIVE = (REJECTS_FILE, REJECTS_SUMMARY_FILE, CLASS_BALANCE_FILE, TRAINING_SUMMARY_FILE, SCHEMA_FILE,
+DISTINCTIVE = (REJECTS_FILE, REJECTS_SUMMARY_FILE, DUPLICATES_FILE, CLASS_BALANCE_FILE, TRAINING_SUMMARY_FILE, SCHEMA_FILE,
                EXAMPLE_SPLITS_PROPERTY, REUSED_VERSION_PROPERTY, PUSHED_DESTINATION_PROPERTY, ACCURACY,
                TOP2_ACCURACY, MACRO_F1, MAJORITY_LIFT, ECE, EXAMPLE_COUNT)

@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from models import augmentation, export, features, names, progress, registry
+from models import augmentation, export, features, names, progress, registry, warm_start
 from models.train_config import OPTIMIZERS, PRECISIONS, TrainConfig  # noqa: F401  (trainer.TrainConfig)
 
 TRAINING_SUMMARY_FILE = names.TRAINING_SUMMARY_FILE
@@ -270,22 +270,33 @@ def as_float32(model: keras.Model, name: str) -> keras.Model:
 
 
 def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset, log_dir: str,
-          checkpoint_dir: str) -> tuple:
+          checkpoint_dir: str, warm_start_model: Optional[keras.Model] = None) -> tuple:
     """Builds (or resumes) and fits the model on (image, class id) batches; the recipe's
     augmentation and label format are applied here (prepare_batches). Returns (model,
-    summary dict); the model is float32 whatever the training precision."""
+    summary dict); the model is float32 whatever the training precision. With
+    `warm_start_model` (models/warm_start.py) training starts from its weights, BatchNorm
+    frozen, and its valid accuracy before the first step goes into the summary."""
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
     schedules = schedule_callbacks(config)
     stopper = ResumableEarlyStopping(checkpoint_dir, config.patience, epochs=config.epochs,
                                      stateful=[c for c in schedules if hasattr(c, "state_key")])
     initial_epoch = 0
+    warm_start_accuracy = None
     if config.resume and stopper.load() and stopper.path("last_model"):
         model = keras.models.load_model(stopper.path("last_model"))
         initial_epoch = stopper.state["epoch"]
         print(f"[Trainer] resuming {config.model} from epoch {initial_epoch} "
               f"({progress.format_duration(stopper.trained_seconds)} trained in {stopper.state['pieces']} "
               f"piece(s) so far; {checkpoint_dir})", flush=True)
+    elif warm_start_model is not None:
+        frozen, trained = warm_start.freeze_batch_norm(warm_start_model)
+        model = compile_model(warm_start_model, config)
+        warm_start_accuracy = float(model.evaluate(prepare_batches(eval_ds, config, training=False), verbose=0,
+                                                   return_dict=True)["accuracy"])
+        print(f"[Trainer] fine-tuning {config.model} from the warm start: valid accuracy {warm_start_accuracy:.4f} "
+              f"before training; {trained} layers train at learning rate {config.learning_rate:g}, {frozen} "
+              f"BatchNorm layers frozen", flush=True)
     else:
         model = compile_model(registry.build(config.model), config)
     class_weight = None
@@ -329,6 +340,8 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
         "pieces": state["pieces"],
         "parameters": int(model.count_params()),
     }
+    if warm_start_accuracy is not None:
+        summary["warm_start_val_accuracy"] = warm_start_accuracy
     if state["pieces"] > 1:
         print(f"[Trainer] {state['epoch']} epochs in {state['pieces']} pieces: "
               f"{progress.format_duration(stopper.trained_seconds)} of training in all", flush=True)
@@ -358,6 +371,14 @@ def run_fn(fn_args) -> None:
     """TFX Trainer entry point: FnArgs -> trained, exported serving model."""
     import tensorflow_transform as tft
 
+    warm_start_model = None
+    if fn_args.base_model:  # TFX's base_model input: fine-tune (models/warm_start.py's recipe)
+        given = dict(fn_args.custom_config or {})
+        name, warm_start_model = warm_start.restore(fn_args.base_model, given.get("model"))
+        if given.get("model") not in (None, name):
+            print(f"[Trainer] the warm start's weights are a {name}'s: fine-tuning {name} ({given['model']}, the "
+                  "--model setting, applies to training from scratch)", flush=True)
+        fn_args.custom_config = {**warm_start.fine_tune_values(given), "model": name}
     config = TrainConfig.from_dict(fn_args.custom_config).with_hyperparameters(fn_args.hyperparameters)
     if fn_args.hyperparameters:
         print(f"[Trainer] the Tuner's best: optimizer {config.optimizer}, learning rate {config.learning_rate}, "
@@ -369,7 +390,8 @@ def run_fn(fn_args) -> None:
     )
     checkpoint_dir = config.checkpoint_dir or os.path.join(fn_args.model_run_dir, "checkpoints")
     model, summary = train(
-        config, make(fn_args.train_files, True), make(fn_args.eval_files, False), fn_args.model_run_dir, checkpoint_dir
+        config, make(fn_args.train_files, True), make(fn_args.eval_files, False), fn_args.model_run_dir, checkpoint_dir,
+        warm_start_model,
     )
     export.export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, tta=config.tta)
     write_tflite_twin(model, config, make(fn_args.train_files, False), fn_args.serving_model_dir)

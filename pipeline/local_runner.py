@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 from models import catalog
 from pipeline import beam_portable, configs
 from pipeline.console import StageReporter, StageResult
-from pipeline.options import PipelineOptions
+from pipeline.options import CSV_INPUT, IMAGES_INPUT, PipelineOptions
 
 # Below this many rows the DirectRunner runs in_memory. Measured on 2 cores, in_memory beat
 # multi_processing for StatisticsGen + Transform both on 2,000 rows (31 s vs 46 s) and on
@@ -37,6 +37,33 @@ def estimate_rows(csv_path: str, max_rows_per_split: Optional[int] = None) -> in
     if max_rows_per_split:
         rows = min(rows, 3 * max_rows_per_split)
     return rows
+
+
+def estimate_images(folder: str, max_rows_per_split: Optional[int] = None) -> int:
+    """The files under a data folder (listed, not read); raises LayoutError for a tree that is
+    no data set (components/fer_image_gen/folders.py)."""
+    from components.fer_image_gen import folders
+
+    files = sum(1 for _ in folders.folder_files(folder))
+    return min(files, 3 * max_rows_per_split) if max_rows_per_split else files
+
+
+def stage_warm_start(path_or_name: str, output_dir: str) -> str:
+    """A Model artifact folder for --warm-start: OUTPUT/warm_start/<version>/Format-Serving, a
+    copy of the SavedModel (TFX reads a Model artifact's SavedModel from Format-Serving/, which a
+    pushed or shipped model does not have). Raises WarmStartError for a path that is none."""
+    import shutil
+
+    from models import warm_start
+
+    saved_model = warm_start.resolve(path_or_name)
+    artifact = os.path.join(os.path.abspath(output_dir), "warm_start", os.path.basename(saved_model))
+    serving = os.path.join(artifact, "Format-Serving")
+    if not os.path.isfile(os.path.join(serving, "saved_model.pb")):
+        if os.path.exists(serving):
+            shutil.rmtree(serving)
+        shutil.copytree(saved_model, serving)
+    return artifact
 
 
 def default_beam_args(estimated_rows: int) -> List[str]:
@@ -130,20 +157,31 @@ def build(data: str, output_dir: str, options: PipelineOptions, stream=None):
 
     catalog.entry(options.training.model)  # an unknown or unservable model fails here, before any stage runs
     data = os.path.abspath(data)
-    if not os.path.isfile(data):
-        raise FileNotFoundError(f"--data {data}: no such file")
-    estimated = estimate_rows(data, options.max_rows_per_split)
+    images = os.path.isdir(data)
+    if images:  # a folder of images: FerImageGen; its layout is checked here, before any stage runs
+        options = options.replace(input_format=IMAGES_INPUT)
+        estimated = estimate_images(data, options.max_rows_per_split)
+    elif not os.path.isfile(data):
+        raise FileNotFoundError(f"--data {data}: no such file or folder")
+    else:
+        options = options.replace(input_format=CSV_INPUT)
+        estimated = estimate_rows(data, options.max_rows_per_split)
     beam_args = list(options.beam_args) if options.beam_args else default_beam_args(estimated)
     if stream is not None:
-        print(f"FER pipeline: data {data} (~{estimated} rows), output {output_dir}", file=stream)
+        what = f"{estimated} image files" if images else f"~{estimated} rows"
+        print(f"FER pipeline: data {data} ({what}), output {output_dir}", file=stream)
         print(f"Beam: {' '.join(beam_args)}", file=stream, flush=True)
+    if options.warm_start:
+        options = options.replace(warm_start=stage_warm_start(options.warm_start, output_dir))
+        if stream is not None:
+            print(f"Warm start: {options.warm_start}", file=stream, flush=True)
     if options.training.checkpoint_dir is None:
         options = options.replace(checkpoint_dir=configs.checkpoint_dir(output_dir, options.training.model))
     pipeline = create_pipeline(
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=configs.pipeline_root(output_dir),
-        data_root=os.path.dirname(data),
-        data_file_pattern=os.path.basename(data),
+        data_root=data if images else os.path.dirname(data),
+        data_file_pattern="" if images else os.path.basename(data),
         serving_model_dir=configs.serving_model_dir(output_dir),
         options=options,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
@@ -156,7 +194,7 @@ def build(data: str, output_dir: str, options: PipelineOptions, stream=None):
 
 def run(data: str, output_dir: str, options: PipelineOptions = PipelineOptions(), *, stream=sys.stdout,
         log_path: Optional[str] = None) -> RunResult:
-    """Runs the pipeline `options` describe on `data` (a FER CSV), artifacts under `output_dir`,
+    """Runs the pipeline `options` describe on `data` (a FER CSV or a folder of images), artifacts under `output_dir`,
     its log in `log_path` (default: a new OUTPUT/logs/run-<time>.log)."""
     from tfx import v1 as tfx
 

@@ -24,6 +24,9 @@ from models import arg_types, catalog, train_config
 from pipeline import configs
 
 LOCAL, KUBEFLOW = "local", "kubeflow"
+CSV_INPUT, IMAGES_INPUT = "csv", "images"
+INPUT_FORMATS = (CSV_INPUT, IMAGES_INPUT)
+DETECTORS = ("haar", "blazeface", "mtcnn")  # client/detectors.py's DETECTOR_NAMES (that module loads OpenCV)
 BOTH = (LOCAL, KUBEFLOW)
 
 
@@ -100,6 +103,17 @@ class PipelineOptions:
     max_reject_fraction: float = option(csv_parser.DEFAULT_MAX_REJECT_FRACTION,
                                         "FerExampleGen fails the run when more of the rows than this are rejected",
                                         parse=arg_types.fraction)
+    input_format: str = option(CSV_INPUT, "the data: a FER CSV, or a folder of images (DIR/<split>/<emotion>/* or "
+                                          "DIR/<emotion>/*) read by FerImageGen", choices=INPUT_FORMATS,
+                               runners=(KUBEFLOW,))
+    crop_faces: bool = option(False, "image folders: run the face detector first and keep the largest face (an "
+                                     "image without one is quarantined)")
+    face_detector: str = option("haar", "image folders: the detector of --crop-faces", flag="--detector",
+                                choices=DETECTORS)
+    warm_start: Optional[str] = option(None, "fine-tune from a SavedModel: `shipped` (models/pretrained/), a pushed "
+                                             "model's folder or its base path (newest version), with the fine-tuning "
+                                             "recipe of models/warm_start.py; the Evaluator then blesses against it",
+                                       metavar="PATH", runners=(LOCAL,))
     # Not capped at 1: a bound above it declines every model, which evaluates without pushing.
     accuracy_lower_bound: float = option(configs.DEFAULT_ACCURACY_LOWER_BOUND,
                                          "blessing: lowest overall PublicTest accuracy (above 1: never bless)",

@@ -1,6 +1,6 @@
 """create_pipeline(): the one definition of the FER pipeline, for every runner.
 
-FerExampleGen -> ImportSchemaGen -> StatisticsGen -> ExampleValidator
+FerExampleGen (a CSV) or FerImageGen (image folders) -> ImportSchemaGen -> StatisticsGen -> ExampleValidator
                                                \-> ClassBalanceCheck
 -> Transform -> [Tuner] -> FerTrainer -> (latest blessed model) -> Evaluator -> [FerInfraValidator] -> FerPusher
                                                                   \-> TestEvaluator (PrivateTest, reported only)
@@ -18,12 +18,13 @@ from tfx.proto import infra_validator_pb2
 from components.class_balance.component import ClassBalanceCheck
 from components.fer_evaluator.component import FerEvaluator, FerReportEvaluator
 from components.fer_example_gen.component import FerExampleGen
+from components.fer_image_gen.component import FerImageGen
 from components.fer_infra_validator import component as infra_validation
 from components.fer_pusher.component import FerPusher
 from components.fer_trainer import component as fer_trainer
 from models import features, tuning
 from pipeline import configs, eval_config
-from pipeline.options import PipelineOptions
+from pipeline.options import IMAGES_INPUT, PipelineOptions
 from schema import SCHEMA_FILE
 
 
@@ -49,8 +50,8 @@ def create_pipeline(
     """Builds the pipeline that `options` (pipeline/options.py) describe.
 
     Args:
-      data_root: directory holding the FER CSV(s) matched by `data_file_pattern`; a str or a
-        RuntimeParameter (KFP).
+      data_root: directory holding the FER CSV(s) matched by `data_file_pattern`, or with
+        options.input_format "images" the image folder itself; a str or a RuntimeParameter (KFP).
       serving_model_dir: Pusher destination; models land in <serving_model_dir>/<version>.
       schema_file: the curated schema; its path inside the container image on a cluster.
       runtime_knobs: RuntimeParameters (KFP) for FerTrainer's knobs (models/train_config.py
@@ -61,12 +62,21 @@ def create_pipeline(
     """
     if enable_infra_validation and infra_validation_serving_spec is None:
         raise ValueError("enable_infra_validation needs infra_validation_serving_spec")
-    example_gen = FerExampleGen(
-        input_base=data_root,
-        file_pattern=data_file_pattern,
-        max_reject_fraction=options.max_reject_fraction,
-        max_rows_per_split=options.max_rows_per_split,
-    )
+    if options.input_format == IMAGES_INPUT:  # one ExampleGen per input format, the same outputs
+        example_gen = FerImageGen(
+            input_base=data_root,
+            max_reject_fraction=options.max_reject_fraction,
+            max_rows_per_split=options.max_rows_per_split,
+            crop_faces=options.crop_faces,
+            face_detector=options.face_detector,
+        )
+    else:
+        example_gen = FerExampleGen(
+            input_base=data_root,
+            file_pattern=data_file_pattern,
+            max_reject_fraction=options.max_reject_fraction,
+            max_rows_per_split=options.max_rows_per_split,
+        )
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
@@ -103,6 +113,13 @@ def create_pipeline(
         )
     knobs = {name: train_config.pop(name) for name in fer_trainer.KNOBS if train_config.get(name) is not None}
     knobs.update(runtime_knobs or {})
+    # --warm-start: the Trainer starts from it (TFX's base_model input) and the Evaluator blesses
+    # against it; options.warm_start is then a Model artifact folder (<it>/Format-Serving/), which
+    # the local runner stages.
+    warm_start = None
+    if options.warm_start:
+        warm_start = tfx.dsl.Importer(source_uri=options.warm_start,
+                                      artifact_type=tfx.types.standard_artifacts.Model).with_id("warm_start")
     trainer = fer_trainer.FerTrainer(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -110,6 +127,7 @@ def create_pipeline(
         class_balance=class_balance.outputs["class_balance"],
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         run_fn=run_fn,
+        base_model=warm_start.outputs["result"] if warm_start else None,
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[features.VALID_SPLIT]),
         custom_config=train_config,
@@ -123,7 +141,7 @@ def create_pipeline(
     evaluator = FerEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
+        baseline_model=(warm_start or model_resolver).outputs["result" if warm_start else "model"],
         eval_config=eval_config.make_eval_config(options.accuracy_lower_bound, options.regression_tolerance),
         example_splits=[features.EVAL_SPLIT],
     ).with_id("Evaluator")
@@ -155,7 +173,7 @@ def create_pipeline(
     components: List[base_node.BaseNode] = [example_gen, schema_gen, statistics_gen, example_validator, class_balance,
                                             transform]
     if options.enable_training:
-        components += ([tuner] if tuner else []) + [trainer, model_resolver, evaluator, test_evaluator] + ([infra_validator] if infra_validator else []) + [pusher]
+        components += ([tuner] if tuner else []) + [warm_start or model_resolver, trainer, evaluator, test_evaluator] + ([infra_validator] if infra_validator else []) + [pusher]
     if options.enable_inferred_schema:
         components.insert(3, tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"]).with_id("InferredSchemaGen"))
     return tfx.dsl.Pipeline(

@@ -114,7 +114,7 @@ def metrics_headline(evaluation) -> str:
 def headline(node_id: str, outputs: Dict[str, List]) -> str:
     """One line describing what a stage produced."""
     one = lambda key: outputs.get(key, [None])[0]  # noqa: E731
-    if node_id == "FerExampleGen":
+    if node_id in ("FerExampleGen", "FerImageGen"):
         rejects = one("rejects")
         summary = _read_json(os.path.join(rejects.uri, names.REJECTS_SUMMARY_FILE)) if rejects else None
         if not summary:
@@ -126,7 +126,13 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
         if summary["rejected"]:
             reasons = ", ".join(f"{k} {v}" for k, v in summary["by_reason"].items() if v)
             text += f" [{reasons}] -> {os.path.join(rejects.uri, names.REJECTS_FILE)}"
+        if summary.get("duplicates") or summary.get("leaks"):  # image folders
+            text += (f"; {summary['duplicates']} duplicate(s), {summary['leaks']} train/test leak(s) -> "
+                     f"{os.path.join(rejects.uri, names.DUPLICATES_FILE)}")
         return text
+    if node_id == "warm_start":  # --warm-start's Importer
+        model = one("result")
+        return f"fine-tuning from {model.uri}; the Evaluator's baseline" if model else "no model"
     if node_id == "ExampleValidator":
         anomalies = one("anomalies")
         return anomalies_headline(anomalies.uri) if anomalies else "no anomalies output"
@@ -144,6 +150,8 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
             f"{summary['model']}: {summary['epochs_run']} epoch(s), best val accuracy "
             f"{summary['best_val_accuracy']:.4f} (epoch {summary['best_epoch']})"
             + (", stopped early" if summary["stopped_early"] else "")
+            + (f"; the warm start's val accuracy was {summary['warm_start_val_accuracy']:.4f}"
+               if summary.get("warm_start_val_accuracy") is not None else "")
             + (f"; resumed from epoch {summary['resumed_from_epoch']}, "
                f"{format_duration(summary['train_seconds_total'])} of training in {summary['pieces']} pieces"
                if summary.get("pieces", 1) > 1 else "")

@@ -124,8 +124,11 @@ ECE_BINS = 10
 def calibration_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:
     """[3, bins]: per confidence bin, example count, sum of top-1 confidence, correct count."""
     probabilities = np.asarray(probabilities, dtype=np.float64).reshape(len(labels), -1)
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == np.asarray(labels).reshape(-1)
+    # A model that diverged answers NaN: such a face counts as confidence 0 and wrong (its
+    # Evaluator then declines it instead of failing on a bin index).
+    finite = np.isfinite(probabilities).all(axis=1)
+    confidence = np.where(finite, np.clip(np.nan_to_num(probabilities.max(axis=1)), 0.0, 1.0), 0.0)
+    correct = finite & (probabilities.argmax(axis=1) == np.asarray(labels).reshape(-1))
     index = np.minimum((confidence * bins).astype(int), bins - 1)
     table = np.zeros((3, bins))
     np.add.at(table[0], index, 1.0)

@@ -58,3 +58,46 @@ def test_run_help_lists_the_options():
     result = cli("run", "--help")
     for option in ("--data", "--output", "--epochs", "--batch-size", "--max-rows", "--model", "--beam-arg"):
         assert option in result.stdout
+
+
+def test_check_data_reports_splits_rejects_duplicates_leaks_and_json(tmp_path):
+    import shutil
+
+    from tools import demo_data
+
+    demo_data.write_demo_tree(str(tmp_path / "faces"), 60, seed=2)
+    happy = sorted((tmp_path / "faces" / "train" / "happy").glob("*.png"))
+    shutil.copy(happy[0], tmp_path / "faces" / "test" / "happy" / "again.png")  # a duplicate and a leak
+    (tmp_path / "faces" / "train" / "sad" / "broken.jpg").write_bytes(b"\xff\xd8\xff")
+    text = cli("check-data", str(tmp_path / "faces"))
+    assert text.returncode == 1  # 1 of 62 rejected: above the default 0.1 %
+    assert "files=62 valid=61 rejected=1" in text.stdout and "duplicates=1 leaks=1" in text.stdout
+    assert "rejected train/sad/broken.jpg: corrupt" in text.stdout and "exceeds" in text.stderr
+    assert "leak: test/happy/again.png (test) = train/happy/" in text.stdout
+    rejects = tmp_path / "rejects.csv"
+    js = cli("check-data", str(tmp_path / "faces"), "--json", "--max-reject-fraction", "0.05", "--rejects", str(rejects))
+    assert js.returncode == 0, js.stderr
+    report = json.loads(js.stdout)  # the whole of stdout
+    assert report["ok"] is True and report["valid"] == 61 and report["rows"] == 62
+    assert sum(report["by_split_emotion"]["test"].values()) == report["by_split"]["test"]
+    assert [r["file"] for r in report["rejects"]] == ["train/sad/broken.jpg"]
+    assert report["leaks"][0]["file"] == "test/happy/again.png"
+    assert rejects.read_text().splitlines()[1].startswith("train/sad/broken.jpg,corrupt,")
+
+
+def test_check_data_does_not_import_tensorflow(tmp_path):
+    from tools import demo_data
+
+    demo_data.write_demo_tree(str(tmp_path / "faces"), 30, seed=3)
+    code = ("import sys; from cli.main import main; rc = main(['check-data', %r]); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; sys.exit(rc)" % str(tmp_path / "faces"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert result.returncode == 0, result.stderr
+
+
+def test_demo_data_images_then_check_data(tmp_path):
+    made = cli("demo-data", "--images", "jpg", "--rows", "40", "--no-usage", "--output", str(tmp_path / "faces"))
+    assert made.returncode == 0, made.stderr
+    report = json.loads(cli("check-data", str(tmp_path / "faces"), "--json").stdout)
+    assert report["valid"] == 40 and report["layout"].startswith("emotions")

@@ -102,8 +102,9 @@ def draw_face(label: int, rng: np.random.Generator) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
 
-def write_demo_csv(stream: IO[str], rows: int, seed: int = 0, with_usage: bool = True) -> dict:
-    """Writes `rows` FER-format rows; returns counts per Usage and per class."""
+def demo_rows(rows: int, seed: int = 0):
+    """(label, Usage, uint8 [48, 48] face) of each row, in file order: what write_demo_csv
+    writes and write_demo_tree draws as image files, the same faces for the same seed."""
     if rows <= 0:
         raise ValueError(f"rows must be positive, got {rows}")
     rng = np.random.default_rng(seed)
@@ -113,21 +114,66 @@ def write_demo_csv(stream: IO[str], rows: int, seed: int = 0, with_usage: bool =
     for name, share in USAGE_SHARES[:-1]:
         usages += [name] * int(round(rows * share))
     usages += [USAGE_SHARES[-1][0]] * (rows - len(usages))
-    writer = csv.writer(stream, lineterminator="\n")
-    header = [features.CSV_EMOTION_COLUMN, features.CSV_PIXELS_COLUMN]
-    writer.writerow(header + [features.CSV_USAGE_COLUMN] if with_usage else header)
-    usage_counts: dict = {}
     for label, usage in zip(labels, usages):
-        pixels = " ".join(map(str, draw_face(int(label), rng).ravel().tolist()))
-        row = [int(label), pixels]
-        writer.writerow(row + [usage] if with_usage else row)
-        usage_counts[usage] = usage_counts.get(usage, 0) + 1
-    class_counts = np.bincount(labels, minlength=features.NUM_CLASSES)
+        yield int(label), usage, draw_face(int(label), rng)
+
+
+def _counts(rows: int, labels, usage_counts: dict, with_usage: bool) -> dict:
+    class_counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=features.NUM_CLASSES)
     return {
         "rows": rows,
         "usage": usage_counts if with_usage else {},
         "classes": {n: int(c) for n, c in zip(features.CLASS_NAMES, class_counts)},
     }
+
+
+def write_demo_csv(stream: IO[str], rows: int, seed: int = 0, with_usage: bool = True) -> dict:
+    """Writes `rows` FER-format rows; returns counts per Usage and per class."""
+    writer = csv.writer(stream, lineterminator="\n")
+    header = [features.CSV_EMOTION_COLUMN, features.CSV_PIXELS_COLUMN]
+    writer.writerow(header + [features.CSV_USAGE_COLUMN] if with_usage else header)
+    usage_counts: dict = {}
+    labels = []
+    for label, usage, face in demo_rows(rows, seed):
+        pixels = " ".join(map(str, face.ravel().tolist()))
+        row = [label, pixels]
+        writer.writerow(row + [usage] if with_usage else row)
+        usage_counts[usage] = usage_counts.get(usage, 0) + 1
+        labels.append(label)
+    return _counts(rows, labels, usage_counts, with_usage)
+
+
+# The folder names write_demo_tree gives each Usage (those of the Kaggle images edition and
+# the common val/ folder; components/fer_image_gen/folders.py maps them back).
+TREE_SPLIT_FOLDERS = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+
+
+def write_demo_tree(root: str, rows: int, seed: int = 0, with_usage: bool = True, image_format: str = "png",
+                    size: int = features.IMAGE_WIDTH) -> dict:
+    """The faces of write_demo_csv(rows, seed) as image files: row i is
+    ROOT/<split>/<emotion>/<i, 6 digits>.<format> (no <split>/ level without Usage), so that
+    the folder ingest's order (file name within a split) is the CSV's row order. PNG is
+    lossless: the 48x48 faces read back exactly; `size` other than 48 scales them up."""
+    import os
+
+    import cv2
+
+    usage_counts: dict = {}
+    labels = []
+    made = set()
+    for i, (label, usage, face) in enumerate(demo_rows(rows, seed)):
+        parts = ([TREE_SPLIT_FOLDERS[usage]] if with_usage else []) + [features.CLASS_NAMES[label]]
+        folder = os.path.join(root, *parts)
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        image = face if size == features.IMAGE_WIDTH else cv2.resize(face, (size, size),
+                                                                     interpolation=cv2.INTER_CUBIC)
+        if not cv2.imwrite(os.path.join(folder, f"{i:06d}.{image_format}"), image):
+            raise OSError(f"cannot write {folder}/{i:06d}.{image_format}")
+        usage_counts[usage] = usage_counts.get(usage, 0) + 1
+        labels.append(label)
+    return _counts(rows, labels, usage_counts, with_usage)
 
 
 def write_demo_file(path: str, rows: int, seed: int = 0, with_usage: bool = True) -> dict:

@@ -29,7 +29,7 @@ from tfx.utils import proto_utils
 
 from components.fer_example_gen import parser
 from components.fer_example_gen.encoding import serialize_example
-from components.fer_example_gen.tfrecord import GzipTFRecordWriter
+from components.fer_example_gen.tfrecord import SplitWriters
 from fer_artifacts import FerRejects
 from models import features, names
 
@@ -42,7 +42,6 @@ VALIDATION_FRACTION_KEY = "validation_fraction"
 
 REJECTS_FILE = names.REJECTS_FILE
 SUMMARY_FILE = names.REJECTS_SUMMARY_FILE
-_RECORD_FILE = "data_tfrecord-00000-of-00001.gz"
 
 
 class FerExampleGenSpec(FileBasedExampleGenSpec):
@@ -76,7 +75,7 @@ def write_examples(
     counts summed over files and the splits written, in SPLITS order. With several
     files, `max_rows_per_split` applies to each file.
     """
-    writers: Dict[str, GzipTFRecordWriter] = {}
+    writers = SplitWriters(output_dir_for_split)
     total = parser.ParseStats()
     tf.io.gfile.makedirs(os.path.dirname(rejects_path))
     with tf.io.gfile.GFile(rejects_path, "w") as rejects_stream:
@@ -91,17 +90,11 @@ def write_examples(
                     if isinstance(item, parser.Reject):
                         rejects.write(item, file=os.path.basename(path))
                         continue
-                    writer = writers.get(item.split)
-                    if writer is None:
-                        directory = output_dir_for_split(item.split)
-                        tf.io.gfile.makedirs(directory)
-                        writer = writers[item.split] = GzipTFRecordWriter(os.path.join(directory, _RECORD_FILE))
-                    writer.write(serialize_example(item.label, item.pixels))
+                    writers.write(item.split, serialize_example(item.label, item.pixels))
                 total.merge(reader.stats)
         finally:
-            for writer in writers.values():
-                writer.close()
-    return total, [s for s in features.SPLITS if s in writers]
+            writers.close()
+    return total, writers.splits(features.SPLITS)
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -138,27 +131,40 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             eval_fraction=float(exec_properties[EVAL_FRACTION_KEY]),
         )
         summary = {**stats.as_dict(), "files": [os.path.basename(p) for p in paths], "splits": splits}
-        with tf.io.gfile.GFile(os.path.join(rejects.uri, SUMMARY_FILE), "w") as f:
-            json.dump(summary, f, indent=2, sort_keys=True)
+        publish(examples, rejects, summary, exec_properties, "FerExampleGen")
+        check_outputs(stats, splits, float(exec_properties[MAX_REJECT_FRACTION_KEY]), ", ".join(paths), rejects.uri,
+                      "FerExampleGen")
 
-        for a in (examples, rejects):
-            for key in ("rows", "valid", "rejected", "skipped"):
-                a.set_int_custom_property(key, summary[key])
-        examples.split_names = artifact_utils.encode_split_names(splits)
-        examples_utils.set_payload_format(
-            examples,
-            exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY, example_gen_pb2.FORMAT_TF_EXAMPLE),
-        )
-        examples_utils.set_file_format(examples, "tfrecords_gzip")
 
-        logging.info("FerExampleGen: %s", json.dumps(summary, sort_keys=True))
-        missing = [s for s in (features.TRAIN_SPLIT, features.VALID_SPLIT, features.EVAL_SPLIT) if s not in splits]
-        if missing:
-            raise ValueError(f"FerExampleGen: no valid rows for split(s) {missing} in {paths}")
-        try:
-            stats.check_threshold(float(exec_properties[MAX_REJECT_FRACTION_KEY]), source=", ".join(paths))
-        except parser.RejectThresholdExceeded as e:
-            raise parser.RejectThresholdExceeded(f"{e}\n{_keep_rejects_of_failed_run(rejects.uri)}") from None
+def publish(examples: types.Artifact, rejects: types.Artifact, summary: Dict[str, Any],
+            exec_properties: Dict[str, Any], name: str) -> None:
+    """What every ExampleGen of this project records: summary.json beside the rejects, the
+    counts as custom properties of both artifacts, the split names and the formats."""
+    with tf.io.gfile.GFile(os.path.join(rejects.uri, SUMMARY_FILE), "w") as f:
+        json.dump(summary, f, indent=2, sort_keys=True)
+    for a in (examples, rejects):
+        for key in ("rows", "valid", "rejected", "skipped"):
+            a.set_int_custom_property(key, summary[key])
+    examples.split_names = artifact_utils.encode_split_names(summary["splits"])
+    examples_utils.set_payload_format(
+        examples,
+        exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY, example_gen_pb2.FORMAT_TF_EXAMPLE),
+    )
+    examples_utils.set_file_format(examples, "tfrecords_gzip")
+    logging.info("%s: %s", name, json.dumps(summary, sort_keys=True))
+
+
+def check_outputs(stats: parser.ParseStats, splits: List[str], max_reject_fraction: float, source: str,
+                  rejects_uri: str, name: str) -> None:
+    """The checks every ExampleGen of this project ends with: train, valid and eval written,
+    and no more rejects than the limit (the rejects list then outlives the failed run)."""
+    missing = [s for s in (features.TRAIN_SPLIT, features.VALID_SPLIT, features.EVAL_SPLIT) if s not in splits]
+    if missing:
+        raise ValueError(f"{name}: no valid rows for split(s) {missing} in {source}")
+    try:
+        stats.check_threshold(max_reject_fraction, source=source)
+    except parser.RejectThresholdExceeded as e:
+        raise parser.RejectThresholdExceeded(f"{e}\n{_keep_rejects_of_failed_run(rejects_uri)}") from None
 
 
 def _keep_rejects_of_failed_run(rejects_uri: str, shown: int = 5) -> str:
@@ -171,7 +177,7 @@ def _keep_rejects_of_failed_run(rejects_uri: str, shown: int = 5) -> str:
     with tf.io.gfile.GFile(source) as f:
         lines = f.read().splitlines()
     first = "\n".join(f"  {line}" for line in lines[1 : shown + 1])
-    return f"All {len(lines) - 1} rejected rows: {kept}\nFirst ones (file,line,reason,detail):\n{first}"
+    return f"All {len(lines) - 1} rejected rows: {kept}\nFirst ones ({lines[0]}):\n{first}"
 
 
 class FerExampleGen(FileBasedExampleGen):

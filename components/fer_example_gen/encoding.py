@@ -38,15 +38,16 @@ def _field(tag: int, payload: bytes) -> bytes:
 
 def _packed_uint8_varints(values: np.ndarray) -> bytes:
     """Varint-encodes uint8 values: 0..127 take one byte (the value), 128..255 two bytes:
-    (v & 0x7F) | 0x80, which is v itself, then v >> 7, which is 1."""
+    (v & 0x7F) | 0x80, which is v itself, then v >> 7, which is 1. Each value as the
+    little-endian uint16 v | 0x100 gives both bytes; np.compress keeps the second one only for
+    v >= 128 (4x faster than boolean indexing, bench/results/folder_ingest.md)."""
     values = np.asarray(values, dtype=np.uint8).ravel()
-    pairs = np.empty((values.size, 2), dtype=np.uint8)
-    pairs[:, 0] = values
-    pairs[:, 1] = 1
+    words = values.astype("<u2")
+    words |= 0x100
     keep = np.empty((values.size, 2), dtype=bool)
     keep[:, 0] = True
-    keep[:, 1] = values >= 128
-    return pairs[keep].tobytes()
+    np.greater_equal(values, 128, out=keep[:, 1])
+    return np.compress(keep.ravel(), words.view(np.uint8)).tobytes()
 
 
 def _int64_feature_entry(key: str, packed: bytes) -> bytes:
@@ -74,3 +75,29 @@ def serialize_example(label: int, pixels: np.ndarray) -> bytes:
     entry = _PIXELS_KEY_FIELD + b"\x12" + _VARINTS[len(feature)] + feature
     features_body = _LABEL_ENTRIES[label] + b"\x0a" + _VARINTS[len(entry)] + entry
     return b"\x0a" + _VARINTS[len(features_body)] + features_body
+
+
+def serialize_examples(labels, pixels: np.ndarray) -> list:
+    """serialize_example for a batch: labels[i] and pixels[i] (uint8 [N, NUM_PIXELS]) -> the same
+    bytes as serialize_example(labels[i], pixels[i]), with the varint packing done once for the
+    batch (most of serialize_example's cost is numpy's per-call overhead on 2,304 values)."""
+    if not len(labels):
+        return []
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8).reshape(len(labels), -1)
+    packed = _packed_uint8_varints(pixels)
+    lengths = pixels.shape[1] + np.count_nonzero(pixels >= 128, axis=1)
+    ends = np.cumsum(lengths).tolist()
+    records = []
+    start = 0
+    for label, end in zip(labels, ends):
+        n = end - start  # the lengths of the nested messages, inside out; then one copy
+        int64_list = 1 + len(_VARINTS[n]) + n
+        feature = 1 + len(_VARINTS[int64_list]) + int64_list
+        entry = len(_PIXELS_KEY_FIELD) + 1 + len(_VARINTS[feature]) + feature
+        label_entry = _LABEL_ENTRIES[label]
+        features_body = len(label_entry) + 1 + len(_VARINTS[entry]) + entry
+        records.append(b"".join((b"\x0a", _VARINTS[features_body], label_entry, b"\x0a", _VARINTS[entry],
+                                 _PIXELS_KEY_FIELD, b"\x12", _VARINTS[feature], b"\x1a", _VARINTS[int64_list],
+                                 b"\x0a", _VARINTS[n], packed[start:end])))
+        start = end
+    return records

@@ -58,7 +58,11 @@ class GzipTFRecordWriter:
             raise self._error
 
     def write(self, record: bytes) -> None:
-        self._buffer += frame(record)
+        length = struct.pack("<Q", len(record))  # frame(record), appended without a copy of the whole
+        self._buffer += length
+        self._buffer += _masked_crc(length)
+        self._buffer += record
+        self._buffer += _masked_crc(record)
         if len(self._buffer) >= _CHUNK_BYTES:
             self._check()
             self._chunks.put(bytes(self._buffer))
@@ -79,3 +83,33 @@ class GzipTFRecordWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class SplitWriters:
+    """One gzip TFRecord file per split, opened when the split's first record comes: the writer
+    every ExampleGen of this project shares (CSV and image folders), so their outputs have one
+    layout. `output_dir_for_split(split)` gives a split's directory; `compresslevel` is gzip's
+    (0: stored blocks, still gzip files)."""
+
+    FILE_NAME = "data_tfrecord-00000-of-00001.gz"
+
+    def __init__(self, output_dir_for_split, compresslevel: int = 1):
+        self._dir_for = output_dir_for_split
+        self._level = compresslevel
+        self._writers = {}
+
+    def write(self, split: str, record: bytes) -> None:
+        writer = self._writers.get(split)
+        if writer is None:
+            directory = self._dir_for(split)
+            tf.io.gfile.makedirs(directory)
+            writer = self._writers[split] = GzipTFRecordWriter(f"{directory.rstrip('/')}/{self.FILE_NAME}", self._level)
+        writer.write(record)
+
+    def splits(self, order):
+        """The splits written, in `order`."""
+        return [s for s in order if s in self._writers]
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()

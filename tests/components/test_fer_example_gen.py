@@ -135,3 +135,15 @@ def test_gzip_tfrecord_writer_is_read_by_tensorflow(tmp_path):
             writer.write(record)
     read = [r.numpy() for r in tf.data.TFRecordDataset(path, compression_type="GZIP")]
     assert read == records
+
+
+def test_batch_encoding_gives_the_single_encodings_bytes():
+    from components.fer_example_gen.encoding import serialize_examples
+
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (9, features.NUM_PIXELS)).astype(np.uint8)
+    pixels[2] = 255  # every value two bytes
+    pixels[3] = 0  # every value one byte
+    labels = rng.integers(0, features.NUM_CLASSES, 9).tolist()
+    assert serialize_examples(labels, pixels) == [serialize_example(l, p) for l, p in zip(labels, pixels)]
+    assert serialize_examples([], np.zeros((0, features.NUM_PIXELS), np.uint8)) == []

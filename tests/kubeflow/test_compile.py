@@ -192,3 +192,21 @@ def test_compiling_with_the_default_image_and_root_warns_once_each(tmp_path, cap
     assert main(["kubeflow", "compile", "--output", str(tmp_path / "q.yaml"), "--image", "r/i:1",
                  "--pipeline-root", "gs://mine/root"]) == 0
     assert "warning:" not in capsys.readouterr().err
+
+
+def test_image_folders_compile_with_fer_image_gen_reading_the_data_root(tmp_path):
+    from cli.main import main
+
+    rc = main(["kubeflow", "compile", "--output", str(tmp_path / "p.json"), "--input-format", "images",
+               "--crop-faces", "--detector", "blazeface", "--data-root", "gs://b/faces", "--no-infra-validation",
+               "--image", "i:1", "--pipeline-root", "gs://b/root"])
+    assert rc == 0
+    job = json.loads((tmp_path / "p.json").read_text())
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert "FerImageGen" in tasks and "FerExampleGen" not in tasks
+    assert "FerImageGen" in tasks["Transform"]["dependentTasks"]
+    parameters = tasks["FerImageGen"]["inputs"]["parameters"]
+    assert parameters["input_base"]["componentInputParameter"] == config.DATA_ROOT_PARAMETER
+    assert parameters["crop_faces"]["runtimeValue"]["constant"] == 1
+    assert parameters["face_detector"]["runtimeValue"]["constant"] == "blazeface"
+    assert job["runtimeConfig"]["parameterValues"][config.DATA_ROOT_PARAMETER] == "gs://b/faces"

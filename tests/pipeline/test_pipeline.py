@@ -126,3 +126,27 @@ def test_tuning_runs_the_tuner_before_the_trainer_and_feeds_it_the_best_hyperpar
     assert custom == {"train_config": {"model": "vgg_bn", "epochs": 5}, "max_trials": 3, "epochs_per_trial": 1}
     assert tuner.inputs["examples"] is not None and "transform_graph" in tuner.inputs
     assert trainer.inputs["hyperparameters"].producer_component_id == "Tuner"
+
+
+def test_image_folders_take_fer_image_gen_with_the_same_downstream():
+    pipeline = build(input_format="images", crop_faces=True, face_detector="blazeface", max_rows_per_split=5)
+    components = {c.id: c for c in pipeline.components}
+    assert sorted(components) == sorted(["FerImageGen"] + ALL[1:])
+    gen = components["FerImageGen"]
+    assert gen.exec_properties["input_base"] == "/data"
+    assert (gen.exec_properties["crop_faces"], gen.exec_properties["face_detector"]) == (1, "blazeface")
+    assert gen.exec_properties["max_rows_per_split"] == 5
+    assert components["Transform"].inputs["examples"] is gen.outputs["examples"]
+    assert components["Evaluator"].inputs["examples"] is gen.outputs["examples"]
+
+
+def test_a_warm_start_feeds_the_trainer_and_is_the_evaluators_baseline():
+    pipeline = build(warm_start="/runs/warm_start/1795896638")
+    components = {c.id: c for c in pipeline.components}
+    assert "latest_blessed_model_resolver" not in components
+    importer = components["warm_start"]
+    assert importer.exec_properties["artifact_uri"] == "/runs/warm_start/1795896638"
+    assert components["FerTrainer"].inputs["base_model"] is importer.outputs["result"]
+    assert components["Evaluator"].inputs["baseline_model"] is importer.outputs["result"]
+    ordered = ids(pipeline)
+    assert ordered.index("warm_start") < ordered.index("FerTrainer")

@@ -80,3 +80,12 @@ def test_accuracy_over_majority_is_zero_for_a_constant_majority_model_and_positi
     better = np.diag([5, 1, 5, 10, 5, 3, 1]).astype(float)  # perfect
     assert tfma_metrics.majority_lift_from_confusion(better) == pytest.approx(1 - 10 / 30)
     assert np.isnan(tfma_metrics.majority_lift_from_confusion(np.zeros((7, 7))))
+
+
+def test_calibration_bins_count_a_diverged_models_nan_answers_as_wrong_at_confidence_0():
+    from pipeline.tfma_metrics import calibration_bins
+
+    probabilities = np.array([[np.nan] * 7, [0.9] + [0.1 / 6] * 6])
+    table = calibration_bins(probabilities, np.array([0, 0]), bins=10)
+    assert table[0].tolist() == [1] + [0] * 8 + [1]  # the NaN face in bin 0, the confident one in the last
+    assert table[2].tolist() == [0] * 9 + [1]  # the NaN face is wrong even though argmax(NaN) is class 0

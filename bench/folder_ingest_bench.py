@@ -1,0 +1,155 @@
+"""Folder ingest benchmark: FerImageGen's core (components/fer_image_gen/component.write_examples)
+on 48x48 JPEGs against a bare OpenCV read-and-resize loop over the same files, and its memory.
+
+Speed: both sides read the same generated tree (tools/demo_data.write_demo_tree, JPEG) in this
+process, alternating, several rounds, best round kept (the machine is shared). The bare loop is
+the floor: cv2.imread(gray) + cv2.resize to 48x48 per file, in a pre-listed order, one thread,
+nothing checked, nothing kept or written. The ingest side does everything a run does: walk the
+tree in order, read, check the header (pixel limit), decode, convert as the live client does,
+hash for duplicates and leaks, carve the splits, encode tf.Examples, write gzip TFRecords and the
+rejects. Goal: >= 0.5x the bare loop's images/s, and >= 2,000 images/s on 2 cores.
+
+Memory: the ingest of a part of the images and of all N, each in a fresh process; peak RSS
+before the ingest and during it (VmHWM, reset after the imports). Goal: RSS does not grow with the number of
+images (what does grow is reported per image).
+
+    .venv/bin/python bench/folder_ingest_bench.py --images 20000 --rounds 3
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def bare_loop(paths):
+    import cv2
+
+    for path in paths:
+        image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+        cv2.resize(image, (48, 48), interpolation=cv2.INTER_AREA)
+    return len(paths)
+
+
+def ingest(root, threads, compresslevel=0):
+    from components.fer_image_gen import component, folders
+    from models import names
+
+    out = tempfile.mkdtemp()
+    try:
+        stats, _ = component.write_examples(root, lambda s: os.path.join(out, f"Split-{s}"),
+                                            os.path.join(out, names.REJECTS_FILE), folders.IngestOptions(threads=threads),
+                                            compresslevel=compresslevel)
+        return stats
+    finally:
+        shutil.rmtree(out)
+
+
+def _status_mb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def memory_child(root, limit):
+    """Runs in a fresh process: RSS after imports, then the peak RSS while ingesting `limit`
+    images of each split (the peak is reset after the imports: /proc/self/clear_refs)."""
+    import tensorflow  # noqa: F401 - as in a run's executor
+
+    from components.fer_image_gen import component, folders
+    from models import names
+
+    out = tempfile.mkdtemp()
+    # A first small ingest loads what the ingest loads once (OpenCV's codecs, the thread pool).
+    component.write_examples(root, lambda s: os.path.join(out, "warm", s), os.path.join(out, "warm", "r.csv"),
+                             folders.IngestOptions(max_rows_per_split=10))
+    before = _status_mb("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM, the peak RSS, to the current RSS
+    stats, _ = component.write_examples(root, lambda s: os.path.join(out, f"Split-{s}"),
+                                        os.path.join(out, names.REJECTS_FILE),
+                                        folders.IngestOptions(max_rows_per_split=limit))
+    shutil.rmtree(out)
+    print(json.dumps({"images": stats.valid, "rss_before_mb": round(before, 1),
+                      "peak_rss_during_mb": round(_status_mb("VmHWM"), 1)}))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--images", type=int, default=20000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--keep", help="generate the tree here (kept) instead of a temporary folder")
+    p.add_argument("--memory-child", nargs=2, metavar=("ROOT", "LIMIT"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child[0], int(args.memory_child[1]))
+        return
+    import tensorflow  # noqa: F401 - import cost is not part of either timing
+
+    from tools import demo_data
+
+    root = args.keep or tempfile.mkdtemp()
+    t = time.perf_counter()
+    if not os.path.isdir(os.path.join(root, "train")):
+        demo_data.write_demo_tree(root, args.images, seed=0, image_format="jpg")
+    generated = time.perf_counter() - t
+    paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
+    best = {"bare": float("inf"), "ingest_2_threads": float("inf"), "ingest_1_thread": float("inf"),
+            "ingest_2_threads_gzip_level_1": float("inf")}
+    for _ in range(args.rounds):
+        t = time.perf_counter()
+        bare_loop(paths)
+        best["bare"] = min(best["bare"], time.perf_counter() - t)
+        for threads, level, key in ((2, 0, "ingest_2_threads"), (1, 0, "ingest_1_thread"),
+                                    (2, 1, "ingest_2_threads_gzip_level_1")):
+            t = time.perf_counter()
+            stats = ingest(root, threads, level)
+            best[key] = min(best[key], time.perf_counter() - t)
+    assert stats.valid == len(paths), (stats.valid, len(paths))
+    # Memory: a part of the images (a per-split limit: a quarter of the largest split) and all of
+    # them, each in a fresh process.
+    per_split = max(stats.by_split.values())
+    memory = []
+    for limit in (per_split // 4, per_split):
+        child = subprocess.run([sys.executable, __file__, "--memory-child", root, str(limit)], capture_output=True,
+                               text=True, check=True)
+        memory.append(json.loads(child.stdout.strip().splitlines()[-1]))
+    small, large = memory
+    growth = ((large["peak_rss_during_mb"] - large["rss_before_mb"])
+              - (small["peak_rss_during_mb"] - small["rss_before_mb"]))
+    n = len(paths)
+    result = {
+        "images": n,
+        "image": "48x48 gray JPEG (tools/demo_data faces)",
+        "tree_generated_in_s": round(generated, 1),
+        "bare_cv2_seconds": round(best["bare"], 3),
+        "bare_cv2_images_per_s": round(n / best["bare"]),
+        "ingest_2_threads_seconds": round(best["ingest_2_threads"], 3),
+        "ingest_2_threads_images_per_s": round(n / best["ingest_2_threads"]),
+        "ingest_1_thread_images_per_s": round(n / best["ingest_1_thread"]),
+        "ingest_2_threads_gzip_level_1_images_per_s": round(n / best["ingest_2_threads_gzip_level_1"]),
+        "ratio_ingest_over_bare_throughput": round(best["bare"] / best["ingest_2_threads"], 2),
+        "goal_ratio_at_least": 0.5,
+        "goal_images_per_s_at_least": 2000,
+        "memory": memory,
+        "rss_growth_mb_from_part_to_all": round(growth, 1),
+        "rss_growth_bytes_per_image": round(growth * 2**20 / max(1, large["images"] - small["images"])),
+        "rounds": args.rounds,
+        "machine": f"{platform.node()} {os.cpu_count()} cores, {platform.processor() or platform.machine()}",
+    }
+    print(json.dumps(result, indent=1))
+    if not args.keep:
+        shutil.rmtree(root)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Image-folder ingestion: the folder reader (no TensorFlow) and the TFX ExampleGen."""

@@ -1,0 +1,651 @@
+"""Image folders -> 48x48 gray faces with labels and splits, streamed. No TensorFlow.
+
+It backs both the FerImageGen component and `fer-pipeline check-data`, so the two can never
+disagree about which images are good.
+
+Layouts (folder names are case-insensitive):
+  DIR/<split>/<emotion>/...   train/training -> Training (train + the seeded `valid` carve);
+                              val/valid/validation/publictest -> eval; test/privatetest -> test,
+                              or eval when there is no validation folder (the Kaggle images
+                              edition has only train/ and test/). With train/ alone: 80/10/10.
+  DIR/<emotion>/...           no splits: the seeded, stratified 80/10/10 carve.
+Emotion folders: the FER names and a few synonyms (EMOTION_FOLDERS). Anything else is refused
+with one line (LayoutError) listing the folders found and the names accepted.
+
+Order. Within a split, the images of all emotion folders are taken in the order of their path
+inside the emotion folder (file name order; ties by class id). The split rules are the CSV's
+(components/fer_example_gen/parser.StratifiedCarve, same shares, same seed), applied to that
+order, so a CSV and a folder tree holding the same faces in the same order (row i written as
+<split>/<emotion>/<i, zero-padded>.png) give the same examples in the same splits.
+
+Every file under an emotion folder is one row and ends in exactly one place, as for the CSV:
+``rows == valid + rejected + skipped``. A rejected file is quarantined with its path and one of
+REASONS; nothing is dropped silently and nothing raises for one bad file.
+
+Conversion is the live client's: decode as OpenCV's IMREAD_COLOR does, BGR -> gray, and
+client.faces.crop_faces (area-averaged resize to 48x48) of the whole image or, with a face
+detector, of the largest face found.
+"""
+
+from __future__ import annotations
+
+import array
+import collections
+import concurrent.futures
+import dataclasses
+import errno
+import hashlib
+import heapq
+import os
+import stat
+import struct
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+import cv2
+import numpy as np
+
+from client import faces as face_ops
+from components.fer_example_gen import parser as csv_rules
+from models import features
+
+# Why a file was quarantined. Short and stable: they are keys in JSON reports.
+EMPTY = "empty"  # zero bytes
+NOT_IMAGE = "not_image"  # not a jpg, png, bmp or webp by its content
+CORRUPT = "corrupt"  # an image header, but the image cannot be decoded
+TOO_LARGE = "too_large"  # more pixels (or bytes) than the limit: a decompression bomb
+UNREADABLE = "unreadable"  # the file cannot be opened or read (permissions, a broken link, ...)
+SYMLINK_LOOP = "symlink_loop"  # a symbolic link that leads back to itself or to a folder above it
+NO_FACE = "no_face"  # --crop-faces: the detector found no face
+REASONS = (EMPTY, NOT_IMAGE, CORRUPT, TOO_LARGE, UNREADABLE, SYMLINK_LOOP, NO_FACE)
+
+IMAGE_FORMATS = ("jpg", "png", "bmp", "webp")
+DEFAULT_MAX_IMAGE_PIXELS = 64_000_000  # a 64-Mpx photo decodes to ~190 MB of BGR; above that: a bomb
+DEFAULT_MAX_FILE_BYTES = 256 << 20
+
+TRAINING = "Training"  # the source splits, as the CSV's Usage names them
+PUBLIC_TEST = "PublicTest"
+PRIVATE_TEST = "PrivateTest"
+NO_SPLITS = "(no split folders)"
+SPLIT_FOLDERS = {"train": TRAINING, "training": TRAINING,
+                 "val": PUBLIC_TEST, "valid": PUBLIC_TEST, "validation": PUBLIC_TEST, "publictest": PUBLIC_TEST,
+                 "test": PRIVATE_TEST, "privatetest": PRIVATE_TEST}
+EMOTION_FOLDERS = {**{name: i for i, name in enumerate(features.CLASS_NAMES)},
+                   "anger": 0, "disgusted": 1, "fearful": 2, "happiness": 3, "sadness": 4, "surprised": 5}
+# The reporting side of a leak: a face of Training seen again in one of these.
+_HELD_OUT = (features.EVAL_SPLIT, features.TEST_SPLIT)
+_SPLIT_CODES = {name: i + 1 for i, name in enumerate(features.SPLITS)}  # 0: no split (skipped)
+
+
+class LayoutError(ValueError):
+    """The folder tree as a whole cannot be read as a data set (one line: what and where)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Face:
+    path: str  # relative to the data folder
+    label: int
+    split: str
+    pixels: np.ndarray  # uint8 [NUM_PIXELS]
+    record: Optional[bytes] = None  # the serialized tf.Example, when the reader was given an encoder
+
+
+@dataclasses.dataclass(frozen=True)
+class Quarantined:
+    path: str  # relative to the data folder
+    reason: str
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """A duplicate (the same file content twice) or a leak (the same 48x48 face in Training and
+    in a held-out split)."""
+
+    kind: str  # "duplicate" or "leak"
+    path: str
+    split: str
+    first_path: str
+    first_split: str
+
+
+@dataclasses.dataclass
+class IngestStats(csv_rules.ParseStats):
+    duplicates: int = 0
+    leaks: int = 0
+    by_split_label: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    layout: str = ""
+
+    def as_dict(self) -> dict:
+        report = super().as_dict()
+        report.pop("has_usage_column")
+        report["by_reason"] = {r: self.by_reason.get(r, 0) for r in REASONS}
+        report["by_split_emotion"] = {s: {name: self.by_split_label.get((s, i), 0)
+                                          for i, name in enumerate(features.CLASS_NAMES)}
+                                      for s in features.SPLITS}
+        report["duplicates"] = self.duplicates
+        report["leaks"] = self.leaks
+        report["layout"] = self.layout
+        return report
+
+
+# --- layout ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """The folders of one source split: (class id, folder) pairs, and how rows get a split."""
+
+    name: str  # TRAINING, PUBLIC_TEST, PRIVATE_TEST or NO_SPLITS
+    folders: Tuple[Tuple[int, str], ...]
+    fixed_split: Optional[str]  # None: the seeded carve assigns it
+
+
+def _subfolders(path: str) -> Tuple[List[str], List[str]]:
+    """(folder names, other entry names) of `path`, sorted."""
+    folders, others = [], []
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                (folders if _is_dir(entry) else others).append(entry.name)
+    except OSError as e:
+        raise LayoutError(f"{path}: cannot list the folder: {e.strerror or e}") from None
+    return sorted(folders), sorted(others)
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a link loop or a broken link: not a folder (it is quarantined as a file)
+        return False
+
+
+def _accepted_names() -> str:
+    emotions = ", ".join(EMOTION_FOLDERS)
+    return f"splits: {', '.join(SPLIT_FOLDERS)}; emotions: {emotions}"
+
+
+def _emotion_folders(path: str, names: List[str]) -> Tuple[Tuple[int, str], ...]:
+    unknown = [n for n in names if n.lower() not in EMOTION_FOLDERS]
+    if unknown or not names:
+        raise LayoutError(
+            f"{path}: folder(s) {', '.join(unknown) if unknown else '(none)'} are not emotions; found: "
+            f"{', '.join(names) or 'no folders'}; accepted (any case): {', '.join(EMOTION_FOLDERS)}")
+    return tuple((EMOTION_FOLDERS[n.lower()], os.path.join(path, n)) for n in names)
+
+
+def discover(root: str) -> Tuple[str, List[Source], List[str]]:
+    """(layout, sources in ingest order, files lying outside any emotion folder) of `root`.
+    Raises LayoutError for a tree that is neither layout."""
+    if not os.path.isdir(root):
+        raise LayoutError(f"{root}: not a folder")
+    names, loose = _subfolders(root)
+    lower = [n.lower() for n in names]
+    if names and all(n in SPLIT_FOLDERS for n in lower):
+        by_source: Dict[str, List[Tuple[int, str]]] = collections.defaultdict(list)
+        for name in names:
+            sub = os.path.join(root, name)
+            emotions, sub_loose = _subfolders(sub)
+            by_source[SPLIT_FOLDERS[name.lower()]] += _emotion_folders(sub, emotions)
+            loose += [os.path.join(name, f) for f in sub_loose]
+        if TRAINING not in by_source:
+            raise LayoutError(f"{root}: split folders {', '.join(names)} but no train/ (or training/) folder")
+        sources = []
+        if PUBLIC_TEST in by_source or PRIVATE_TEST in by_source:
+            sources.append(Source(TRAINING, tuple(by_source[TRAINING]), None))
+            if PUBLIC_TEST in by_source:
+                sources.append(Source(PUBLIC_TEST, tuple(by_source[PUBLIC_TEST]), features.EVAL_SPLIT))
+                if PRIVATE_TEST in by_source:
+                    sources.append(Source(PRIVATE_TEST, tuple(by_source[PRIVATE_TEST]), features.TEST_SPLIT))
+            else:  # no validation folder: test is the reporting split
+                sources.append(Source(PRIVATE_TEST, tuple(by_source[PRIVATE_TEST]), features.EVAL_SPLIT))
+            layout = "splits: " + ", ".join(s.name for s in sources)
+        else:
+            sources = [Source(NO_SPLITS, tuple(by_source[TRAINING]), None)]
+            layout = "splits: Training only (80/10/10 carve)"
+        return layout, sources, loose
+    if names and all(n in EMOTION_FOLDERS for n in lower):
+        return "emotions (80/10/10 carve)", [Source(NO_SPLITS, _emotion_folders(root, names), None)], loose
+    unknown = [n for n in names if n.lower() not in SPLIT_FOLDERS and n.lower() not in EMOTION_FOLDERS]
+    if not names:
+        what = "no folders"
+    elif unknown:
+        what = f"folder(s) {', '.join(unknown)} are neither splits nor emotions"
+    else:
+        what = "split and emotion folders are mixed at the same level"
+    raise LayoutError(f"{root}: {what}; found: {', '.join(names) or 'nothing'}; accepted (any case): "
+                      f"{_accepted_names()}")
+
+
+# --- walking ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    key: Tuple[str, ...]  # the path's parts inside its emotion folder: the ingest order
+    label: int
+    path: str  # absolute
+    loop: bool = False  # a folder link that leads back above itself
+
+
+def _walk_folder(folder: str, label: int, key: Tuple[str, ...] = (), seen: Tuple[Tuple[int, int], ...] = ()
+                 ) -> Iterator[Entry]:
+    """Files under `folder` (subfolders included, followed through links), in name order. A
+    folder reached again through a link above it is one Entry with loop=True."""
+    try:
+        st = os.stat(folder)
+        ident = (st.st_dev, st.st_ino)
+    except OSError:
+        yield Entry(key, label, folder, loop=False)
+        return
+    if ident in seen:
+        yield Entry(key, label, folder, loop=True)
+        return
+    seen = seen + (ident,)
+    try:
+        with os.scandir(folder) as it:
+            names = sorted((e.name, _is_dir(e)) for e in it)
+    except OSError:
+        yield Entry(key, label, folder)  # quarantined as unreadable when it is opened
+        return
+    for name, is_dir in names:
+        path = os.path.join(folder, name)
+        if is_dir and os.path.islink(path) and _leads_above(path):
+            yield Entry(key + (name,), label, path, loop=True)
+        elif is_dir:
+            yield from _walk_folder(path, label, key + (name,), seen)
+        else:
+            yield Entry(key + (name,), label, path)
+
+
+def _leads_above(link: str) -> bool:
+    """Whether a folder link points at its own folder or one above it (a loop)."""
+    target = os.path.realpath(link)
+    here = os.path.realpath(os.path.dirname(link))
+    return here == target or here.startswith(target.rstrip(os.sep) + os.sep)
+
+
+def walk(source: Source) -> Iterator[Entry]:
+    """The files of a source, all emotion folders merged in path order (ties: class id)."""
+    return heapq.merge(*(_walk_folder(folder, label) for label, folder in source.folders),
+                       key=lambda e: (e.key, e.label))
+
+
+# --- one image -------------------------------------------------------------------------------
+
+
+def _be16(b, i):
+    return (b[i] << 8) | b[i + 1]
+
+
+def image_size(data: bytes) -> Tuple[Optional[str], Optional[Tuple[int, int]]]:
+    """(format, (width, height)) from the header alone, without decoding: (None, None) for
+    content that is none of IMAGE_FORMATS, (format, None) for a header that gives no size."""
+    n = len(data)
+    if data[:3] == b"\xff\xd8\xff":
+        i = 2
+        while i + 9 < n:
+            if data[i] != 0xFF:
+                return "jpg", None
+            marker = data[i + 1]
+            if marker == 0xFF:  # fill byte
+                i += 1
+                continue
+            if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+                i += 2
+                continue
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                return "jpg", (_be16(data, i + 7), _be16(data, i + 5))
+            if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
+                return "jpg", None
+            i += 2 + _be16(data, i + 2)
+        return "jpg", None
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        if n >= 24 and data[12:16] == b"IHDR":
+            return "png", struct.unpack(">II", data[16:24])
+        return "png", None
+    if data[:2] == b"BM":
+        if n >= 26:
+            header = struct.unpack("<I", data[14:18])[0]
+            if header == 12:
+                return "bmp", struct.unpack("<HH", data[18:22])
+            width, height = struct.unpack("<ii", data[18:26])
+            return "bmp", (abs(width), abs(height))
+        return "bmp", None
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        chunk = data[12:16]
+        if chunk == b"VP8 " and n >= 30 and data[23:26] == b"\x9d\x01\x2a":
+            w, h = struct.unpack("<HH", data[26:30])
+            return "webp", (w & 0x3FFF, h & 0x3FFF)
+        if chunk == b"VP8L" and n >= 25 and data[20] == 0x2F:
+            bits = struct.unpack("<I", data[21:25])[0]
+            return "webp", ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+        if chunk == b"VP8X" and n >= 30:
+            return "webp", (1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little"))
+        return "webp", None
+    return None, None
+
+
+Detector = Callable[[np.ndarray], list]  # client.detectors: BGR or gray image -> [Detection]
+
+
+@dataclasses.dataclass
+class Loaded:
+    pixels: Optional[np.ndarray]  # uint8 [NUM_PIXELS], or None with a reason
+    content_hash: int = 0  # _hash64 of the file's bytes (0: not read)
+    face_hash: int = 0  # _hash64 of the 48x48 face (0: none)
+    record: Optional[bytes] = None
+    reason: str = ""
+    detail: str = ""
+
+
+def _read(path: str, max_bytes: int) -> Union[bytes, Loaded]:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return Loaded(None, reason=SYMLINK_LOOP, detail="the link leads back to itself")
+        if e.errno == errno.ENOENT and os.path.islink(path):
+            return Loaded(None, reason=UNREADABLE, detail=f"broken link to {os.readlink(path)}")
+        return Loaded(None, reason=UNREADABLE, detail=e.strerror or str(e))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return Loaded(None, reason=NOT_IMAGE, detail="not a regular file")
+        if st.st_size > max_bytes:
+            return Loaded(None, reason=TOO_LARGE, detail=f"{st.st_size} bytes, above the limit of {max_bytes}")
+        data = os.read(fd, st.st_size + 1)  # one call reads a file that does not grow meanwhile
+        if len(data) <= st.st_size:
+            return data
+        chunks = [data]
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except OSError as e:
+        return Loaded(None, reason=UNREADABLE, detail=e.strerror or str(e))
+    finally:
+        os.close(fd)
+
+
+def to_face(bgr: np.ndarray, detector: Optional[Detector] = None) -> Optional[np.ndarray]:
+    """uint8 [48, 48] the way the live client makes it (client/analyze.Analyzer): BGR -> gray,
+    then client.faces.crop_faces of the whole image or, with a detector, of the largest face
+    it finds (None: no face)."""
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
+    if detector is None:
+        box = (0, 0, gray.shape[1], gray.shape[0])
+    else:
+        found = detector(bgr)
+        if not found:
+            return None
+        x, y, w, h = max((d.box for d in found), key=lambda b: b[2] * b[3])
+        x, y = max(0, x), max(0, y)
+        box = (x, y, min(w, gray.shape[1] - x), min(h, gray.shape[0] - y))
+        if box[2] < 1 or box[3] < 1:  # a box outside the image
+            return None
+    return face_ops.crop_faces(gray, [box])[0]
+
+
+def _single_channel(kind: str, data: bytes) -> bool:
+    """An 8-bit one-channel JPEG or PNG without EXIF: OpenCV's gray decode of it is exactly its
+    colour decode turned gray (the three channels are equal and BGR2GRAY's weights sum to 1),
+    at less cost. EXIF could rotate a colour decode and not a gray one, so it takes the long way."""
+    if kind == "jpg":
+        i = 2
+        while i + 9 < len(data) and data[i] == 0xFF:
+            marker = data[i + 1]
+            if marker == 0xE1:  # APP1: EXIF
+                return False
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                return data[i + 9] == 1 and data[i + 4] == 8  # components, precision
+            if marker in (0xD9, 0xDA) or marker == 0xFF:
+                return False
+            i += 2 + _be16(data, i + 2)
+        return False
+    if kind == "png":
+        return data[24] == 8 and data[25] == 0 and b"eXIf" not in data  # bit depth 8, colour type gray
+    return False
+
+
+def _hash64(data: bytes) -> int:
+    """A 64-bit content hash, never 0 (0 marks "none"): 1 in 10^8 odds of a false duplicate
+    among a million files."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") or 1
+
+
+def load(path: str, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+         detector: Optional[Detector] = None) -> Loaded:
+    """One file -> its 48x48 face, content and face hashes, or the reason it is quarantined."""
+    data = _read(path, max_bytes)
+    if isinstance(data, Loaded):
+        return data
+    if not data:
+        return Loaded(None, reason=EMPTY, detail="zero bytes")
+    kind, size = image_size(data)
+    if kind is None:
+        return Loaded(None, reason=NOT_IMAGE, detail=f"not {', '.join(IMAGE_FORMATS)} (starts {data[:8]!r})")
+    if size is None:
+        return Loaded(None, reason=CORRUPT, detail=f"{kind} header without an image size")
+    if size[0] * size[1] > max_pixels:
+        return Loaded(None, reason=TOO_LARGE,
+                      detail=f"{size[0]}x{size[1]} = {size[0] * size[1]} pixels, above the limit of {max_pixels}")
+    try:
+        gray = detector is None and _single_channel(kind, data)
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+    except cv2.error as e:
+        return Loaded(None, reason=CORRUPT, detail=f"{kind}: {str(e).strip().splitlines()[-1][:120]}")
+    if bgr is None or bgr.size == 0:
+        return Loaded(None, reason=CORRUPT, detail=f"{kind} that OpenCV cannot decode")
+    content_hash = _hash64(data)
+    face = to_face(bgr, detector)
+    if face is None:
+        return Loaded(None, content_hash, reason=NO_FACE, detail="the face detector found no face")
+    pixels = face.reshape(-1)
+    return Loaded(pixels, content_hash, _hash64(pixels.tobytes()))
+
+
+# --- the whole tree --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestOptions:
+    seed: int = csv_rules.DEFAULT_SEED
+    validation_fraction: float = csv_rules.DEFAULT_VALIDATION_FRACTION
+    eval_fraction: float = csv_rules.DEFAULT_EVAL_FRACTION
+    max_rows_per_split: Optional[int] = None
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES
+    threads: int = 2  # decoding threads (OpenCV and file reads release the GIL); 1 with a detector
+    batch: int = 64  # files a thread decodes per task
+
+
+class FolderReader:
+    """Iterates a folder tree as Face / Quarantined / Finding objects, streamed: a bounded
+    window of files is being decoded at any time. ``stats`` is complete after iteration.
+
+    Memory: the images are never held; what grows with the data set is 17 bytes a file (its
+    content and face hashes and its split, from which the duplicates and leaks are found at the
+    end) and, while an emotion folder is read, its sorted listing of names
+    (bench/results/folder_ingest.md measures it)."""
+
+    def __init__(self, root: str, options: IngestOptions = IngestOptions(), detector: Optional[Detector] = None,
+                 encode: Optional[Callable[[List[int], np.ndarray], List[bytes]]] = None):
+        v, e = options.validation_fraction, options.eval_fraction
+        for name, value in (("validation_fraction", v), ("eval_fraction", e)):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"{name} must be in (0, 1), got {value}")
+        if v + e >= 1.0:
+            raise ValueError(f"validation_fraction + eval_fraction must be below 1, got {v} + {e}")
+        if options.max_rows_per_split is not None and options.max_rows_per_split <= 0:
+            raise ValueError(f"max_rows_per_split must be positive, got {options.max_rows_per_split}")
+        self.root = os.path.abspath(root)
+        self.options = options
+        self.detector = detector
+        self.encode = encode  # (labels, pixels [N, 2304]) -> records, run on the decoding threads
+        self.layout, self.sources, self.loose = discover(self.root)
+        self.stats = IngestStats(layout=self.layout)
+
+    def _relative(self, path: str) -> str:
+        return path[len(self.root) + 1:]  # every path walked starts with the root
+
+    def _assigned(self) -> Iterator[Tuple[Entry, Optional[str]]]:
+        """Each file with its split (None: beyond max_rows_per_split), by the CSV's rules."""
+        o = self.options
+        v, e = o.validation_fraction, o.eval_fraction
+        training_carve = csv_rules.StratifiedCarve({features.TRAIN_SPLIT: 1.0 - v, features.VALID_SPLIT: v}, o.seed)
+        no_usage_carve = csv_rules.StratifiedCarve(
+            {features.TRAIN_SPLIT: 1.0 - v - e, features.VALID_SPLIT: v, features.EVAL_SPLIT: e}, o.seed)
+        counted: collections.Counter = collections.Counter()  # rows given each split, as the CSV counts them
+        for source in self.sources:
+            carve = training_carve if source.name == TRAINING else no_usage_carve
+            for entry in walk(source):
+                split = source.fixed_split or carve.assign(entry.label)
+                if o.max_rows_per_split is not None and counted[split] >= o.max_rows_per_split:
+                    yield entry, None
+                    continue
+                counted[split] += 1
+                yield entry, split
+
+    def _decode_batch(self, batch: List[Tuple[Entry, Optional[str]]]) -> List[Optional[Loaded]]:
+        o = self.options
+        loaded = [None if split is None or entry.loop else
+                  load(entry.path, max_pixels=o.max_pixels, max_bytes=o.max_bytes, detector=self.detector)
+                  for entry, split in batch]
+        if self.encode is not None:
+            good = [(entry.label, done) for (entry, _), done in zip(batch, loaded)
+                    if done is not None and done.pixels is not None]
+            if good:
+                records = self.encode([label for label, _ in good], np.stack([done.pixels for _, done in good]))
+                for (_, done), record in zip(good, records):
+                    done.record = record
+        return loaded
+
+    def _decoded(self) -> Iterator[Tuple[Entry, Optional[str], Optional[Loaded]]]:
+        """_assigned()'s files with their decoded images, in order; a bounded window of
+        batches is decoded ahead on threads."""
+        threads = 1 if self.detector is not None else max(1, self.options.threads)
+
+        def batches():
+            batch: List[Tuple[Entry, Optional[str]]] = []
+            for item in self._assigned():
+                batch.append(item)
+                if len(batch) == self.options.batch:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+
+        if threads == 1:
+            for batch in batches():
+                yield from ((e, s, l) for (e, s), l in zip(batch, self._decode_batch(batch)))
+            return
+        with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="fer-image-decode") as pool:
+            window: collections.deque = collections.deque()
+            for batch in batches():
+                window.append((batch, pool.submit(self._decode_batch, batch)))
+                if len(window) > 2 * threads:
+                    done, future = window.popleft()
+                    yield from ((e, s, l) for (e, s), l in zip(done, future.result()))
+            while window:
+                done, future = window.popleft()
+                yield from ((e, s, l) for (e, s), l in zip(done, future.result()))
+
+    def _quarantine(self, path: str, reason: str, detail: str) -> Quarantined:
+        self.stats.rejected += 1
+        self.stats.by_reason[reason] += 1
+        return Quarantined(path, reason, detail)
+
+    def __iter__(self) -> Iterator[Union[Face, Quarantined, Finding]]:
+        """Faces and quarantined files in ingest order, then the duplicates and leaks."""
+        stats = self.stats = IngestStats(layout=self.layout)
+        for path in self.loose:
+            stats.rows += 1
+            yield self._quarantine(path, NOT_IMAGE, "a file outside any emotion folder")
+        # Per file in walk order, 17 bytes: its content hash, its face hash (0: none) and its
+        # split; the findings are worked out from these at the end (_findings).
+        contents, faces, splits = array.array("Q"), array.array("Q"), bytearray()
+        for entry, split, loaded in self._decoded():
+            stats.rows += 1
+            content = face = 0
+            try:
+                if split is None:
+                    stats.skipped += 1
+                    continue
+                path = self._relative(entry.path)
+                if entry.loop:
+                    yield self._quarantine(path, SYMLINK_LOOP, "a folder link that leads back to a folder above it")
+                    continue
+                assert loaded is not None
+                content = loaded.content_hash or 0
+                if loaded.pixels is None:
+                    yield self._quarantine(path, loaded.reason, loaded.detail)
+                    continue
+                face = loaded.face_hash or 0
+                stats.valid += 1
+                stats.by_split[split] += 1
+                stats.by_split_label[(split, entry.label)] += 1
+                yield Face(path, entry.label, split, loaded.pixels, loaded.record)
+            finally:
+                contents.append(content)
+                faces.append(face)
+                splits.append(_SPLIT_CODES.get(split, 0))
+        yield from self._findings(np.frombuffer(contents, np.uint64), np.frombuffer(faces, np.uint64),
+                                  np.frombuffer(bytes(splits), np.uint8))
+
+    def _findings(self, contents: np.ndarray, faces: np.ndarray, splits: np.ndarray) -> Iterator[Finding]:
+        """Duplicates: each file whose content an earlier file has, paired with the first one.
+        Leaks: each eval or test face that a Training (train or valid) file has too, paired with
+        the first of those. Paths are found again by listing the tree (no file is read)."""
+        pairs = []  # (kind, ordinal, first ordinal)
+        order = np.argsort(contents, kind="stable")  # stable: the first of equal hashes is the earliest file
+        ordered = contents[order]
+        same = (ordered[1:] == ordered[:-1]) & (ordered[1:] != 0)
+        group_start = np.maximum.accumulate(np.where(np.concatenate([[True], ~same]), np.arange(len(order)), 0))
+        for i in np.flatnonzero(same) + 1:
+            pairs.append(("duplicate", int(order[i]), int(order[group_start[i]])))
+        held_out = np.isin(splits, [_SPLIT_CODES[s] for s in _HELD_OUT])
+        training = (faces != 0) & ~held_out & (splits != 0)
+        if training.any() and held_out.any():
+            train_ordinals = np.flatnonzero(training)
+            shared = train_ordinals[np.isin(faces[train_ordinals], faces[held_out & (faces != 0)])]
+            first = {}  # face hash -> first Training ordinal, only for the faces held-out files have
+            for ordinal, face in zip(shared.tolist(), faces[shared].tolist()):
+                first.setdefault(face, ordinal)
+            for ordinal in np.flatnonzero(held_out & (faces != 0)).tolist():
+                if int(faces[ordinal]) in first:
+                    pairs.append(("leak", ordinal, first[int(faces[ordinal])]))
+        if not pairs:
+            return
+        needed = {o for _, a, b in pairs for o in (a, b)}
+        paths = {}
+        for ordinal, entry in enumerate(e for source in self.sources for e in walk(source)):
+            if ordinal in needed:
+                paths[ordinal] = self._relative(entry.path)
+        names = {code: name for name, code in _SPLIT_CODES.items()}
+        for kind, ordinal, first_ordinal in sorted(pairs, key=lambda p: (p[1], p[0])):
+            if kind == "duplicate":
+                self.stats.duplicates += 1
+            else:
+                self.stats.leaks += 1
+            yield Finding(kind, paths[ordinal], names[int(splits[ordinal])], paths[first_ordinal],
+                          names[int(splits[first_ordinal])])
+
+
+def scan(root: str, options: IngestOptions = IngestOptions(), detector: Optional[Detector] = None,
+         on_item: Optional[Callable[[object], None]] = None) -> IngestStats:
+    """Reads a whole tree (check-data), handing each Quarantined and Finding to `on_item`."""
+    reader = FolderReader(root, options, detector)
+    for item in reader:
+        if on_item is not None and not isinstance(item, Face):
+            on_item(item)
+    return reader.stats
+
+
+def folder_files(root: str) -> Iterable[str]:
+    """Every file the ingest would read, for a row estimate (no decoding)."""
+    _, sources, loose = discover(root)
+    yield from loose
+    for source in sources:
+        for entry in walk(source):
+            yield entry.path

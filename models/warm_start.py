@@ -1,0 +1,134 @@
+"""Fine-tuning from a SavedModel this project exported (the shipped one, or any pushed one).
+
+The recipe (FINE_TUNE_RECIPE, under the run's own values):
+  * which layers train: every layer's weights except the BatchNormalization layers', which are
+    frozen and run in inference mode, keeping the warm start's statistics (a few hundred new
+    faces estimate them worse than FER-2013's 28,709 did);
+  * at which learning rate: Adam at 1e-4 (a tenth of compact_resnet's from-scratch 1e-3),
+    halved when the valid accuracy stalls, for at most 20 epochs with patience 5;
+  * with the warm start's augmentation and test-time augmentation (its catalogue recipe).
+The warm start's accuracy on the valid split is measured before the first step, and the
+Trainer reports the change; the Evaluator blesses against the warm start itself.
+
+`resolve` is TF-free (the CLI checks the path with it); the rest loads Keras.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional, Tuple
+
+from models import catalog, features
+
+FINE_TUNE_RECIPE: Dict[str, object] = {
+    "learning_rate": 1e-4, "optimizer": "adam", "lr_schedule": "plateau", "epochs": 20, "patience": 5,
+}
+SHIPPED = "shipped"  # --warm-start shipped: the model that ships in models/pretrained/
+
+
+class WarmStartError(ValueError):
+    """The warm start is not a SavedModel this project exported (one line: what and where)."""
+
+
+def resolve(path_or_name: str) -> str:
+    """A SavedModel directory: `shipped` or the shipped model's name; a SavedModel directory;
+    or a TF Serving base path (its newest numeric version)."""
+    if path_or_name in (SHIPPED, features.SHIPPED_MODEL_NAME) and not os.path.exists(path_or_name):
+        path_or_name = features.SHIPPED_MODEL_BASE_PATH
+    path = os.path.abspath(path_or_name)
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    if os.path.isdir(path):
+        versions = sorted((int(v) for v in os.listdir(path) if v.isdigit()
+                           and os.path.isfile(os.path.join(path, v, "saved_model.pb"))), reverse=True)
+        if versions:
+            return os.path.join(path, str(versions[0]))
+        raise WarmStartError(f"--warm-start {path_or_name}: no saved_model.pb in it nor in a numeric version folder "
+                             f"under it")
+    raise WarmStartError(f"--warm-start {path_or_name}: no such folder (give `{SHIPPED}`, a SavedModel or a pushed "
+                         "model's base path)")
+
+
+def fine_tune_values(given: Dict[str, object]) -> Dict[str, object]:
+    """The run's training values over the fine-tuning recipe (the model's own recipe, e.g. its
+    augmentation and TTA, comes under both in TrainConfig.from_dict)."""
+    return {**FINE_TUNE_RECIPE, **{k: v for k, v in given.items() if v is not None}}
+
+
+_PREFIX = "model/_operations/"
+_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def _saved_weights(saved_model_dir: str) -> Dict[Tuple[int, str], object]:
+    """{(layer index, variable name): value} of the Keras model inside an export of
+    models/export.py (the SavedModel's `model` child; the optimizer's slots left out)."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(os.path.join(saved_model_dir, "variables", "variables"))
+    weights = {}
+    for key in reader.get_variable_to_shape_map():
+        if key.startswith(_PREFIX) and key.endswith(_SUFFIX):
+            index, name = key[len(_PREFIX):-len(_SUFFIX)].split("/", 1)
+            weights[(int(index), name.lstrip("_"))] = reader.get_tensor(key)
+    return weights
+
+
+def _fill(model, saved: Dict[Tuple[int, str], object]) -> bool:
+    """Sets `model`'s weights from `saved` when they match it exactly (every variable, every
+    shape, nothing left over); False, and `model` unchanged, otherwise."""
+    pairs = []
+    for index, operation in enumerate(model.operations):
+        for variable in operation.weights:
+            value = saved.get((index, variable.name))
+            if value is None or tuple(value.shape) != tuple(variable.shape):
+                return False
+            pairs.append((variable, value))
+    if len(pairs) != len(saved):
+        return False
+    for variable, value in pairs:
+        variable.assign(value)
+    return True
+
+
+def restore(saved_model_dir: str, preferred: Optional[str] = None):
+    """(catalogue name, Keras model) with the warm start's weights. The architecture is the
+    catalogue model whose variables the SavedModel's checkpoint fills exactly, `preferred`
+    tried first."""
+    from models import registry
+
+    try:
+        saved = _saved_weights(saved_model_dir)
+    except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is the same one-line error
+        raise WarmStartError(f"--warm-start {saved_model_dir}: cannot read its variables: {e}") from None
+    names = [preferred] if preferred in catalog.ENTRIES else []
+    names += [n for n in catalog.ENTRIES if n not in names]
+    for name in names:
+        model = registry.build(name)
+        if _fill(model, saved):
+            return name, model
+    raise WarmStartError(f"--warm-start {saved_model_dir}: its weights fit none of the catalogue's models "
+                         f"({', '.join(catalog.ENTRIES)})")
+
+
+def freeze_batch_norm(model) -> Tuple[int, int]:
+    """The recipe's frozen layers: BatchNormalization (inference mode once not trainable).
+    Returns (frozen layers, layers with weights that train)."""
+    import keras
+
+    frozen = trained = 0
+    for layer in _layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+            frozen += 1
+        elif layer.weights and not isinstance(layer, keras.Model):
+            trained += 1
+    return frozen, trained
+
+
+def _layers(model):
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _layers(layer)
+        yield layer
