@@ -28,8 +28,9 @@ stopped early is not trained again.
 Expected time on this project's 2-core VM (measured 2026-11-28, bench/results/paper_tables.md;
 28,709 Training images, epochs include validation on 3,589 PublicTest faces): decision tree
 ~1.5 min; feedforward ~9 s/epoch, ~3 min to early stopping; simple_cnn ~20 s/epoch, ~7 min;
-vgg_bn ~3.5 min/epoch; proposed_cnn ~7-9 min/epoch, so ~2-4.5 h if early stopping ends it
-after 15-30 epochs (up to 15 h for all 100). Table V's 12 optimizer x batch-size cells of the proposed CNN:
+vgg_bn ~3.5 min/epoch; proposed_cnn: 6 epochs took 1556.8 s + 1158.7 s of fitting (two
+sittings, `fit_seconds_this_sitting` of cell stronger-proposed_cnn in
+results/paper_tables.jsonl), so hours to early stopping. Table V's 12 optimizer x batch-size cells of the proposed CNN:
 one to two and a half days. Data stages before the first cell: ~3 min; each cell adds ~1 min of
 Evaluator and PublicTest evaluation.
 """
@@ -225,8 +226,8 @@ def render_markdown(records: List[Dict]) -> str:
         "",
         "To finish the reproduction (each resumes its cells from their checkpoints in runs/paper):",
         "",
-        "- Table I's proposed CNN to early stopping (~2-4.5 h on 2 cores; 6 epochs of the same recipe are in the",
-        "  stronger-model table):",
+        "- Table I's proposed CNN to early stopping (hours on 2 cores; 6 epochs of the same recipe are in the",
+        "  stronger-model table, their fit seconds in paper_tables.jsonl):",
         "  `python bench/paper_tables.py table1 --data ../shared/data/fer2013/fer2013.csv.gz --models proposed_cnn`",
         "- Table V on all rows (12 cells, one to two and a half days on 2 cores):",
         "  `python bench/paper_tables.py table5 --data ../shared/data/fer2013/fer2013.csv.gz`",
@@ -258,6 +259,14 @@ def render_markdown(records: List[Dict]) -> str:
             lines.append(f"| {r['date']} | {r['model']} | {shown} | {r.get('epochs_run') or '–'} | {selected} | {history} | "
                          f"{_pct(r['publictest_accuracy'])} | {_pct(r['publictest_top2_accuracy'])} | {paper} | "
                          f"{r['status']} |")
+        subsets = sorted({r["status"] for r in rows if r["status"].startswith("partial: at most")})
+        for status in subsets:
+            n = status.split("at most ")[1].split(" ")[0]
+            old = any(r.get("selected_on", OLD_PROTOCOL) == OLD_PROTOCOL for r in rows if r["status"] == status)
+            lines += ["", f"Rows marked `{status}` trained on the first {n} Training rows, and their `val acc per "
+                      f"epoch` was measured on the first {n} rows of the split that selected them"
+                      + (" (PublicTest, under the old protocol)" if old else "")
+                      + "; their `PublicTest acc` and top-2 on all PublicTest rows."]
         lines += ["", "Per-class recall on PublicTest (%):", "",
                   "| date | model | " + " | ".join(features.CLASS_NAMES) + " |",
                   "|---|---|" + "---|" * len(features.CLASS_NAMES)]

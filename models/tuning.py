@@ -5,7 +5,8 @@ models.tuning.tuner_fn); the Tuner writes the best trial's HyperParameters and t
 Trainer's run_fn applies them (TrainConfig.with_hyperparameters).
 
 Trials train the run's model (--model) with its recipe for a few epochs on the training
-split and are scored on the eval split's accuracy, the quantity the paper tuned.
+split and are scored on the `valid` split's accuracy (the validation carve of the Training
+rows: the Tuner's eval_args name it, pipeline/pipeline.py), never on PublicTest.
 """
 
 from __future__ import annotations

@@ -49,3 +49,18 @@ def test_decision_tree_cell_records_and_renders(demo_csv, tmp_path):
 def test_missing_data_file_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         paper_tables.main(["table1", "--data", str(tmp_path / "nope.csv")])
+
+
+def test_a_subset_row_says_where_its_validation_accuracy_was_measured():
+    """Table V's --max-rows cells: their per-epoch validation accuracy is on the first N rows of
+    the selecting split (PublicTest under the old protocol), not on the whole of it."""
+    names = paper_tables.features.CLASS_NAMES
+    record = {"table": "table5", "model": "proposed_cnn", "date": "d", "epochs_run": 2, "command": "c", "machine": "m",
+              "config": {"optimizer": "sgd", "learning_rate": 1e-4, "batch_size": 32, "lr_schedule": "inverse_time"},
+              "val_accuracy_per_epoch": [0.1, 0.2], "publictest_accuracy": 0.2, "publictest_top2_accuracy": 0.4,
+              "status": paper_tables.status_of(2, False, 2, 2000, False),
+              "per_class_recall": {name: 0.0 for name in names}}
+    page = paper_tables.render_markdown([record])
+    assert ("`val acc per epoch` was measured on the first 2000 rows of the split that selected them "
+            "(PublicTest, under the old protocol)") in page
+    assert "`PublicTest acc` and top-2 on all PublicTest rows" in page

@@ -17,6 +17,42 @@ def test_costs_at_most_a_tenth_of_the_proposed_cnn_and_matches_its_docstring():
     assert compact_resnet.build().count_params() in stated
 
 
+def test_parameter_count_by_hand_is_what_is_built_stated_and_shipped():
+    """414,215, counted from the architecture, not from the code that builds it: the built
+    model, the docstring, the shipped SavedModel's stored variables and its card all hold it."""
+    import json
+    import os
+
+    import numpy as np
+    import tensorflow as tf
+
+    from models import features
+
+    def conv(k, c_in, c_out):  # 3x3 / 1x1 convolutions, no bias (batch norm follows)
+        return k * k * c_in * c_out
+
+    def bn(c):  # gamma, beta, moving mean, moving variance
+        return 4 * c
+
+    def module(c_in, f):  # shortcut 1x1 conv + BN, conv + BN, conv + BN
+        return conv(1, c_in, f) + bn(f) + conv(3, c_in, f) + bn(f) + conv(3, f, f) + bn(f)
+
+    by_hand = (conv(3, 1, 32) + bn(32) + module(32, 32) + module(32, 64) + module(64, 160)
+               + 160 * 7 + 7)
+    assert by_hand == 414_215
+    assert compact_resnet.build().count_params() == by_hand
+    assert "414,215 parameters" in compact_resnet.__doc__
+    base = features.SHIPPED_MODEL_BASE_PATH
+    with open(os.path.join(base, "model_card.json")) as f:
+        card = json.load(f)
+    assert card["parameters"] == by_hand
+    # the shipped SavedModel's checkpoint, read as stored: the model's layers' variables
+    # (the optimizer's slots, also stored, left out)
+    stored = tf.train.list_variables(os.path.join(base, card["version"], "variables", "variables"))
+    layers = [(name, shape) for name, shape in stored if name.startswith("model/_operations/")]
+    assert sum(int(np.prod(shape)) for _, shape in layers) == by_hand, layers
+
+
 def test_proposed_cnn_count_by_hand():
     # valid 3x3 convolutions: 48->46->44, pool 22->20->18->16->14, pool 7; dense 7*7*256 -> 1024 -> 7
     by_hand = (46 * 46 * 9 * 1 * 64 + 44 * 44 * 9 * 64 * 64 + 20 * 20 * 9 * 64 * 128 + 18 * 18 * 9 * 128 * 128

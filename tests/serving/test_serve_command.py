@@ -3,6 +3,7 @@ serving/docker-compose.yml with the config files of serving/ unchanged, an empty
 waited on, a version that fails to load shown in the status, Prometheus metrics, and one-line
 errors for what cannot be served."""
 
+import json
 import os
 import re
 import resource
@@ -62,6 +63,64 @@ def test_the_docker_compose_command_line_runs_this_server_unchanged():
         text = page.decode()
         assert ':tensorflow:serving:request_count_total{API="status",entrypoint="REST",model_name="fer",' \
                'status="NOT_FOUND"} 1.0' in text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    assert process.returncode == 0
+
+
+def _compose_mounts(model_dir):
+    """The compose file's volumes as {container path: host path}, its model folder given as
+    FER_SERVING_MODEL_DIR (the variable the compose file reads)."""
+    service = yaml.safe_load((SERVING / "docker-compose.yml").read_text())["services"]["tfserving"]
+    mounts = {}
+    for volume in service["volumes"]:
+        volume = re.sub(r"\$\{FER_SERVING_MODEL_DIR:-[^}]*\}", str(model_dir), volume)
+        source, target = volume.split(":")[:2]
+        mounts[target] = str((SERVING / source).resolve())
+    return service["command"], mounts
+
+
+def test_the_docker_compose_command_line_with_its_mounts_loads_the_model_and_answers_predict(tmp_path):
+    """The compose command with each container path replaced by the host path its volume
+    mounts there (the shipped model as the model folder; models.config, which names the
+    container's /models/fer, copied with that one path replaced) and free ports: the model
+    loads and one gRPC Predict is answered through the batching the command enables."""
+    import grpc
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from models import features
+
+    command, mounts = _compose_mounts(features.SHIPPED_MODEL_BASE_PATH)
+    config = Path(mounts.pop("/config/models.config"))
+    text = config.read_text()
+    assert 'base_path: "/models/fer"' in text
+    translated = tmp_path / "models.config"
+    translated.write_text(text.replace('"/models/fer"', f'"{mounts.pop("/models/fer")}"'))
+    mounts["/config/models.config"] = str(translated)
+    grpc_port, rest_port = free_port(), free_port()
+    args = []
+    for a in command:
+        for target, source in mounts.items():
+            a = a.replace(f"={target}", f"={source}")
+        args.append(a.replace("=8500", f"={grpc_port}").replace("=8501", f"={rest_port}"))
+    assert not any("/config/" in a or "/models/" in a for a in args), args
+    process = _serve(args)
+    try:
+        _wait_for_line(process, r"Successfully loaded servable version \{name: fer")
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "fer"
+        request.inputs["image"].CopyFrom(tf.make_tensor_proto(np.full((1, 48, 48, 1), 128, np.uint8)))
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=60)
+            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=60)
+        probabilities = tf.make_ndarray(response.outputs["probabilities"])
+        assert probabilities.shape == (1, features.NUM_CLASSES)
+        np.testing.assert_allclose(probabilities.sum(), 1.0, rtol=1e-5)
+        card = json.loads(Path(features.SHIPPED_MODEL_BASE_PATH, "model_card.json").read_text())
+        assert response.model_spec.version.value == int(card["version"])
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
