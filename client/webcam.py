@@ -87,15 +87,13 @@ class InProcessEngine:
 
 def check_server_address(address: str) -> str:
     """`--server` is TF Serving's gRPC HOST:PORT; a URL or the REST port is refused in one line."""
-    from serving.defaults import DEFAULT_REST_PORT
-
     host, _, port = address.rpartition(":")
     if "://" in address or "/" in address or not host or not port.isdigit():
         raise argparse.ArgumentTypeError(f"{address!r}: --server takes TF Serving's gRPC HOST:PORT "
                                          f"(e.g. 127.0.0.1:8500), not a URL")
-    if int(port) == DEFAULT_REST_PORT:
-        raise argparse.ArgumentTypeError(f"{address!r}: {DEFAULT_REST_PORT} is TF Serving's REST port; --server takes "
-                                         f"the gRPC HOST:PORT (default 8500)")
+    if int(port) == features.TF_SERVING_REST_PORT:
+        raise argparse.ArgumentTypeError(f"{address!r}: {features.TF_SERVING_REST_PORT} is TF Serving's REST port; "
+                                         f"--server takes the gRPC HOST:PORT (default {features.TF_SERVING_GRPC_PORT})")
     return address
 
 

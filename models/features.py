@@ -36,6 +36,7 @@ CONTRAST_BUCKET_NAMES = ("lowest-contrast quarter", "lower-contrast quarter", "h
 
 # Serving contract (serving_default and the tf.Example signature).
 SERVING_MODEL_NAME = "fer"  # TF Serving's model name: <model_base_path>=.../fer/<version>/
+TF_SERVING_GRPC_PORT, TF_SERVING_REST_PORT = 8500, 8501  # tensorflow_model_server's default ports
 SERVING_IMAGE_INPUT = "image"  # uint8 [N, 48, 48, 1]
 SERVING_PROBABILITIES_OUTPUT = "probabilities"  # float32 [N, 7]
 EXAMPLES_SIGNATURE = "classify"

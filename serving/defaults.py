@@ -1,7 +1,9 @@
 """The local server's defaults, TF-free (the CLI's help reads them)."""
 
+from models import features
+
 DEFAULT_HOST = "127.0.0.1"  # local only unless asked: this server has no authentication
-DEFAULT_GRPC_PORT, DEFAULT_REST_PORT = 8500, 8501  # TF Serving's ports
+DEFAULT_GRPC_PORT, DEFAULT_REST_PORT = features.TF_SERVING_GRPC_PORT, features.TF_SERVING_REST_PORT  # TF Serving's
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a frame's faces are a few KB; bounds a bad client
 # Rows one request may carry: a frame holds a handful of faces. Bounds what one request can make
 # the model allocate (the paper CNN's first activation is 0.5 MB a row in float32).
