@@ -36,6 +36,7 @@ CHECKPOINT_STATE_FILE = "state.json"
 # last, atomically, so a kill at any moment leaves the previous checkpoint whole.
 LAST_MODEL_PATTERN = "last-{epoch:04d}.keras"
 BEST_WEIGHTS_PATTERN = "best-{epoch:04d}.weights.h5"
+LEGACY_LAST_MODEL_FILE, LEGACY_BEST_WEIGHTS_FILE = "last.keras", "best.weights.h5"
 NESTEROV_MOMENTUM = 0.9
 
 
@@ -191,7 +192,12 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         if not tf.io.gfile.exists(self.state_path):
             return False
         with tf.io.gfile.GFile(self.state_path) as f:
-            self.state.update(json.load(f))
+            saved = json.load(f)
+        # A checkpoint from before the files carried their epoch: its two fixed names.
+        for key, legacy in (("last_model", LEGACY_LAST_MODEL_FILE), ("best_weights", LEGACY_BEST_WEIGHTS_FILE)):
+            if not saved.get(key) and tf.io.gfile.exists(os.path.join(self.directory, legacy)):
+                saved[key] = legacy
+        self.state.update(saved)
         for callback in self.stateful:
             if callback.state_key in self.state["callbacks"]:
                 callback.set_state(self.state["callbacks"][callback.state_key])

@@ -353,3 +353,21 @@ def test_a_run_killed_mid_epoch_resumes_to_the_end(tmp_path):
     config = trainer.TrainConfig(epochs=12, learning_rate=0.01, lr_schedule="cosine", warmup_epochs=2)
     assert [h["learning_rate"] for h in summary["history"]] == pytest.approx(
         [trainer.cosine_learning_rate(e, config) for e in range(12)], rel=1e-5)
+
+
+def test_a_checkpoint_of_the_earlier_format_resumes(tmp_path, tiny_registry):
+    """Checkpoints written before the files carried their epoch (last.keras, best.weights.h5,
+    a state without file names) go on from their epoch."""
+    ckpt = tmp_path / "ckpt"
+    config = trainer.TrainConfig(model="tiny", epochs=2, learning_rate=0.01, patience=10)
+    trainer.train(config, _data(), _data(seed=1), str(tmp_path / "l"), str(ckpt))
+    state = json.load(open(ckpt / trainer.CHECKPOINT_STATE_FILE))
+    os.rename(ckpt / state.pop("last_model"), ckpt / trainer.LEGACY_LAST_MODEL_FILE)
+    os.rename(ckpt / state.pop("best_weights"), ckpt / trainer.LEGACY_BEST_WEIGHTS_FILE)
+    for key in ("pieces", "callbacks"):
+        state.pop(key)
+    (ckpt / trainer.CHECKPOINT_STATE_FILE).write_text(json.dumps(state))
+    _, summary = trainer.train(dataclasses.replace(config, epochs=3, resume=True), _data(), _data(seed=1),
+                               str(tmp_path / "l"), str(ckpt))
+    assert summary["resumed_from_epoch"] == 2 and summary["epochs_run"] == 3
+    assert not (ckpt / trainer.LEGACY_LAST_MODEL_FILE).exists()  # replaced by the epoch-named file
