@@ -200,7 +200,12 @@ def load_records(results_jsonl: str = RESULTS_JSONL) -> List[Dict]:
     if not os.path.exists(results_jsonl):
         return []
     with open(results_jsonl) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        records = [json.loads(line) for line in f if line.strip()]
+    # A cell rerun under the current protocol replaces its rows of the old one (PublicTest both
+    # selected and reported them); the raw records stay in the file.
+    current = {r.get("cell") for r in records if r.get("selected_on", OLD_PROTOCOL) != OLD_PROTOCOL}
+    return [r for r in records
+            if not (r.get("selected_on", OLD_PROTOCOL) == OLD_PROTOCOL and r.get("cell") in current)]
 
 
 def _pct(value) -> str:
