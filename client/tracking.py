@@ -133,7 +133,8 @@ def _greedy_matches(a: Sequence[Box], b: Sequence[Box], min_iou: float) -> Dict[
         if score < min_iou:
             break
         if i not in matched and j not in used:
-            matched[i], _ = j, used.add(j)
+            matched[i] = j
+            used.add(j)
     return matched
 
 
