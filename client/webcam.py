@@ -1,16 +1,15 @@
-"""`fer-webcam`: the paper's live module over TF Serving's gRPC API.
+"""`fer-webcam`: the paper's live module, with the model in this process (the shipped model's
+int8 TFLite twin by default) or over TF Serving's gRPC API (`--server`).
 
-camera / video / image(s) -> face detector (--detector: Haar by default, BlazeFace, MTCNN)
--> 48x48 gray crops -> ONE Predict for all the faces of the frame -> overlay (box + top-2
-emotions) -> timeline CSV / JSON lines / annotated video or images / plot.
+camera / video / image(s) -> faces found by the detector and followed between its runs by
+optical flow (client/tracking.py) -> 48x48 gray crops -> ONE Predict for all the faces of the
+frame -> each face's probabilities smoothed and its shown emotion held by hysteresis ->
+overlay (box + top-2 emotions) -> timeline CSV / JSON lines / annotated video or images / plot.
 
-Two knobs trade accuracy of timing for speed (bench/results/webcam.md): `--pipelined`
-overlaps the Predict of frame t with the capture and detection of frame t+1 (it hides the
-network round trip to a remote server; with the server on the same 2 cores it only adds a
-frame of latency), and `--detect-every N` runs the detector on every Nth frame and reuses the
-boxes in between (faces move little in 33 ms). When the server is unreachable or
-restarting, frames keep flowing with boxes only, the overlay and the log say so, and the
-gRPC channel reconnects by itself.
+`--pipelined` overlaps the Predict of frame t with the capture and tracking of frame t+1 (it
+hides the network round trip to a remote server). When the server is unreachable or
+restarting, frames keep flowing with boxes only, the overlay and the log say so, and the gRPC
+channel reconnects by itself. bench/results/webcam.md measures it.
 """
 
 import argparse
@@ -387,7 +386,8 @@ def _http1_server(client) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = arg_types.Parser(prog="fer-webcam", description="live facial emotion recognition over TF Serving")
+    p = arg_types.Parser(prog="fer-webcam", description="live facial emotion recognition: the model in this "
+                                                        "process, or over TF Serving's gRPC API")
     p.add_argument("--version", action="version", version=f"%(prog)s {arg_types.version()}")
     p.add_argument("--server", type=check_server_address,
                    help="TF Serving's gRPC HOST:PORT (e.g. 127.0.0.1:8500); without it the model runs in this process")
@@ -488,7 +488,7 @@ def _run(args) -> int:
         if speaks_http1:
             client.close()
             print(f"error: --server {args.server} answers HTTP/1.x (a REST port?); --server takes TF Serving's gRPC "
-                  f"HOST:PORT (default port 8500)", file=sys.stderr)
+                  f"HOST:PORT (default port {features.TF_SERVING_GRPC_PORT})", file=sys.stderr)
             return 2
     else:
         try:
