@@ -130,8 +130,8 @@ def main():
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
               "cores": os.cpu_count(), "frames": args.frames, "model": args.model, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
-        videos = {name: (os.path.join(tmp, f"{name}.avi"),) for name in args.scenes}
-        videos = {name: (path, write_scene(path, *SCENES[name], args.frames)) for name, (path,) in videos.items()}
+        paths = {name: os.path.join(tmp, f"{name}.avi") for name in args.scenes}
+        videos = {name: (path, write_scene(path, *SCENES[name], args.frames)) for name, path in paths.items()}
         server = ServerProcess(os.path.abspath(args.model)) if "grpc" in args.engines else None
         try:
             engines = {}

@@ -72,6 +72,8 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from client import tracking  # noqa: E402  (cv2 and numpy only)
+
 Box = Tuple[int, int, int, int]
 SIZE = (640, 480)
 FPS = 30.0
@@ -88,26 +90,10 @@ DWELL = [(a, k) for a in (1.0, 0.7, 0.5) for k in (3, 5, 8)]
 
 # ---------------------------------------------------------------- metrics (pure functions)
 
-def iou(a: Box, b: Box) -> float:
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
-
-
 def match(truth: Sequence[Box], shown: Sequence[Box], min_iou: float = MATCH_IOU) -> Dict[int, int]:
-    """{index in truth: index in shown}, best overlaps first, each used once."""
-    pairs = sorted(((iou(t, s), i, j) for i, t in enumerate(truth) for j, s in enumerate(shown)), reverse=True)
-    out: Dict[int, int] = {}
-    used = set()
-    for score, i, j in pairs:
-        if score < min_iou:
-            break
-        if i not in out and j not in used:
-            out[i] = j
-            used.add(j)
-    return out
+    """{index in truth: index in shown}, best overlaps first, each used once (the tracker's own
+    matcher)."""
+    return tracking.match_boxes(truth, shown, min_iou)
 
 
 def segments(segment_ids: Sequence[int]) -> List[Tuple[int, int, int]]:

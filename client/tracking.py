@@ -124,7 +124,7 @@ def shown_label(track: Track, probabilities: np.ndarray, margin: float) -> int:
     return track.label
 
 
-def _greedy_matches(a: Sequence[Box], b: Sequence[Box], min_iou: float) -> Dict[int, int]:
+def match_boxes(a: Sequence[Box], b: Sequence[Box], min_iou: float) -> Dict[int, int]:
     """{index in a: index in b}, best overlaps first, each used once."""
     pairs = sorted(((face_ops.iou(x, y), i, j) for i, x in enumerate(a) for j, y in enumerate(b)), reverse=True)
     matched: Dict[int, int] = {}
@@ -225,10 +225,10 @@ class LiveFaces:
         ones; a track that MAX_UNCONFIRMED detections in a row did not find is dropped (with
         detection on every frame: at once)."""
         live = [t for t in self.tracks.values() if t.lost_at is None]
-        matched = _greedy_matches([d.box for d in found], [t.box for t in live], MATCH_IOU)
+        matched = match_boxes([d.box for d in found], [t.box for t in live], MATCH_IOU)
         lost = [t for t in self.tracks.values() if t.lost_at is not None]
         rest = [i for i in range(len(found)) if i not in matched]
-        revived = _greedy_matches([found[i].box for i in rest], [t.box for t in lost], MATCH_IOU / 2)
+        revived = match_boxes([found[i].box for i in rest], [t.box for t in lost], MATCH_IOU / 2)
         confirmed = set()
         for i, j in matched.items():
             live[j].box, live[j].confidence, live[j].unconfirmed = found[i].box, found[i].confidence, 0

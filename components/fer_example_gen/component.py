@@ -180,6 +180,13 @@ def _keep_rejects_of_failed_run(rejects_uri: str, shown: int = 5) -> str:
     return f"All {len(lines) - 1} rejected rows: {kept}\nFirst ones ({lines[0]}):\n{first}"
 
 
+def split_output_config() -> example_gen_pb2.Output:
+    """The output config of both ExampleGens: it only documents the possible splits; the
+    executors assign rows by their own rules and list the non-empty ones on the artifact."""
+    return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+        splits=[example_gen_pb2.SplitConfig.Split(name=s, hash_buckets=1) for s in features.SPLITS]))
+
+
 class FerExampleGen(FileBasedExampleGen):
     """Custom ExampleGen for FER-2013 CSVs (`emotion,pixels[,Usage]`, plain or .gz).
 
@@ -202,13 +209,7 @@ class FerExampleGen(FileBasedExampleGen):
         eval_fraction: float = parser.DEFAULT_EVAL_FRACTION,
     ):
         input_config = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="csv", pattern=file_pattern)])
-        # The output config only documents the possible splits; the executor assigns rows
-        # by Usage and lists the non-empty ones on the artifact.
-        output_config = example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(
-                splits=[example_gen_pb2.SplitConfig.Split(name=s, hash_buckets=1) for s in features.SPLITS]
-            )
-        )
+        output_config = split_output_config()
         spec = FerExampleGenSpec(
             input_base=input_base,
             input_config=input_config,

@@ -188,11 +188,7 @@ class FerImageGen(FileBasedExampleGen):
     ):
         input_config = example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name=f"images{i}", pattern=p) for i, p in enumerate(FINGERPRINT_PATTERNS)])
-        output_config = example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(
-                splits=[example_gen_pb2.SplitConfig.Split(name=s, hash_buckets=1) for s in features.SPLITS]
-            )
-        )
+        output_config = csv_gen.split_output_config()
         spec = FerImageGenSpec(
             input_base=input_base,
             input_config=input_config,
