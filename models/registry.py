@@ -10,6 +10,7 @@ benchmark.
 """
 
 import dataclasses
+import functools
 import importlib
 from typing import Any, Callable, Dict, Mapping
 
@@ -27,8 +28,9 @@ class ModelSpec:
 
 
 MODELS: Dict[str, ModelSpec] = {
-    entry.name: ModelSpec(entry.name, importlib.import_module(entry.module).build, entry.description,
-                          entry.train_defaults)
+    entry.name: ModelSpec(entry.name, functools.partial(importlib.import_module(entry.module).build,
+                                                        **entry.build_kwargs),
+                          entry.description, entry.train_defaults)
     for entry in catalog.ENTRIES.values()
 }
 DEFAULT_MODEL = catalog.DEFAULT_MODEL

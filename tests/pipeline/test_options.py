@@ -96,8 +96,10 @@ def test_help_shows_the_defaults_from_their_homes():
     parser = argparse.ArgumentParser()
     options.add_arguments(parser, options.KUBEFLOW)
     text = " ".join(parser.format_help().split())
-    assert f"(default: {train_config.field_default('epochs')})" in text
-    assert f"compact_resnet {catalog.COMPACT_RESNET_RECIPE['batch_size']}), else {train_config.field_default('batch_size')}" in text
+    assert f"compact_resnet_v2 {catalog.COMPACT_RESNET_V2_RECIPE['epochs']}), else {train_config.field_default('epochs')}" in text
+    assert (f"compact_resnet {catalog.COMPACT_RESNET_RECIPE['batch_size']}, "
+            f"compact_resnet_v2 {catalog.COMPACT_RESNET_V2_RECIPE['batch_size']}), "
+            f"else {train_config.field_default('batch_size')}") in text
     assert "--resume" not in text  # a local checkpoint directory: the local runner only
     assert f"(default: {PipelineOptions.accuracy_lower_bound})" in text
 
@@ -113,11 +115,9 @@ def test_options_are_frozen_and_tf_free():
 
 
 def test_catalogue_and_registry_agree():
-    import importlib
-
     from models import registry
 
     assert set(registry.MODELS) == set(catalog.ENTRIES)
     for name, entry in catalog.ENTRIES.items():
-        assert importlib.import_module(entry.module).NAME == name
+        assert registry.build(name).name == name
         assert registry.spec(name).train_defaults == entry.train_defaults
