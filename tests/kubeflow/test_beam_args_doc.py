@@ -1,4 +1,4 @@
-"""The README's worked Beam argument sets (Dataflow, Flink, Spark) use only options Beam's
+"""docs/beam.md's worked Beam argument sets (Dataflow, Flink, Spark) use only options Beam's
 own parser knows: a misspelt option would be dropped by Beam with a warning at run time."""
 
 import re
@@ -6,11 +6,11 @@ from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+BEAM_DOC = Path(__file__).resolve().parents[2] / "docs" / "beam.md"
 
 
 def documented_sets():
-    section = README.read_text().split("### Beam", 1)[1].split("\n## ", 1)[0]
+    section = BEAM_DOC.read_text()
     sets, current = {}, None
     for line in section.splitlines():
         heading = re.match(r"# (Dataflow|Flink|Spark)\b", line)

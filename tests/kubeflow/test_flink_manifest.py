@@ -1,7 +1,7 @@
 """kubeflow/flink/flink-beam.yaml, the Flink-on-Kubernetes setup for the Beam stages, agrees
 with what the pipeline runs: the SDK worker pool is this project's `beam-workers` from the
 pipeline image, the Beam job server has the pipeline's Beam version and Flink's, and the
-README's Flink arguments reach the services the manifest defines. (No Kubernetes here: this
+docs/beam.md's Flink arguments reach the services the manifest defines. (No Kubernetes here: this
 checks the manifest's structure, not a deployment.)"""
 
 from pathlib import Path
