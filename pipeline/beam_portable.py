@@ -9,7 +9,8 @@ separate SDK worker processes (the EXTERNAL environment) that import the project
 
 Here the job service is Beam's embedded one (`--job_endpoint=embed`: the FnApiRunner in the
 coordinator process). Three of its behaviours would make this path either useless or a hang, so
-`install_runner_guards()` changes them, in the coordinator only (measured on apache-beam 2.59):
+`runner_guards()` changes them, in the coordinator only and for the duration of one run
+(written for apache-beam 2.59.0, WRITTEN_FOR_BEAM; another version is refused in one line):
 
 1. It starts one SDK worker per job whatever the options say: the embedded job service builds
    its FnApiRunner without reading the parallelism. The guard honours
@@ -22,24 +23,24 @@ coordinator process). Three of its behaviours would make this path either useles
    guard gives it `connect_timeout_s`, then fails its instructions the same way, as the Java
    runners' external environment fails after its own timeout.
 
-These are Beam internals (private attributes of the FnApiRunner's worker handlers); a test
-runs each failure against the installed Beam, so an upgrade that moves them fails there.
+These are Beam internals (private attributes of the FnApiRunner's worker handlers): the guards
+replace two of them on entry and put Beam's own back on exit, and a test runs each failure
+against the installed Beam, so an upgrade that moves them fails there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
+WRITTEN_FOR_BEAM = "2.59.0"  # the Beam whose internals the guards replace (constraints.txt pins it)
 DEFAULT_CONNECT_TIMEOUT_S = 60.0
 POOL_CHECK_TIMEOUT_S = 5.0
 
-_lock = threading.Lock()
-_installed = False
-_connect_timeout_s = DEFAULT_CONNECT_TIMEOUT_S
-_failures: List[str] = []
+_active = threading.Lock()  # the guards replace process-wide Beam state: one run at a time
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -91,29 +92,69 @@ def check_pool(address: str, timeout_s: float = POOL_CHECK_TIMEOUT_S) -> None:
         channel.close()
 
 
-def take_failures() -> List[str]:
-    """The worker failures the guards saw since the last call (oldest first)."""
-    with _lock:
-        found = list(_failures)
-        _failures.clear()
-    return found
+class RunnerGuards:
+    """The worker failures the guards saw during one run, oldest first."""
+
+    def __init__(self, connect_timeout_s: float):
+        self.connect_timeout_s = connect_timeout_s
+        self._lock = threading.Lock()
+        self._failures: List[str] = []
+
+    def take_failures(self) -> List[str]:
+        """The failures seen since the last call."""
+        with self._lock:
+            found = list(self._failures)
+            self._failures.clear()
+        return found
+
+    def record(self, message: str) -> str:
+        with self._lock:
+            self._failures.append(message)
+        return message
 
 
-def _record(message: str) -> str:
-    with _lock:
-        _failures.append(message)
-    return message
+def check_beam_version(installed: Optional[str] = None) -> None:
+    """Raises BeamWorkerError, in one line naming both versions, unless the installed Beam is
+    the one the guards were written for."""
+    if installed is None:
+        import apache_beam
+
+        installed = apache_beam.__version__
+    if installed != WRITTEN_FOR_BEAM:
+        raise BeamWorkerError(
+            f"the portable runner's worker guards (pipeline/beam_portable.py) were written for apache-beam "
+            f"{WRITTEN_FOR_BEAM} and replace its internals; apache-beam {installed} is installed: install "
+            f"apache-beam=={WRITTEN_FOR_BEAM} (constraints.txt) or run the Beam stages on the DirectRunner")
 
 
-def install_runner_guards(connect_timeout_s: Optional[float] = None) -> None:
-    """Installs the three guards above (idempotent; a later call with a timeout changes it)."""
-    global _installed, _connect_timeout_s
-    with _lock:
-        if connect_timeout_s is not None:
-            _connect_timeout_s = connect_timeout_s
-        if _installed:
-            return
-        _installed = True
+@contextlib.contextmanager
+def runner_guards(connect_timeout_s: Optional[float] = None) -> Iterator[RunnerGuards]:
+    """The three guards above for the with-block; Beam's own job invoker and EXTERNAL worker
+    handler are put back on exit. Refuses another Beam version (check_beam_version) and a
+    second run in the same process while one is guarded."""
+    check_beam_version()
+    if not _active.acquire(blocking=False):
+        raise BeamWorkerError("another pipeline run in this process is using the portable runner's worker guards")
+    guards = RunnerGuards(DEFAULT_CONNECT_TIMEOUT_S if connect_timeout_s is None else connect_timeout_s)
+    try:
+        from apache_beam.portability import common_urns
+        from apache_beam.runners.portability import local_job_service
+        from apache_beam.runners.portability.fn_api_runner import worker_handlers
+
+        urn = common_urns.environments.EXTERNAL.urn
+        registry = worker_handlers.WorkerHandler._registered_environments
+        saved_invoker, saved_external = local_job_service.BeamJob.__dict__["_invoke_runner"], registry[urn]
+        _install(guards)
+        try:
+            yield guards
+        finally:
+            local_job_service.BeamJob._invoke_runner = saved_invoker
+            registry[urn] = saved_external
+    finally:
+        _active.release()
+
+
+def _install(guards: RunnerGuards) -> None:
     from apache_beam.options import pipeline_options
     from apache_beam.portability import common_urns
     from apache_beam.portability.api import beam_fn_api_pb2, beam_runner_api_pb2
@@ -156,16 +197,16 @@ def install_runner_guards(connect_timeout_s: Optional[float] = None) -> None:
         if closing.is_set():
             return  # the runner closed it: the end of the job
         # Also when nothing is pending: an instruction sent later would wait for it forever.
-        fail_connection(conn, _record(
+        fail_connection(conn, guards.record(
             f"Beam SDK worker {worker_id} {reason} with {len(conn._futures_by_id)} instruction(s) unanswered: "
             f"the worker process died (see the worker pool's log)"))
 
     def watch_connect(conn, worker_id, url, asked):
-        """Workers start side by side; each one gets `_connect_timeout_s` to connect."""
+        """Workers start side by side; each one gets `guards.connect_timeout_s` to connect."""
         while conn._state == worker_handlers.BeamFnControlServicer.UNSTARTED_STATE:
-            if time.monotonic() - asked > _connect_timeout_s:
-                fail_connection(conn, _record(
-                    f"Beam SDK worker {worker_id} did not connect within {_connect_timeout_s:.0f} s: the pool at "
+            if time.monotonic() - asked > guards.connect_timeout_s:
+                fail_connection(conn, guards.record(
+                    f"Beam SDK worker {worker_id} did not connect within {guards.connect_timeout_s:.0f} s: the pool at "
                     f"{url} started it, and it died or hung on start-up (see the worker pool's log)"))
                 return
             time.sleep(0.05)
@@ -192,11 +233,11 @@ def install_runner_guards(connect_timeout_s: Optional[float] = None) -> None:
             try:
                 super().start_worker()
             except grpc.RpcError as e:
-                raise BeamWorkerError(_record(
+                raise BeamWorkerError(guards.record(
                     f"no Beam SDK worker pool answers at {url} ({e.code().name}); start one with "
                     f"`fer-pipeline beam-workers`")) from None
             except RuntimeError as e:  # the pool answered with an error
-                raise BeamWorkerError(_record(f"the worker pool at {url} could not start a worker: {e}")) from None
+                raise BeamWorkerError(guards.record(f"the worker pool at {url} could not start a worker: {e}")) from None
             threading.Thread(target=watch_connect, args=(conn, self.worker_id, url, time.monotonic()),
                              name="beam_connect_watch", daemon=True).start()
 

@@ -7,6 +7,7 @@ artifacts under OUTPUT/pipeline_root, pushed models under OUTPUT/serving_model/f
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -203,20 +204,22 @@ def run(data: str, output_dir: str, options: PipelineOptions = PipelineOptions()
     pipeline, beam_args = build(data, output_dir, options, stream)
     pool_address = beam_portable.external_pool_address(beam_args)
     if pool_address:
-        beam_portable.install_runner_guards()
         beam_portable.check_pool(pool_address)
-        beam_portable.take_failures()
     reporter = StageReporter(configs.PIPELINE_NAME, configs.metadata_path(output_dir), stream)
     log_handler = _log_to_file(log_path or new_log_path(output_dir))
     print(f"Full log: {log_handler.baseFilename}", file=stream, flush=True)
 
+    guards = None
     try:
-        with reporter:
-            tfx.orchestration.LocalDagRunner().run(pipeline)
+        with contextlib.ExitStack() as scope:
+            if pool_address:  # Beam's internals are guarded for this run only
+                guards = scope.enter_context(beam_portable.runner_guards())
+            with reporter:
+                tfx.orchestration.LocalDagRunner().run(pipeline)
     except Exception as e:
         # The traceback goes to the log file only (INFO); the console gets the CLI's one line.
         logging.getLogger(__name__).info("pipeline run failed", exc_info=True)
-        worker_failures = beam_portable.take_failures() if pool_address else []
+        worker_failures = guards.take_failures() if guards else []
         if worker_failures:  # the job's own error only says "Error running pipeline."
             raise beam_portable.BeamWorkerError(worker_failures[0]) from e
         raise

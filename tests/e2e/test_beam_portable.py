@@ -111,10 +111,9 @@ def test_same_tfma_metrics_as_the_direct_runner(portable_run, tmp_path):
 
 
 @pytest.fixture
-def short_connect_timeout():
-    beam_portable.install_runner_guards(connect_timeout_s=10)
+def short_connect_timeout(monkeypatch):
+    monkeypatch.setattr(beam_portable, "DEFAULT_CONNECT_TIMEOUT_S", 10)
     yield 10
-    beam_portable.install_runner_guards(connect_timeout_s=beam_portable.DEFAULT_CONNECT_TIMEOUT_S)
 
 
 def _run_failing(demo_csv, tmp_path, beam_args):

@@ -108,3 +108,36 @@ def test_beam_workers_on_a_port_in_use_is_one_line():
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [f"error: port {port} is in use"]
+
+
+def test_the_guards_replace_beams_internals_for_the_block_only():
+    from apache_beam.portability import common_urns
+    from apache_beam.runners.portability import local_job_service
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+
+    registry = worker_handlers.WorkerHandler._registered_environments
+    urn = common_urns.environments.EXTERNAL.urn
+    before = (local_job_service.BeamJob.__dict__["_invoke_runner"], registry[urn])
+    with beam_portable.runner_guards(connect_timeout_s=3) as guards:
+        assert local_job_service.BeamJob.__dict__["_invoke_runner"] is not before[0]
+        assert registry[urn] is not before[1]
+        assert guards.connect_timeout_s == 3 and guards.take_failures() == []
+        with pytest.raises(beam_portable.BeamWorkerError, match="another pipeline run"):
+            with beam_portable.runner_guards():
+                pass
+    assert (local_job_service.BeamJob.__dict__["_invoke_runner"], registry[urn]) == before
+    with pytest.raises(RuntimeError):
+        with beam_portable.runner_guards():
+            raise RuntimeError("a failed run")
+    assert (local_job_service.BeamJob.__dict__["_invoke_runner"], registry[urn]) == before
+
+
+def test_another_beam_version_is_refused_in_one_line():
+    import apache_beam
+
+    assert apache_beam.__version__ == beam_portable.WRITTEN_FOR_BEAM  # constraints.txt's pin
+    beam_portable.check_beam_version()
+    with pytest.raises(beam_portable.BeamWorkerError) as raised:
+        beam_portable.check_beam_version("2.60.0")
+    message = str(raised.value)
+    assert "\n" not in message and "2.59.0" in message and "2.60.0" in message
