@@ -5,7 +5,8 @@
 
 1. takes the run's newest pushed version (OUTPUT/serving_model/fer/<version>: blessed by the
    Evaluator on PublicTest) and copies it to models/pretrained/<model>/<version>/, replacing
-   what was shipped before;
+   every model shipped before (the repository holds one, within 10 MB); the Trainer summary
+   read is the one of the Trainer execution that exported this very SavedModel;
 2. evaluates the copy through its serving_default signature (fer-pipeline evaluate's code)
    on PublicTest, on PrivateTest when the file has it, and on the validation carve that
    selected it;
@@ -49,6 +50,19 @@ def time_to_accuracy(history, mark):
     return None
 
 
+def trainer_execution_of(pushed, run):
+    """The FerTrainer/model_run/<execution> folder whose model the Pusher copied to `pushed`:
+    the execution whose exported saved_model.pb is byte-identical to the pushed one."""
+    with open(os.path.join(pushed, "saved_model.pb"), "rb") as f:
+        pushed_graph = f.read()
+    trainer = os.path.join(run, "pipeline_root", "FerTrainer")
+    for exported in glob.glob(os.path.join(trainer, "model", "*", "Format-Serving", "saved_model.pb")):
+        with open(exported, "rb") as f:
+            if f.read() == pushed_graph:
+                return os.path.join(trainer, "model_run", exported.split(os.sep)[-3])
+    raise SystemExit(f"{pushed}: no FerTrainer execution under {trainer} exported this model")
+
+
 def directory_bytes(path):
     return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)
 
@@ -66,14 +80,15 @@ def main(argv=None):
 
     pushed = _latest(os.path.join(args.run, "serving_model", features.SERVING_MODEL_NAME, "*"),
                      key=lambda d: int(os.path.basename(d)))
-    summary_path = _latest(os.path.join(args.run, "pipeline_root", "FerTrainer", "model_run", "*",
-                                        names.TRAINING_SUMMARY_FILE), key=lambda d: int(d.split(os.sep)[-2]))
+    summary_path = os.path.join(trainer_execution_of(pushed, args.run), names.TRAINING_SUMMARY_FILE)
     summary = json.load(open(summary_path))
     model = summary["model"]
     version = os.path.basename(pushed)
-    base = os.path.join(REPO, "models", "pretrained", model)
-    if os.path.isdir(base):
-        shutil.rmtree(base)
+    pretrained = os.path.join(REPO, "models", "pretrained")
+    for previous in glob.glob(os.path.join(pretrained, "*")):
+        print(f"removing the previously shipped {previous}", file=sys.stderr)
+        shutil.rmtree(previous)
+    base = os.path.join(pretrained, model)
     shipped = os.path.join(base, version)
     shutil.copytree(pushed, shipped)
     size = directory_bytes(base)
@@ -86,6 +101,12 @@ def main(argv=None):
             results[usage] = evaluate.evaluate(shipped, args.data, usage)
         except ValueError as e:  # no such rows (this copy of FER-2013 has no PrivateTest)
             results[usage] = {"not_measured": str(e)}
+    from models import macs, registry
+
+    keras_model = registry.build(model)
+    cost = {"forward_passes": macs.forward_passes(shipped, keras_model),
+            "multiply_adds_per_face": macs.serving_macs(shipped, keras_model),
+            "paper_cnn_multiply_adds_per_face": macs.count_macs(registry.build("proposed_cnn"))}
     history = summary["history"]
     reached = time_to_accuracy(history, PAPER_ACCURACY)
     card = {
@@ -93,6 +114,7 @@ def main(argv=None):
         "version": version,
         "shipped_bytes": size,
         "parameters": summary["parameters"],
+        "cost": cost,
         "data": os.path.basename(args.data),
         "train_command": args.train_command,
         "train_commit": args.train_commit,
@@ -101,7 +123,8 @@ def main(argv=None):
         "best_epoch": summary["best_epoch"],
         "stopped_early": summary["stopped_early"],
         "best_valid_accuracy": summary["best_val_accuracy"],
-        "training_wall_seconds": round(sum(h.get("seconds", 0.0) for h in history), 1),
+        "training_wall_seconds": round(summary.get("train_seconds_total", sum(h.get("seconds", 0.0) for h in history)), 1),
+        "training_pieces": summary.get("pieces", 1),
         "time_to_paper_accuracy": ({"epoch": reached[0], "seconds": round(reached[1], 1)} if reached else None),
         "history": history,
         "evaluation": results,
@@ -115,6 +138,9 @@ def main(argv=None):
     print(json.dumps({k: v for k, v in card.items() if k not in ("history", "evaluation")}, indent=1))
     print(json.dumps({u: {k: r.get(k) for k in ("examples", "accuracy", names.TOP2_ACCURACY, names.MACRO_F1)}
                       for u, r in results.items()}, indent=1))
+    if features.SHIPPED_MODEL_NAME != model:
+        print(f"models/features.py: set SHIPPED_MODEL_NAME = {model!r}: serve, predict and analyze() read it",
+              file=sys.stderr)
 
 
 def _pct(value):
@@ -135,7 +161,11 @@ def render_card(card, notes):
         "",
         "## Model",
         f"- `{card['model']}` (models/{card['model']}.py): {card['parameters']:,} parameters; "
-        f"{card['shipped_bytes'] / 1e6:.2f} MB on disk with its Transform graph.",
+        f"{card['shipped_bytes'] / 1e6:.2f} MB on disk with its Transform graph and its int8 TFLite twin.",
+        f"- Cost: {card['cost']['multiply_adds_per_face'] / 1e6:.1f} M multiply-adds per face as `serving_default` "
+        f"runs it ({card['cost']['forward_passes']} forward pass(es) of the network), "
+        f"1/{card['cost']['paper_cnn_multiply_adds_per_face'] / card['cost']['multiply_adds_per_face']:.1f} of "
+        f"the paper CNN's {card['cost']['paper_cnn_multiply_adds_per_face'] / 1e6:.1f} M (models/macs.py).",
         "- Signatures as every pushed model: `serving_default` (uint8 image [N,48,48,1] -> probabilities",
         "  float32 [N,7], FER label order), `classify` (serialized tf.Example -> scores, classes),",
         "  `transform_features`.",
@@ -143,9 +173,11 @@ def render_card(card, notes):
         + ("yes." if card["config"].get("tta") else "no."),
         "",
         "## Data and splits",
-        f"- FER-2013 ({card['data']}): the Training and PublicTest rows (this copy has no PrivateTest).",
-        "- Training -> `train` (90 %) and `valid` (10 %, seeded and stratified by class): the `valid`",
-        "  carve alone selected the model (early stopping, best-weights restore, learning-rate plateau).",
+        f"- FER-2013 ({card['data']}): the Training and PublicTest rows"
+        + (" (this copy has no PrivateTest)." if "not_measured" in private else ", and PrivateTest."),
+        f"- Training -> `train` and `valid` ({carve.get('examples', '?')} rows, seeded and stratified by class):",
+        "  the `valid` carve alone selected the model (early stopping or the best epoch's weights, and",
+        "  the learning-rate schedule where it reacts to a plateau).",
         "- PublicTest -> `eval`: never seen in training or selection; reported and blessed on.",
         "",
         "## How it was trained",
@@ -154,7 +186,8 @@ def render_card(card, notes):
         f"- Recipe: {json.dumps(card['config'], sort_keys=True)}",
         f"- Epochs run: {card['epochs_run']} (best: epoch {card['best_epoch']}; "
         f"{'stopped early' if card['stopped_early'] else 'did not stop early'}), wall time "
-        f"{card['training_wall_seconds'] / 60:.1f} min on {card['machine']}.",
+        f"{card['training_wall_seconds'] / 60:.1f} min of training in {card['training_pieces']} piece(s) on "
+        f"{card['machine']}.",
     ]
     reached = card["time_to_paper_accuracy"]
     lines.append(f"- Validation accuracy first reached the paper's 60.58 % at epoch {reached['epoch']}, after "
