@@ -24,13 +24,14 @@ PublicTest curve, best epoch and best accuracy. Data: the transformed splits of 
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+
+import cells  # noqa: E402  (bench/cells.py)
 
 CELLS = {
     "select_on_publictest": ("train",),
@@ -85,25 +86,9 @@ def main(argv=None):
     unknown = [n for n in names if n not in CELLS]
     if unknown:
         parser.error(f"unknown cells {unknown}; choose from {', '.join(CELLS)}")
-    done = set()
-    if os.path.exists(args.results):
-        with open(args.results) as f:
-            done = {json.loads(line)["cell"] for line in f if line.strip()}
-    for name in names:
-        if name in done:
-            print(f"{name}: done (in {args.results})", flush=True)
-            continue
-        print(f"{name}: training", flush=True)
-        # Each cell in its own process: a clean Keras state and global policy.
-        out = subprocess.run([sys.executable, __file__, "--cell", name, "--run", args.run, "--out", args.out,
-                              "--data-cache", args.data_cache, "--results", args.results],
-                             stdout=subprocess.PIPE, text=True, check=True).stdout
-        line = [l for l in out.splitlines() if l.startswith("{")][-1]
-        print(line, flush=True)
-        os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
-        with open(args.results, "a") as f:
-            f.write(line + "\n")
-    return 0
+    return cells.run_cells(names, args.results, lambda name: [
+        __file__, "--cell", name, "--run", args.run, "--out", args.out, "--data-cache", args.data_cache,
+        "--results", args.results])
 
 
 if __name__ == "__main__":

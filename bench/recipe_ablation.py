@@ -19,12 +19,14 @@ import argparse
 import glob
 import json
 import os
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import cells  # noqa: E402  (bench/cells.py)
 
 TARGET = 0.606  # the paper's PublicTest accuracy, as a valid-carve milestone (time to accuracy)
 WIDE = (32, (56, 112, 224))  # 75.7 M multiply-adds: one pass within 88.5 M, no TTA
@@ -153,26 +155,9 @@ def main(argv=None):
     unknown = [n for n in names if n not in CELLS]
     if unknown:
         parser.error(f"unknown cells {unknown}; choose from {', '.join(CELLS)}")
-    done = set()
-    if os.path.exists(args.results):
-        with open(args.results) as f:
-            done = {json.loads(line)["cell"] for line in f if line.strip() and json.loads(line).get("epochs") == args.epochs}
-    for name in names:
-        if name in done:
-            print(f"{name}: done", flush=True)
-            continue
-        print(f"{name}: training ({args.epochs} epochs)", flush=True)
-        result = subprocess.run([sys.executable, __file__, "--run", args.run, "--out", args.out, "--results",
-                                 args.results, "--epochs", str(args.epochs), "--cell", name],
-                                capture_output=True, text=True)
-        lines = [line for line in result.stdout.splitlines() if line.startswith('{"cell"')]
-        if result.returncode or not lines:
-            print(f"{name}: failed (exit {result.returncode})\n{result.stderr[-3000:]}", flush=True)
-            return 1
-        with open(args.results, "a") as f:
-            f.write(lines[-1] + "\n")
-        print(lines[-1], flush=True)
-    return 0
+    return cells.run_cells(names, args.results, lambda name: [
+        __file__, "--run", args.run, "--out", args.out, "--results", args.results, "--epochs", str(args.epochs),
+        "--cell", name], keep=lambda record: record.get("epochs") == args.epochs)
 
 
 if __name__ == "__main__":
