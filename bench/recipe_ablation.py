@@ -9,6 +9,7 @@ it was reached, training images/s, and the time to reach TARGET valid accuracy.
 
     .venv/bin/python bench/recipe_ablation.py --run runs/paper_cnn --out runs/ablation \
         --results bench/results/recipe_ablation.jsonl [--epochs 15] [--cells base,v1,...]
+    .venv/bin/python bench/recipe_ablation.py --results bench/results/recipe_ablation.jsonl --report
 
 Cells run one after another, each in its own process (a clean Keras state), and resume: a
 cell with a result line is skipped, a cell that was killed continues from its last epoch.
@@ -140,17 +141,47 @@ def run_cell(name, args):
     }), flush=True)
 
 
+def lever(name):
+    """What a cell changes against the base recipe, in words."""
+    if name in ("base", "v1"):
+        return {"base": "the base recipe", "v1": "version 1's recipe (Adam 1e-3 halved on plateaus, float32)"}[name]
+    changed = {k: v for k, v in CELLS[name].items() if BASE.get(k) != v}
+    return ", ".join(f"{k} {json.dumps(v)}" for k, v in changed.items())
+
+
+def report(records, epochs):
+    """The results page: one row a cell at the `epochs` budget, then the raw lines."""
+    rows = [r for r in records if r.get("epochs") == epochs]
+    base = next((r for r in rows if r["cell"] == "base"), None)
+    lines = [f"| cell | change against base | valid accuracy (best epoch) | with flip TTA | vs base | "
+             f"median epoch s | time to {TARGET:.1%} valid |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        delta = "" if base is None or r is base else f"{100 * (r['valid_accuracy'] - base['valid_accuracy']):+.2f} pt"
+        reached = r.get(f"time_to_valid_{TARGET}")
+        lines.append(f"| {r['cell']} | {lever(r['cell'])} | {100 * r['valid_accuracy']:.2f} % ({r['best_epoch']}) | "
+                     f"{100 * r['valid_accuracy_flip_tta']:.2f} % | {delta} | {r['median_epoch_seconds']:.1f} | "
+                     + (f"epoch {reached['epoch']}, {reached['seconds']:.0f} s" if reached else "not reached") + " |")
+    return "\n".join(lines + ["", "Raw lines:", "", "```"] + [json.dumps(r) for r in rows] + ["```", ""])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", required=True, help="a fer-pipeline run whose Transform ran on the full data")
-    parser.add_argument("--out", required=True, help="cells' checkpoints and the data cache")
+    parser.add_argument("--run", help="a fer-pipeline run whose Transform ran on the full data")
+    parser.add_argument("--out", help="cells' checkpoints and the data cache")
     parser.add_argument("--results", required=True, help="JSON lines file the results are appended to")
     parser.add_argument("--epochs", type=int, default=15, help="the fixed budget of every cell")
     parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated, from: " + ", ".join(CELLS))
     parser.add_argument("--cell", help=argparse.SUPPRESS)  # one cell, in this process
+    parser.add_argument("--report", action="store_true", help="print the results file as a markdown table and exit")
     args = parser.parse_args(argv)
     if args.cell:
         return run_cell(args.cell, args)
+    if args.report:
+        with open(args.results) as f:
+            print(report([json.loads(line) for line in f if line.strip()], args.epochs))
+        return 0
+    if not (args.run and args.out):
+        parser.error("--run and --out are required to run cells")
     names = args.cells.split(",")
     unknown = [n for n in names if n not in CELLS]
     if unknown:
