@@ -169,7 +169,12 @@ def _run(args) -> int:
 
 def _kubeflow_compile(args) -> int:
     from kubeflow import config
+    from models import warm_start
 
+    if args.warm_start == warm_start.SHIPPED:  # a name the local runner resolves on its own machine
+        print(f"error: --warm-start {args.warm_start}: on Kubeflow give the URI of a Model artifact (a folder holding "
+              "Format-Serving/), which the cluster can read", file=sys.stderr)
+        return 2
     # The defaults let a compile run anywhere; a cluster needs its own of both.
     if args.image is None:
         args.image = config.DEFAULT_IMAGE
@@ -392,7 +397,10 @@ def _add_kubeflow(sub) -> None:
     c.add_argument("--data-root", default=config.DEFAULT_DATA_ROOT, help="default of the data_root runtime parameter")
     c.add_argument("--serving-model-dir", help="Pusher destination (default: serving_model/fer beside the pipeline root)")
     pipeline_options.add_arguments(c, pipeline_options.KUBEFLOW, notes={
-        "beam_args": " (default: " + " ".join(config.DEFAULT_BEAM_ARGS) + ")"})
+        "beam_args": " (default: " + " ".join(config.DEFAULT_BEAM_ARGS) + ")",
+        "warm_start": ". On Kubeflow PATH is the URI of a Model artifact, a folder holding Format-Serving/ (an "
+                      "earlier run's FerTrainer model), read by the Trainer's base_model Importer; it is the "
+                      f"default of the {config.WARM_START_PARAMETER} runtime parameter"})
     c.add_argument("--no-infra-validation", action="store_true",
                    help="leave out InfraValidator (needed for Vertex AI, which has no Kubernetes API)")
     c.add_argument("--serving-tag", default=infra_defaults.DEFAULT_SERVING_TAG,
@@ -410,7 +418,9 @@ def _add_kubeflow(sub) -> None:
                    help="KFP experiment (created if missing) (default: %(default)s)")
     s.add_argument("--run-name")
     s.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="runtime parameter (repeatable): data_root, epochs, batch_size, learning_rate")
+                   help="runtime parameter (repeatable): " + ", ".join(
+                       [config.DATA_ROOT_PARAMETER, *pipeline_options.runtime_parameter_fields()]) + ", and "
+                        f"{config.WARM_START_PARAMETER} in a pipeline compiled with --warm-start")
     s.add_argument("--pipeline-root", help="override the compiled pipeline root for this run")
     s.add_argument("--namespace", help="KFP: namespace (multi-user deployments)")
     s.add_argument("--service-account")

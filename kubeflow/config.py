@@ -17,4 +17,7 @@ DEFAULT_EXPERIMENT = "fer"
 
 # Runtime parameters of the compiled pipeline.
 DATA_ROOT_PARAMETER = "data_root"
+# With --warm-start: the URI of the Model artifact the Trainer starts from (a folder holding
+# Format-Serving/, which is where TFX's Trainer and Evaluator read a Model's SavedModel).
+WARM_START_PARAMETER = "warm_start"
 # The Trainer's runtime parameters are declared from pipeline/options.py (runtime_parameter_fields).

@@ -19,7 +19,7 @@ from tfx.orchestration import data_types
 
 from components.fer_infra_validator import component as infra_validation
 from kubeflow.config import (DATA_ROOT_PARAMETER, DEFAULT_BEAM_ARGS, DEFAULT_DATA_ROOT, DEFAULT_IMAGE,
-                             DEFAULT_PIPELINE_ROOT, IMAGE_SCHEMA_FILE)
+                             DEFAULT_PIPELINE_ROOT, IMAGE_SCHEMA_FILE, WARM_START_PARAMETER)
 from models.train_config import TrainConfig
 from pipeline import configs, options as pipeline_options
 from pipeline.options import PipelineOptions
@@ -47,28 +47,35 @@ class CompileOptions:
 
 
 def runtime_parameter_defaults(options: CompileOptions) -> Dict[str, Any]:
-    """data_root and the Trainer's runtime knobs, each defaulting to what this run resolves to
-    (the options' value, else the model's recipe, else TrainConfig's)."""
+    """data_root, the Trainer's runtime knobs, each defaulting to what this run resolves to
+    (the options' value, else the model's recipe, else TrainConfig's), and with --warm-start
+    the warm start's URI."""
     defaults: Dict[str, Any] = {DATA_ROOT_PARAMETER: options.data_root}
     resolved = TrainConfig.from_dict(options.pipeline.training.train_config())
     for name, ptype in pipeline_options.runtime_parameter_fields().items():
         defaults[name] = ptype(getattr(resolved, name))
+    if options.pipeline.warm_start:
+        defaults[WARM_START_PARAMETER] = options.pipeline.warm_start
     return defaults
 
 
 def build_pipeline(options: CompileOptions) -> tfx.dsl.Pipeline:
-    """create_pipeline() with the data root and the trainer knobs as runtime parameters."""
+    """create_pipeline() with the data root, the trainer knobs and the warm start as runtime
+    parameters."""
     defaults = runtime_parameter_defaults(options)
-    data_root = data_types.RuntimeParameter(name=DATA_ROOT_PARAMETER, ptype=str, default=defaults[DATA_ROOT_PARAMETER])
-    knobs = {name: data_types.RuntimeParameter(name=name, ptype=ptype, default=defaults[name])
-             for name, ptype in pipeline_options.runtime_parameter_fields().items()}
+    parameter = lambda name, ptype: data_types.RuntimeParameter(name=name, ptype=ptype,  # noqa: E731
+                                                                default=defaults[name])
+    knobs = {name: parameter(name, ptype) for name, ptype in pipeline_options.runtime_parameter_fields().items()}
+    pipeline = options.pipeline
+    if pipeline.warm_start:  # the Importer reads the URI at run time: a run may start from another model
+        pipeline = pipeline.replace(warm_start=parameter(WARM_START_PARAMETER, str))
     beam_args = options.pipeline.beam_args
     return create_pipeline(
         configs.PIPELINE_NAME,
         options.pipeline_root,
-        data_root,
+        parameter(DATA_ROOT_PARAMETER, str),
         options.serving_model_dir or default_serving_model_dir(options.pipeline_root),
-        options.pipeline,
+        pipeline,
         schema_file=IMAGE_SCHEMA_FILE,
         runtime_knobs=knobs,
         enable_infra_validation=options.enable_infra_validation,

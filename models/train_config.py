@@ -2,6 +2,14 @@
 the Kubeflow compiler read its defaults without loading Keras; models/trainer.py trains with
 it).
 
+TrainConfig is also where a training knob is declared, once: a field made with `knob()` has
+its type and default here, and its help text, its command-line flag and whether it is a
+runtime parameter in the field's metadata. From these, pipeline/options.py derives
+TrainingOptions and the flags of `fer-pipeline run` and `kubeflow compile`, and
+components/fer_trainer derives FerTrainer's execution parameters (which the Kubeflow compiler
+declares as runtime parameters). Adding a knob is one `knob()` field here plus its use in
+models/trainer.py.
+
 Paper settings (defaults): Adam lr 1e-4 with Keras' legacy `decay=1e-6`; batch 128; up to
 100 epochs; early stopping with patience 4 on validation accuracy. A model's catalogue entry
 may bring its own recipe (models/catalog.py); the run's values override both, and the Tuner's
@@ -10,10 +18,12 @@ best hyperparameters override all.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-from typing import Dict, Optional
+import typing
+from typing import Any, Dict, Optional, Tuple
 
-from models import catalog
+from models import arg_types, catalog
 
 PRECISIONS = ("float32", "mixed_bfloat16")  # keras dtype policies for training
 # Table V's three (SGD without momentum, as Keras' default), and SGD with Nesterov momentum 0.9.
@@ -24,30 +34,74 @@ OPTIMIZERS = TABLE_V_OPTIMIZERS + ("nesterov",)
 LR_SCHEDULES = ("inverse_time", "plateau", "cosine")
 # The hyperparameters the Tuner searches (models/tuning.py); its best values win.
 TUNED_FIELDS = ("optimizer", "learning_rate", "batch_size")
+# The fer-pipeline commands that may offer a knob's flag (pipeline/options.py's runner names).
+BOTH_RUNNERS = ("local", "kubeflow")
+
+
+def knob(default: Any, help: str, *, runtime: bool = False, recipe: bool = True, parse=None,
+         choices: Optional[Tuple] = None, metavar: Optional[str] = None, runners: Tuple[str, ...] = BOTH_RUNNERS):
+    """A TrainConfig field that users set.
+
+    help: the flag's help text (its default is appended from here and the catalogue's recipes).
+    runtime: an orchestrator may set it per run without recompiling (FerTrainer's execution
+      parameter; the Kubeflow compiler makes it a pipeline runtime parameter). int, float or str.
+    recipe: a model's catalogue recipe may set it, so a run that does not give it says None
+      ("not given") rather than this default.
+    parse: the argparse type when the field's own type is not enough (models/arg_types.py).
+    runners: the commands that offer its flag ("local": fer-pipeline run, "kubeflow":
+      kubeflow compile); empty: set by code only.
+    """
+    return dataclasses.field(default=default, metadata={
+        "knob": True, "help": help, "runtime": runtime, "recipe": recipe, "parse": parse, "choices": choices,
+        "metavar": metavar, "runners": runners})
+
+
+def _model_name(name: str) -> str:
+    """A model the catalogue lists (read when parsing: tests register their own), or one it
+    names as not servable (the pipeline then refuses it with a pointer to bench/)."""
+    if name not in catalog.ENTRIES and name not in catalog.NOT_SERVABLE:
+        raise argparse.ArgumentTypeError(f"unknown model {name!r}; choose one of: {', '.join(sorted(catalog.ENTRIES))}")
+    return name
+
+
+_FRACTION_BELOW_1 = arg_types.ranged(float, 0.0, 0.99, "a fraction below 1")
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    model: str = catalog.DEFAULT_MODEL
-    epochs: int = 100
-    batch_size: int = 128
-    learning_rate: float = 1e-4
+    # The knobs, in the order of their flags in --help.
+    model: str = knob(catalog.DEFAULT_MODEL, "model to train: " + "; ".join(
+        f"{name} ({entry.description})" for name, entry in catalog.ENTRIES.items()), recipe=False, metavar="NAME",
+        parse=_model_name)
+    epochs: int = knob(100, "most epochs; early stopping ends sooner", runtime=True, parse=arg_types.positive_int)
+    batch_size: int = knob(128, "training batch size", runtime=True, parse=arg_types.positive_int)
+    learning_rate: float = knob(1e-4, "initial learning rate", runtime=True, parse=arg_types.positive_float)
+    optimizer: str = knob("adam", "optimizer", choices=OPTIMIZERS)
+    lr_schedule: str = knob("inverse_time", "learning-rate schedule: the paper's inverse-time decay, halving on "
+                                            "plateaus, or warm-up then cosine decay to 0 at the last epoch",
+                            choices=LR_SCHEDULES)
+    warmup_epochs: int = knob(0, "cosine schedule: epochs of linear warm-up", parse=arg_types.non_negative_int)
+    patience: int = knob(4, "early-stopping patience in epochs (validation accuracy)",
+                         parse=arg_types.non_negative_int)
+    label_smoothing: float = knob(0.0, "label smoothing of the training loss", parse=_FRACTION_BELOW_1)
+    mixup: float = knob(0.0, "mixup's Beta(alpha, alpha) for training batches; 0: off",
+                        parse=arg_types.non_negative_float)
+    random_erasing: float = knob(0.0, "probability that a training image gets an erased rectangle",
+                                 parse=_FRACTION_BELOW_1)
+    augment: bool = knob(False, "random flip/rotation/shift of training images")
+    tta: bool = knob(False, "serving averages each face and its mirror image")
+    precision: str = knob("float32", "training precision: mixed_bfloat16 computes in bf16 (float32 weights; "
+                                     "the export is float32), faster on CPUs with bf16 units", choices=PRECISIONS)
+    resume: bool = knob(False, "continue training from the checkpoint directory's last epoch", recipe=False,
+                        runners=("local",))
+    # The Trainer's model_run dir when None; the local runner gives OUTPUT/checkpoints/<model>.
+    checkpoint_dir: Optional[str] = knob(None, "training checkpoints (default: OUTPUT/checkpoints/<model>)",
+                                         recipe=False, runners=())
+    # Set by the pipeline or by code, not knobs of their own.
     decay: float = 1e-6  # inverse_time only
-    optimizer: str = "adam"
-    lr_schedule: str = "inverse_time"  # LR_SCHEDULES
-    warmup_epochs: int = 0  # cosine only
-    patience: int = 4
-    augment: bool = False  # random flip/rotation/shift of training batches (models/augmentation.py)
-    random_erasing: float = 0.0  # probability that a training image gets an erased rectangle
-    mixup: float = 0.0  # mixup's Beta(alpha, alpha); 0: off
-    label_smoothing: float = 0.0
-    tta: bool = False  # serving signatures average the image and its mirror image
-    precision: str = "float32"  # "mixed_bfloat16": bf16 compute, float32 weights; export is float32
-    use_class_weights: bool = False
+    use_class_weights: bool = False  # PipelineOptions.enable_class_weights (--class-weights)
     shuffle_buffer: int = 8192
     seed: int = 42
-    checkpoint_dir: Optional[str] = None  # defaults to the Trainer's model_run dir
-    resume: bool = False  # continue from checkpoint_dir's last epoch
     class_weights: Optional[Dict[int, float]] = None  # balanced weights, handed over by the FerTrainer executor
 
     def __post_init__(self):
@@ -88,9 +142,28 @@ class TrainConfig:
         return dataclasses.replace(self, **{k: type(getattr(self, k))(values[k]) for k in TUNED_FIELDS if k in values})
 
 
-# The fields an orchestrator may set per run without recompiling: FerTrainer's execution
+def knobs() -> Dict[str, dataclasses.Field]:
+    """The knobs (fields made with knob()) by name, in declaration order."""
+    return {f.name: f for f in dataclasses.fields(TrainConfig) if f.metadata.get("knob")}
+
+
+def knob_types() -> Dict[str, Any]:
+    """Each knob's type (resolved: this module's annotations are strings)."""
+    hints = typing.get_type_hints(TrainConfig)
+    return {name: hints[name] for name in knobs()}
+
+
+# The knobs an orchestrator may set per run without recompiling: FerTrainer's execution
 # parameters, which KFP binds to pipeline runtime parameters (name -> type).
-RUNTIME_KNOBS = {"epochs": int, "batch_size": int, "learning_rate": float}
+def _runtime_knobs() -> Dict[str, type]:
+    found = {name: ptype for name, ptype in knob_types().items() if knobs()[name].metadata["runtime"]}
+    for name, ptype in found.items():
+        if ptype not in (int, float, str):  # what a TFX execution parameter and a KFP parameter can be
+            raise TypeError(f"runtime knob {name}: its type must be int, float or str, not {ptype}")
+    return found
+
+
+RUNTIME_KNOBS = _runtime_knobs()
 
 
 def field_default(name: str):

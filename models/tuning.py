@@ -77,11 +77,17 @@ def make_tuner(base: trainer.TrainConfig, make_datasets: Callable[[int], tuple],
     )
 
 
+# The Trainer's values that trials leave out: trials train with the run's recipe but never
+# with the Trainer's checkpoints, and the Tuner has no class-balance input to weigh classes by.
+TRAINER_ONLY = ("checkpoint_dir", "resume", "use_class_weights")
+
+
 def tuner_config(train_config: Dict[str, Any], max_trials: int, epochs_per_trial: int) -> Dict[str, Any]:
-    """The Tuner component's custom_config."""
+    """The Tuner component's custom_config, from the Trainer's TrainConfig values."""
     if max_trials < 1 or epochs_per_trial < 1:
         raise ValueError(f"tuning needs at least 1 trial of 1 epoch; got {max_trials} trials of {epochs_per_trial}")
-    return {TRAIN_CONFIG_KEY: dict(train_config), TRIALS_KEY: int(max_trials), EPOCHS_KEY: int(epochs_per_trial)}
+    trial = {k: v for k, v in train_config.items() if k not in TRAINER_ONLY}
+    return {TRAIN_CONFIG_KEY: trial, TRIALS_KEY: int(max_trials), EPOCHS_KEY: int(epochs_per_trial)}
 
 
 def tuner_fn(fn_args):

@@ -3,12 +3,14 @@ to do, with the Trainer's knobs nested as TrainingOptions.
 
 The CLI builds it once (`add_arguments` makes the flags, their types, choices, defaults and
 help texts from the fields here; `from_args` reads them back); create_pipeline(), the local
-runner and the Kubeflow compiler consume it, and the Kubeflow compiler declares its runtime
-parameters from the fields marked `runtime_parameter`. Adding an option is one field here
-(its flag and help in the metadata) plus its use.
+runner and the Kubeflow compiler consume it. Adding a pipeline option is one field here (its
+flag and help in the metadata) plus its use.
 
-A training field left at None takes the model's recipe (models/catalog.py), then
-TrainConfig's default (models/train_config.py); its help says which.
+TrainingOptions is not written here: it is derived from the knobs that models/train_config.py
+declares on TrainConfig (name, type, default, help, flag, runtime parameter or not), so adding
+a training knob is one knob() field there plus its use in models/trainer.py. A training field
+left at None takes the model's recipe (models/catalog.py), then TrainConfig's default; its
+help says which.
 """
 
 from __future__ import annotations
@@ -42,14 +44,6 @@ def option(default: Any = None, help: str = "", *, flag: Optional[str] = None, c
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def _model_name(name: str) -> str:
-    """A model the catalogue lists (read when parsing: tests register their own), or one it
-    names as not servable (the pipeline then refuses it with a pointer to bench/)."""
-    if name not in catalog.ENTRIES and name not in catalog.NOT_SERVABLE:
-        raise argparse.ArgumentTypeError(f"unknown model {name!r}; choose one of: {', '.join(sorted(catalog.ENTRIES))}")
-    return name
-
-
 def _recipe_default(name: str) -> str:
     """'the model's recipe (vgg_bn 0.001, ...), else X' for a training knob left at None."""
     recipes = ", ".join(f"{m} {e.train_defaults[name]}" for m, e in catalog.ENTRIES.items() if name in e.train_defaults)
@@ -57,42 +51,31 @@ def _recipe_default(name: str) -> str:
     return f"the model's recipe ({recipes}), else {default}" if recipes else str(default)
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingOptions:
-    """The Trainer's knobs: TrainConfig fields, handed to it unchanged (None: not given)."""
+def _training_field(knob: dataclasses.Field, hint) -> tuple:
+    """(name, type, field) of TrainingOptions for a TrainConfig knob: one the catalogue's
+    recipes may set is Optional and None (not given); the others keep TrainConfig's default."""
+    meta = knob.metadata
+    if meta["recipe"]:
+        hint, default = Optional[hint], None
+    else:
+        default = knob.default
+    return knob.name, hint, option(default, meta["help"], choices=meta["choices"], runners=meta["runners"],
+                                   metavar=meta["metavar"], parse=meta["parse"])
 
-    model: str = option(catalog.DEFAULT_MODEL, "model to train: " + "; ".join(
-        f"{name} ({entry.description})" for name, entry in catalog.ENTRIES.items()), metavar="NAME",
-        parse=_model_name)
-    epochs: Optional[int] = option(None, "most epochs; early stopping ends sooner", parse=arg_types.positive_int)
-    batch_size: Optional[int] = option(None, "training batch size", parse=arg_types.positive_int)
-    learning_rate: Optional[float] = option(None, "initial learning rate", parse=arg_types.positive_float)
-    optimizer: Optional[str] = option(None, "optimizer", choices=train_config.OPTIMIZERS)
-    lr_schedule: Optional[str] = option(None, "learning-rate schedule: the paper's inverse-time decay, halving on "
-                                              "plateaus, or warm-up then cosine decay to 0 at the last epoch",
-                                        choices=train_config.LR_SCHEDULES)
-    warmup_epochs: Optional[int] = option(None, "cosine schedule: epochs of linear warm-up",
-                                          parse=arg_types.non_negative_int)
-    patience: Optional[int] = option(None, "early-stopping patience in epochs (validation accuracy)",
-                                     parse=arg_types.non_negative_int)
-    label_smoothing: Optional[float] = option(None, "label smoothing of the training loss",
-                                              parse=arg_types.ranged(float, 0.0, 0.99, "a fraction below 1"))
-    mixup: Optional[float] = option(None, "mixup's Beta(alpha, alpha) for training batches; 0: off",
-                                    parse=arg_types.non_negative_float)
-    random_erasing: Optional[float] = option(None, "probability that a training image gets an erased rectangle",
-                                             parse=arg_types.ranged(float, 0.0, 0.99, "a fraction below 1"))
-    augment: Optional[bool] = option(None, "random flip/rotation/shift of training images")
-    tta: Optional[bool] = option(None, "serving averages each face and its mirror image")
-    precision: Optional[str] = option(None, "training precision: mixed_bfloat16 computes in bf16 (float32 weights; "
-                                            "the export is float32), faster on CPUs with bf16 units",
-                                      choices=train_config.PRECISIONS)
-    resume: bool = option(False, "continue training from the checkpoint directory's last epoch", runners=(LOCAL,))
-    checkpoint_dir: Optional[str] = option(None, "training checkpoints (default: OUTPUT/checkpoints/<model>)",
-                                           runners=())
 
-    def train_config(self) -> Dict[str, Any]:
-        """The TrainConfig values this run gives (None: the recipe's)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+def _train_config_values(self) -> Dict[str, Any]:
+    """The TrainConfig values this run gives (None: the recipe's)."""
+    return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+TrainingOptions = dataclasses.make_dataclass(
+    "TrainingOptions",
+    [_training_field(knob, train_config.knob_types()[name]) for name, knob in train_config.knobs().items()],
+    namespace={"train_config": _train_config_values, "__module__": __name__,
+               "__doc__": "The Trainer's knobs: TrainConfig's knob() fields, handed to it unchanged (None: not "
+                          "given)."},
+    frozen=True,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +96,7 @@ class PipelineOptions:
     warm_start: Optional[str] = option(None, "fine-tune from a SavedModel: `shipped` (models/pretrained/), a pushed "
                                              "model's folder or its base path (newest version), with the fine-tuning "
                                              "recipe of models/warm_start.py; the Evaluator then blesses against it",
-                                       metavar="PATH", runners=(LOCAL,))
+                                       metavar="PATH")
     # Not capped at 1: a bound above it declines every model, which evaluates without pushing.
     accuracy_lower_bound: float = option(configs.DEFAULT_ACCURACY_LOWER_BOUND,
                                          "blessing: lowest overall PublicTest accuracy (above 1: never bless)",
@@ -137,6 +120,12 @@ class PipelineOptions:
                                           flag="--tune-epochs", parse=arg_types.positive_int)
     beam_args: Optional[Tuple[str, ...]] = option(
         None, "Beam pipeline argument (repeatable); replaces the runner's defaults", flag="--beam-arg")
+
+    def trainer_config(self) -> Dict[str, Any]:
+        """The TrainConfig values the Trainer gets: the knobs given (the rest: the model's recipe
+        decides, in run_fn) and whether it weighs the classes."""
+        values = {k: v for k, v in self.training.train_config().items() if v is not None}
+        return {**values, "use_class_weights": self.enable_class_weights}
 
     def replace(self, **changes) -> "PipelineOptions":
         """A copy with fields changed; training fields may be given by name too."""

@@ -94,9 +94,6 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=preprocessing_fn,
     )
-    # The Trainer's config: the options' values (None: the model's recipe decides, in run_fn).
-    train_config = {k: v for k, v in options.training.train_config().items() if v is not None}
-    train_config["use_class_weights"] = options.enable_class_weights
     tuner = None
     if options.tune:
         tuner = tfx.components.Tuner(
@@ -106,16 +103,12 @@ def create_pipeline(
             schema=schema_gen.outputs["schema"],
             train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
             eval_args=tfx.proto.EvalArgs(splits=[features.VALID_SPLIT]),
-            # Trials train with the run's recipe but never with the Trainer's checkpoints.
-            custom_config=tuning.tuner_config(
-                {k: v for k, v in train_config.items() if k not in ("checkpoint_dir", "resume", "use_class_weights")},
-                options.tuning_trials, options.tuning_epochs_per_trial),
+            custom_config=tuning.tuner_config(options.trainer_config(), options.tuning_trials,
+                                              options.tuning_epochs_per_trial),
         )
-    knobs = {name: train_config.pop(name) for name in fer_trainer.KNOBS if train_config.get(name) is not None}
-    knobs.update(runtime_knobs or {})
     # --warm-start: the Trainer starts from it (TFX's base_model input) and the Evaluator blesses
     # against it; options.warm_start is then a Model artifact folder (<it>/Format-Serving/), which
-    # the local runner stages.
+    # the local runner stages, or a RuntimeParameter holding one's URI (Kubeflow).
     warm_start = None
     if options.warm_start:
         warm_start = tfx.dsl.Importer(source_uri=options.warm_start,
@@ -130,8 +123,8 @@ def create_pipeline(
         base_model=warm_start.outputs["result"] if warm_start else None,
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[features.VALID_SPLIT]),
-        custom_config=train_config,
-        **{name: fer_trainer.as_knob(name, value) for name, value in knobs.items()},
+        custom_config=options.trainer_config(),
+        runtime_parameters=runtime_knobs,
     )
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

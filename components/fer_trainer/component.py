@@ -7,12 +7,15 @@ to run_fn as custom_config['class_weights'] ({class id: weight}), so models/ nev
 component's artifact.
 
 `custom_config` is one JSON string, so an orchestrator cannot set a single value in it at
-run time. The knobs users change per run (epochs, batch size, learning rate) are also
-execution parameters of their own, which KFP v2 / Vertex can bind to pipeline runtime
-parameters; when set, they override the same keys of custom_config.
+run time. The knobs users change per run (models/train_config.py declares them with
+`runtime=True`: epochs, batch size, learning rate) therefore travel as execution parameters
+of their own, which KFP v2 / Vertex can bind to pipeline runtime parameters: FerTrainer takes
+the whole TrainConfig as `custom_config`, moves those knobs out of it, and its executor puts
+them back before run_fn reads it. The parameters come from the declaration, so a new runtime
+knob needs no change here.
 """
 
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 from tfx import types
 from tfx.components.trainer import executor as trainer_executor
@@ -29,7 +32,7 @@ from fer_artifacts import ClassBalance
 from models.train_config import RUNTIME_KNOBS
 
 CLASS_BALANCE_KEY = "class_balance"
-# Execution parameter name -> its type; the names are TrainConfig fields.
+# Execution parameter name -> its type: TrainConfig's runtime knobs.
 KNOBS = RUNTIME_KNOBS
 
 Knob = Union[int, float, data_types.RuntimeParameter, None]
@@ -37,6 +40,8 @@ Knob = Union[int, float, data_types.RuntimeParameter, None]
 
 def as_knob(name: str, value: Any) -> Knob:
     """A knob's value in its declared type (a RuntimeParameter stays as it is)."""
+    if name not in KNOBS:
+        raise ValueError(f"{name!r} is no runtime knob of the Trainer; those are: {', '.join(KNOBS)}")
     if isinstance(value, data_types.RuntimeParameter):
         if value.ptype is not KNOBS[name]:
             raise TypeError(f"runtime parameter {value.name!r} for {name} must have ptype {KNOBS[name].__name__}")
@@ -81,11 +86,15 @@ class FerTrainer(base_component.BaseComponent):
         hyperparameters: Optional[types.BaseChannel] = None,
         train_args: Optional[trainer_pb2.TrainArgs] = None,
         eval_args: Optional[trainer_pb2.EvalArgs] = None,
-        custom_config: Optional[Dict[str, Any]] = None,
-        epochs: Knob = None,
-        batch_size: Knob = None,
-        learning_rate: Knob = None,
+        custom_config: Optional[Mapping[str, Any]] = None,
+        runtime_parameters: Optional[Mapping[str, data_types.RuntimeParameter]] = None,
     ):
+        """custom_config: run_fn's TrainConfig values (models/train_config.py); its runtime
+        knobs become execution parameters. runtime_parameters: RuntimeParameters (KFP) for
+        runtime knobs, in place of custom_config's values."""
+        config = dict(custom_config or {})
+        knobs = {name: config.pop(name) for name in KNOBS if config.get(name) is not None}
+        knobs.update(runtime_parameters or {})
         spec = FerTrainerSpec(
             examples=examples,
             transform_graph=transform_graph,
@@ -96,10 +105,8 @@ class FerTrainer(base_component.BaseComponent):
             train_args=train_args or trainer_pb2.TrainArgs(),
             eval_args=eval_args or trainer_pb2.EvalArgs(),
             run_fn=run_fn,
-            custom_config=json_utils.dumps(custom_config or {}),
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
+            custom_config=json_utils.dumps(config),
+            **{name: as_knob(name, value) for name, value in knobs.items()},
             model=types.Channel(type=standard_artifacts.Model),
             model_run=types.Channel(type=standard_artifacts.ModelRun),
         )

@@ -210,3 +210,35 @@ def test_image_folders_compile_with_fer_image_gen_reading_the_data_root(tmp_path
     assert parameters["crop_faces"]["runtimeValue"]["constant"] == 1
     assert parameters["face_detector"]["runtimeValue"]["constant"] == "blazeface"
     assert job["runtimeConfig"]["parameterValues"][config.DATA_ROOT_PARAMETER] == "gs://b/faces"
+
+
+def test_a_warm_start_compiles_to_an_importer_whose_uri_is_a_runtime_parameter(tmp_path, capsys):
+    """--warm-start on Kubeflow: the Trainer's base_model and the Evaluator's baseline come from
+    an Importer that reads the warm_start runtime parameter (default: the URI compiled in)."""
+    from cli.main import main
+
+    uri = "gs://b/root/fer/FerTrainer/model/7"
+    assert main(["kubeflow", "compile", "--output", str(tmp_path / "p.json"), "--warm-start", uri,
+                 "--no-infra-validation", "--image", "i:1", "--pipeline-root", "gs://b/root"]) == 0
+    assert f"warm_start={uri}" in capsys.readouterr().out
+    job = json.loads((tmp_path / "p.json").read_text())
+    spec = job["pipelineSpec"]
+    tasks = spec["root"]["dag"]["tasks"]
+    assert not RESOLVERS & set(tasks)  # the baseline is the warm start, not the latest blessed model
+    assert tasks["warm_start"]["inputs"]["parameters"]["artifact_uri"] == {
+        "componentInputParameter": config.WARM_START_PARAMETER}
+    importer = spec["deploymentSpec"]["executors"]["warm_start_executor"]["importer"]
+    assert importer["artifactUri"] == {"runtimeParameter": "artifact_uri"}
+    assert importer["typeSchema"]["instanceSchema"].startswith("title: tfx.Model")
+    produced_by_the_importer = {"taskOutputArtifact": {"producerTask": "warm_start", "outputArtifactKey": "result"}}
+    assert tasks["FerTrainer"]["inputs"]["artifacts"]["base_model"] == produced_by_the_importer
+    assert tasks["Evaluator"]["inputs"]["artifacts"]["baseline_model"] == produced_by_the_importer
+    assert "warm_start" in tasks["FerTrainer"]["dependentTasks"]
+    parameter = spec["root"]["inputDefinitions"]["parameters"][config.WARM_START_PARAMETER]
+    assert (parameter["parameterType"], parameter["defaultValue"], parameter["isOptional"]) == ("STRING", uri, True)
+    assert job["runtimeConfig"]["parameterValues"][config.WARM_START_PARAMETER] == uri
+    # Without --warm-start there is no such parameter, and `shipped` (a local name) is refused in one line.
+    assert config.WARM_START_PARAMETER not in runner.runtime_parameter_defaults(runner.CompileOptions())
+    assert main(["kubeflow", "compile", "--output", str(tmp_path / "q.json"), "--warm-start", "shipped"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --warm-start shipped: on Kubeflow give the URI")
