@@ -233,6 +233,10 @@ def rest(model_base_path, rounds, block, clients, requests, compare_repo=None):
         result["p50_this_over_compared"] = result["this"]["p50_ms"] / result["compared"]["p50_ms"]
         result["throughput_this_over_compared"] = (result["this"]["throughput_requests_per_s"]
                                                    / result["compared"]["throughput_requests_per_s"])
+        # round by round (the two sides' rounds run back to back): slow drifts in the machine's
+        # load cancel in each pair, not in the medians of all rounds
+        result["throughput_round_ratios_median"] = float(np.median(np.array(rates["this"]) /
+                                                                   np.array(rates["compared"])))
     return result
 
 
