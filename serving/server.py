@@ -119,9 +119,9 @@ def _raise_fd_limit(options: ServerOptions):
     lines = [(logging.INFO, f"Open-file limit (RLIMIT_NOFILE): soft {old} -> {new} (hard {hard})")]
     budget = fd_limit.connection_budget(new)
     if options.rest_port is not None and options.http.max_connections > budget:
-        lines.append((logging.WARNING, f"--rest_max_connections {options.http.max_connections} is above what the open-file "
-                                       f"limit {new} leaves ({budget}, keeping {fd_limit.RESERVED_FDS} for the rest "
-                                       f"of the server): serving at most {budget} REST connections"))
+        lines.append((logging.WARNING, f"--rest_max_connections {options.http.max_connections} is above what the "
+                                       f"open-file limit {new} leaves ({budget}, keeping {fd_limit.RESERVED_FDS} for "
+                                       f"the rest of the server): serving at most {budget} REST connections"))
         options = options.replace(max_connections=budget)
     return options, lines
 
