@@ -18,11 +18,17 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, model_base_path: str, batching: bool = False):
+    """`rest`: REST on a free port too (rest_port). `repo`: the checkout whose server code runs
+    (another one's, to compare two versions of the server in one run)."""
+
+    def __init__(self, model_base_path: str, batching: bool = False, rest: bool = False, repo: str = REPO):
         self.port = free_port()
+        self.rest_port = free_port() if rest else None
         cmd = [sys.executable, "-m", "cli.main", "serve", "--model-base-path", model_base_path,
-               "--port", str(self.port), "--rest-port", "0"] + (["--enable-batching"] if batching else [])
-        self.process = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               "--port", str(self.port), "--rest-port", str(self.rest_port or 0)] + \
+            (["--enable-batching"] if batching else [])
+        env = dict(os.environ, PYTHONPATH=repo)  # that checkout's packages, not this one's
+        self.process = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         from client.tfserving import FerClient
 
         deadline = time.time() + 120

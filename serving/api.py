@@ -1,12 +1,15 @@
-"""TF Serving's API over a ModelStore: the same request and response protos, the same error
-codes and, where TF Serving's source fixes them, the same messages (predict_util.cc,
-classifier.cc, regressor.cc, get_model_status_impl.cc, get_model_metadata_impl.cc).
-Transport-free: grpc_server.py and rest.py call these.
+"""TF Serving's five calls (Predict, Classify, Regress, GetModelMetadata, GetModelStatus) over
+a ModelStore: the same request and response protos, the same error codes and, where TF
+Serving's source fixes them, the same messages (predict_util.cc, classifier.cc,
+regressor.cc, get_model_status_impl.cc, get_model_metadata_impl.cc).
 
-Every input is checked against the signature and the server's limits before anything is
-allocated for it: a TensorProto's declared shape, not its carried values, decides its size
-(TF expands a short value list to the declared shape), so a 43-byte request can no longer ask
-for a 200,000-row batch."""
+Transport-free: grpc_server.py hands a Service the protos gRPC decoded; rest.py hands it the
+same protos built from JSON (json_tensor.py), except for Predict, whose JSON is decoded
+straight into arrays against the signature `predict_target` finds (a TensorProto in between
+would only be built to be read back). Every input is checked (contract.py) against the
+signature and the server's limits before anything is allocated for it: a TensorProto's
+declared shape, not its carried values, decides its size (TF expands a short value list to
+the declared shape), so a 43-byte request cannot ask for a 200,000-row batch."""
 
 import math
 from dataclasses import dataclass
@@ -15,16 +18,15 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 from google.protobuf import any_pb2
-from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
                                      predict_pb2, regression_pb2)
 
-from serving.batching import QueueFull
-from serving.defaults import DEFAULT_MAX_BATCH_ROWS, DEFAULT_MAX_MESSAGE_BYTES
+from serving.batching import Batcher, QueueFull
+from serving.contract import (DEFAULT_SIGNATURE, ApiError, Limits, check_input, check_input_names, check_rows,
+                              signature_not_found)
 from serving.model_store import LoadedVersion, ModelStore, StoreError
 
-DEFAULT_SIGNATURE = "serving_default"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 SIGNATURE_DEF_FIELD = "signature_def"
@@ -33,28 +35,18 @@ CLASSIFY_INPUTS, CLASSIFY_CLASSES, CLASSIFY_SCORES = "inputs", "classes", "score
 REGRESS_INPUTS, REGRESS_OUTPUTS = "inputs", "outputs"
 
 
-class ApiError(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code  # a grpc.StatusCode name
-
-
 @dataclass(frozen=True)
-class Limits:
-    """What one request may ask of the server (--max_message_mb, --max_batch_rows), and
-    whether Classify and Regress check a signature's method_name
-    (--enable_signature_method_name_check: TF Serving's default is false, server.h)."""
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
-    method_name_check: bool = False
+class PredictTarget:
+    """A Predict's version and signature, found once; `inputs` are what its decoder checks
+    the request against (input alias -> tf.TensorSpec)."""
+    servable: LoadedVersion
+    signature_name: str
+    function: object
+    inputs: Dict[str, tf.TensorSpec]
 
 
-def find_servable(store: ModelStore, model_spec) -> LoadedVersion:
-    version = model_spec.version.value if model_spec.HasField("version") else None
-    try:
-        return store.get(model_spec.name, version, model_spec.version_label or None)
-    except StoreError as e:
-        raise ApiError(e.code, str(e)) from None
+def _version(model_spec) -> Optional[int]:
+    return model_spec.version.value if model_spec.HasField("version") else None
 
 
 def _signature(servable: LoadedVersion, name: str, method: str, kind: str, limits: Limits):
@@ -111,44 +103,8 @@ def _check_regression(signature_def) -> None:
         raise ApiError("INVALID_ARGUMENT", f"No regression outputs found in SignatureDef: {signature_def}")
 
 
-def predict_signature(servable: LoadedVersion, name: str):
-    name = name or DEFAULT_SIGNATURE
-    if name not in servable.signatures:
-        raise ApiError("FAILED_PRECONDITION", f'Serving signature key "{name}" not found.')
-    return name, servable.signatures[name]
-
-
 def input_specs(function) -> Dict[str, tf.TensorSpec]:
     return function.structured_input_signature[1]
-
-
-def dtype_name(dtype: tf.DType) -> str:
-    """TF's DataTypeString ("float", "double", "uint8"), the name TF Serving's messages use."""
-    return types_pb2.DataType.Name(dtype.as_datatype_enum)[len("DT_"):].lower()
-
-
-def check_rows(name: str, rows: int, limits: Limits) -> None:
-    if rows > limits.max_batch_rows:
-        raise ApiError("INVALID_ARGUMENT", f"input {name} has {rows} rows; this server runs at most "
-                                           f"{limits.max_batch_rows} per request (--max_batch_rows)")
-
-
-def check_input(name: str, dtype: tf.DType, dims: Sequence[int], spec: tf.TensorSpec, limits: Limits,
-                index: int = 0, string_bytes: Optional[int] = None) -> None:
-    """dtype, shape, rows and size of one input, from what the request declares."""
-    if dtype != spec.dtype:
-        raise ApiError("INVALID_ARGUMENT", f"Expects arg[{index}] to be {dtype_name(spec.dtype)} but "
-                                           f"{dtype_name(dtype)} is provided")
-    if any(d < 0 for d in dims):
-        raise ApiError("INVALID_ARGUMENT", f"input {name}: dimension sizes must be >= 0, got {list(dims)}")
-    check_rows(name, dims[0] if dims else 1, limits)
-    if not spec.shape.is_compatible_with(list(dims)):
-        raise ApiError("INVALID_ARGUMENT", f"input {name} has shape {list(dims)}, the signature expects "
-                                           f"{[-1 if d is None else d for d in spec.shape.as_list()]}")
-    size = string_bytes if dtype == tf.string else math.prod(dims) * dtype.size
-    if size > limits.max_message_bytes:
-        raise ApiError("RESOURCE_EXHAUSTED", f"input {name} of shape {list(dims)} takes {size} bytes, above the "
-                                             f"limit of {limits.max_message_bytes} (--max_message_mb)")
 
 
 _VALUE_FIELDS = {  # TensorProto repeated field per dtype (tensor.proto)
@@ -189,22 +145,8 @@ def decode_proto(name: str, proto, spec: tf.TensorSpec, limits: Limits, index: i
         raise ApiError("INVALID_ARGUMENT", f"input {name}: not a valid TensorProto ({e})") from None
 
 
-def check_input_names(requested: Sequence[str], specs: Dict[str, tf.TensorSpec]) -> None:
-    """TF Serving's VerifyRequestInputsSize and GetInputValues messages."""
-    requested, expected = set(requested), set(specs)
-    if len(requested) != len(expected):
-        raise ApiError("INVALID_ARGUMENT", (
-            f"input size does not match signature: {len(requested)}!={len(expected)} "
-            f"len({{{','.join(sorted(requested))}}}) != len({{{','.join(sorted(expected))}}}). "
-            f"Sent extra: {{{','.join(sorted(requested - expected))}}}. "
-            f"Missing but required: {{{','.join(sorted(expected - requested))}}}."))
-    unknown = sorted(requested - expected)
-    if unknown:
-        raise ApiError("INVALID_ARGUMENT", f"input tensor alias not found in signature: {unknown[0]}. "
-                                           f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.")
-
-
-def run(function, arrays: Dict[str, np.ndarray], batcher=None, key: tuple = ()) -> Dict[str, np.ndarray]:
+def run(function, arrays: Dict[str, np.ndarray], batcher: Optional[Batcher] = None,
+        key: tuple = ()) -> Dict[str, np.ndarray]:
     """Runs the signature; with a batcher, joined with concurrent requests for the same key."""
     rows = {len(a) if a.ndim else 1 for a in arrays.values()}
     if len(rows) > 1:
@@ -219,9 +161,11 @@ def run(function, arrays: Dict[str, np.ndarray], batcher=None, key: tuple = ()) 
         raise ApiError(error_codes_pb2.Code.Name(e.error_code), e.message) from None
 
 
-def predict_arrays(store: ModelStore, servable: LoadedVersion, signature_name: str, function,
-                   arrays: Dict[str, np.ndarray], output_filter: Sequence[str] = ()):
-    outputs = run(function, arrays, store.batcher, (servable.version, signature_name))
+def predict_arrays(target: PredictTarget, arrays: Dict[str, np.ndarray], output_filter: Sequence[str] = (),
+                   batcher: Optional[Batcher] = None) -> Dict[str, np.ndarray]:
+    """A Predict's decoded inputs run (batched with others for the same version and signature
+    when there is a batcher), its outputs filtered as the request asks."""
+    outputs = run(target.function, arrays, batcher, (target.servable.version, target.signature_name))
     if output_filter:
         for alias in output_filter:
             if alias not in outputs:
@@ -229,28 +173,6 @@ def predict_arrays(store: ModelStore, servable: LoadedVersion, signature_name: s
                                                    f"expected to be in the set {{{','.join(sorted(outputs))}}}.")
         outputs = {k: v for k, v in outputs.items() if k in output_filter}
     return outputs
-
-
-def _response_spec(message, store: ModelStore, servable: LoadedVersion, signature_name: str) -> None:
-    message.model_spec.name = store.model_name
-    message.model_spec.version.value = servable.version
-    message.model_spec.signature_name = signature_name
-
-
-def predict(store: ModelStore, request: predict_pb2.PredictRequest, limits: Limits = Limits()):
-    servable = find_servable(store, request.model_spec)
-    signature_name, function = predict_signature(servable, request.model_spec.signature_name)
-    specs = input_specs(function)
-    check_input_names(list(request.inputs), specs)
-    order = sorted(specs)
-    arrays = {name: decode_proto(name, request.inputs[name], specs[name], limits, order.index(name))
-              for name in order}
-    outputs = predict_arrays(store, servable, signature_name, function, arrays, list(request.output_filter))
-    response = predict_pb2.PredictResponse()
-    _response_spec(response, store, servable, signature_name)
-    for name, value in outputs.items():
-        response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
-    return response
 
 
 def _examples(request_input, name: str, limits: Limits) -> list:
@@ -291,80 +213,130 @@ def _run_examples(function, request_input, limits: Limits) -> Dict[str, np.ndarr
     return run(function, {input_name: np.array(serialized, dtype=object)})
 
 
-def classify(store: ModelStore, request: classification_pb2.ClassificationRequest, limits: Limits = Limits()):
-    servable = find_servable(store, request.model_spec)
-    signature_name, function = _signature(servable, request.model_spec.signature_name, CLASSIFY_METHOD,
-                                          "classification", limits)
-    outputs = _run_examples(function, request.input, limits)
-    scores, classes = outputs.get("scores"), outputs.get("classes")
-    if scores is None and classes is None:
-        raise ApiError("INVALID_ARGUMENT", "Expected classification signature outputs to contain at least one of "
-                                           "{classes, scores}.")
-    response = classification_pb2.ClassificationResponse()
-    _response_spec(response, store, servable, signature_name)
-    rows = len(scores if scores is not None else classes)
-    count = (scores if scores is not None else classes).shape[1]
-    for i in range(rows):
-        classification = response.result.classifications.add()
-        for j in range(count):
-            entry = classification.classes.add()
-            if classes is not None:
-                label = classes[i, j]
-                entry.label = label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
-            if scores is not None:
-                entry.score = float(scores[i, j])
-    return response
+class Service:
+    """The calls, over one store, with the server's limits and its batcher (--enable_batching;
+    None: each Predict runs alone). One per server; gRPC and REST share it."""
 
+    def __init__(self, store: ModelStore, limits: Limits = Limits(), batcher: Optional[Batcher] = None):
+        self.store, self.limits, self.batcher = store, limits, batcher
 
-def regress(store: ModelStore, request: regression_pb2.RegressionRequest, limits: Limits = Limits()):
-    servable = find_servable(store, request.model_spec)
-    signature_name, function = _signature(servable, request.model_spec.signature_name, REGRESS_METHOD, "regression",
-                                          limits)
-    outputs = _run_examples(function, request.input, limits)
-    if "outputs" not in outputs:
-        raise ApiError("INVALID_ARGUMENT", "No regression outputs found in SignatureDef")
-    response = regression_pb2.RegressionResponse()
-    _response_spec(response, store, servable, signature_name)
-    for value in np.asarray(outputs["outputs"]).reshape(-1):
-        response.result.regressions.add().value = float(value)
-    return response
+    def servable(self, name: str, version: Optional[int] = None, label: Optional[str] = None) -> LoadedVersion:
+        try:
+            return self.store.get(name, version, label or None)
+        except StoreError as e:
+            raise ApiError(e.code, str(e)) from None
 
+    def _respond(self, message, servable: LoadedVersion, signature_name: str) -> None:
+        message.model_spec.name = self.store.model_name
+        message.model_spec.version.value = servable.version
+        message.model_spec.signature_name = signature_name
 
-def metadata(store: ModelStore, request: get_model_metadata_pb2.GetModelMetadataRequest):
-    if not request.HasField("model_spec"):
-        raise ApiError("INVALID_ARGUMENT", "Missing ModelSpec")
-    fields = list(request.metadata_field)
-    if not fields:
-        raise ApiError("INVALID_ARGUMENT", "GetModelMetadataRequest must specify at least one metadata_field")
-    for name in fields:
-        if name != SIGNATURE_DEF_FIELD:
-            raise ApiError("INVALID_ARGUMENT", f"Metadata field {name} is not supported")
-    servable = find_servable(store, request.model_spec)
-    signature_map = get_model_metadata_pb2.SignatureDefMap()
-    for name, signature_def in servable.signature_defs.items():  # all of them, as TF Serving does
-        signature_map.signature_def[name].CopyFrom(signature_def)
-    response = get_model_metadata_pb2.GetModelMetadataResponse()
-    response.model_spec.name = store.model_name
-    response.model_spec.version.value = servable.version
-    packed = any_pb2.Any()
-    packed.Pack(signature_map)
-    response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
-    return response
+    # -- Predict ------------------------------------------------------------------------------
+    def predict_target(self, name: str, version: Optional[int], label: Optional[str], signature_name: str,
+                       rest: bool = False) -> PredictTarget:
+        """The version and signature a Predict runs: the one place its signature is checked.
+        `rest`: a missing one answered as TF Serving's REST API answers it."""
+        servable = self.servable(name, version, label)
+        signature_name = signature_name or DEFAULT_SIGNATURE
+        if signature_name not in servable.signatures or signature_name not in servable.signature_defs:
+            raise signature_not_found(signature_name, rest)
+        function = servable.signatures[signature_name]
+        return PredictTarget(servable, signature_name, function, input_specs(function))
 
+    def predict_arrays(self, target: PredictTarget, arrays: Dict[str, np.ndarray],
+                       output_filter: Sequence[str] = ()) -> Dict[str, np.ndarray]:
+        return predict_arrays(target, arrays, output_filter, self.batcher)
 
-def status(store: ModelStore, request: get_model_status_pb2.GetModelStatusRequest):
-    if not request.HasField("model_spec"):
-        raise ApiError("INVALID_ARGUMENT", "Missing ModelSpec")
-    spec = request.model_spec
-    try:  # a version label is not looked at: TF Serving's GetModelStatus reads name and version only
-        found = store.statuses(spec.name, spec.version.value if spec.HasField("version") else None)
-    except StoreError as e:
-        raise ApiError(e.code, str(e)) from None
-    response = get_model_status_pb2.GetModelStatusResponse()
-    for version, state in found:
-        entry = response.model_version_status.add()
-        entry.version = version
-        entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(state.state)
-        entry.status.error_code = error_codes_pb2.Code.Value(state.error_code)
-        entry.status.error_message = state.error_message
-    return response
+    def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+        spec = request.model_spec
+        target = self.predict_target(spec.name, _version(spec), spec.version_label, spec.signature_name)
+        check_input_names(list(request.inputs), target.inputs)
+        order = sorted(target.inputs)
+        arrays = {name: decode_proto(name, request.inputs[name], target.inputs[name], self.limits, index)
+                  for index, name in enumerate(order)}
+        outputs = self.predict_arrays(target, arrays, list(request.output_filter))
+        response = predict_pb2.PredictResponse()
+        self._respond(response, target.servable, target.signature_name)
+        for name, value in outputs.items():
+            response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+        return response
+
+    # -- Classify, Regress --------------------------------------------------------------------
+    def classify(self, request: classification_pb2.ClassificationRequest):
+        spec = request.model_spec
+        servable = self.servable(spec.name, _version(spec), spec.version_label)
+        signature_name, function = _signature(servable, spec.signature_name, CLASSIFY_METHOD, "classification",
+                                              self.limits)
+        outputs = _run_examples(function, request.input, self.limits)
+        scores, classes = outputs.get("scores"), outputs.get("classes")
+        if scores is None and classes is None:
+            raise ApiError("INVALID_ARGUMENT", "Expected classification signature outputs to contain at least one "
+                                               "of {classes, scores}.")
+        response = classification_pb2.ClassificationResponse()
+        self._respond(response, servable, signature_name)
+        rows = len(scores if scores is not None else classes)
+        count = (scores if scores is not None else classes).shape[1]
+        for i in range(rows):
+            classification = response.result.classifications.add()
+            for j in range(count):
+                entry = classification.classes.add()
+                if classes is not None:
+                    label = classes[i, j]
+                    entry.label = label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
+                if scores is not None:
+                    entry.score = float(scores[i, j])
+        return response
+
+    def regress(self, request: regression_pb2.RegressionRequest):
+        spec = request.model_spec
+        servable = self.servable(spec.name, _version(spec), spec.version_label)
+        signature_name, function = _signature(servable, spec.signature_name, REGRESS_METHOD, "regression",
+                                              self.limits)
+        outputs = _run_examples(function, request.input, self.limits)
+        if "outputs" not in outputs:
+            raise ApiError("INVALID_ARGUMENT", "No regression outputs found in SignatureDef")
+        response = regression_pb2.RegressionResponse()
+        self._respond(response, servable, signature_name)
+        for value in np.asarray(outputs["outputs"]).reshape(-1):
+            response.result.regressions.add().value = float(value)
+        return response
+
+    # -- GetModelMetadata, GetModelStatus -----------------------------------------------------
+    def metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest):
+        if not request.HasField("model_spec"):
+            raise ApiError("INVALID_ARGUMENT", "Missing ModelSpec")
+        fields = list(request.metadata_field)
+        if not fields:
+            raise ApiError("INVALID_ARGUMENT", "GetModelMetadataRequest must specify at least one metadata_field")
+        for name in fields:
+            if name != SIGNATURE_DEF_FIELD:
+                raise ApiError("INVALID_ARGUMENT", f"Metadata field {name} is not supported")
+        spec = request.model_spec
+        servable = self.servable(spec.name, _version(spec), spec.version_label)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for name, signature_def in servable.signature_defs.items():  # all of them, as TF Serving does
+            signature_map.signature_def[name].CopyFrom(signature_def)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = self.store.model_name
+        response.model_spec.version.value = servable.version
+        packed = any_pb2.Any()
+        packed.Pack(signature_map)
+        response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
+        return response
+
+    def status(self, request: get_model_status_pb2.GetModelStatusRequest):
+        if not request.HasField("model_spec"):
+            raise ApiError("INVALID_ARGUMENT", "Missing ModelSpec")
+        spec = request.model_spec
+        try:  # a version label is not looked at: TF Serving's GetModelStatus reads name and version only
+            found = self.store.statuses(spec.name, _version(spec))
+        except StoreError as e:
+            raise ApiError(e.code, str(e)) from None
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for version, state in found:
+            entry = response.model_version_status.add()
+            entry.version = version
+            entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(state.state)
+            entry.status.error_code = error_codes_pb2.Code.Value(state.error_code)
+            entry.status.error_message = state.error_message
+        return response

@@ -1,5 +1,6 @@
 """gRPC: TF Serving's PredictionService (Predict, Classify, Regress, GetModelMetadata) and
-ModelService.GetModelStatus, on the tensorflow-serving-api stubs' service definitions.
+ModelService.GetModelStatus, on the tensorflow-serving-api stubs' service definitions: gRPC
+decodes the request protos, api.Service answers them.
 
 Bounded: `workers` threads run calls and at most `workers + queued` are admitted; beyond
 that gRPC itself answers RESOURCE_EXHAUSTED ("Concurrent RPC limit exceeded!") without
@@ -14,23 +15,23 @@ from typing import Optional
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-from serving import api
+from serving.api import Service
+from serving.contract import ApiError
 from serving.defaults import DEFAULT_QUEUED_REQUESTS, DEFAULT_WORKERS
 from serving.metrics import Metrics
-from serving.model_store import ModelStore
 
 log = logging.getLogger("fer.serving.grpc")
 
 
 class _Calls:
-    def __init__(self, store: ModelStore, limits: api.Limits, metrics: Optional[Metrics]):
-        self.store, self.limits, self.metrics = store, limits, metrics
+    def __init__(self, service: Service, metrics: Optional[Metrics]):
+        self.service, self.metrics = service, metrics
 
-    def call(self, name: str, context, fn, request, *args):
+    def call(self, name: str, context, fn, request):
         start, code = time.perf_counter(), "OK"
         try:
-            return fn(self.store, request, *args)
-        except api.ApiError as e:
+            return fn(request)
+        except ApiError as e:
             code, message = e.code, str(e)
         except Exception as e:  # the catch-all: the traceback stays in the server's log
             log.exception("gRPC %s failed", name)
@@ -46,16 +47,16 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.calls = calls
 
     def Predict(self, request, context):
-        return self.calls.call("Predict", context, api.predict, request, self.calls.limits)
+        return self.calls.call("Predict", context, self.calls.service.predict, request)
 
     def Classify(self, request, context):
-        return self.calls.call("Classify", context, api.classify, request, self.calls.limits)
+        return self.calls.call("Classify", context, self.calls.service.classify, request)
 
     def Regress(self, request, context):
-        return self.calls.call("Regress", context, api.regress, request, self.calls.limits)
+        return self.calls.call("Regress", context, self.calls.service.regress, request)
 
     def GetModelMetadata(self, request, context):
-        return self.calls.call("GetModelMetadata", context, api.metadata, request)
+        return self.calls.call("GetModelMetadata", context, self.calls.service.metadata, request)
 
     def MultiInference(self, request, context):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not served by this server")
@@ -66,21 +67,21 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         self.calls = calls
 
     def GetModelStatus(self, request, context):
-        return self.calls.call("GetModelStatus", context, api.status, request)
+        return self.calls.call("GetModelStatus", context, self.calls.service.status, request)
 
     def HandleReloadConfigRequest(self, request, context):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server serves the one model it was started with")
 
 
-def start(store: ModelStore, host: str, port: int, limits: api.Limits, workers: int = DEFAULT_WORKERS,
+def start(service: Service, host: str, port: int, workers: int = DEFAULT_WORKERS,
           queued: int = DEFAULT_QUEUED_REQUESTS, metrics: Optional[Metrics] = None) -> grpc.Server:
+    max_bytes = service.limits.max_message_bytes
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-        options=[("grpc.max_receive_message_length", limits.max_message_bytes),
-                 ("grpc.max_send_message_length", limits.max_message_bytes)],
+        options=[("grpc.max_receive_message_length", max_bytes), ("grpc.max_send_message_length", max_bytes)],
         maximum_concurrent_rpcs=workers + queued,
     )
-    calls = _Calls(store, limits, metrics)
+    calls = _Calls(service, metrics)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(calls), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(calls), server)
     try:

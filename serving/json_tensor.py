@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.example import example_pb2, feature_pb2
 
-from serving.api import ApiError, Limits, check_input, check_rows, dtype_name
+from serving.contract import ApiError, Limits, check_input, check_rows, dtype_name
 
 ROW, COLUMNAR = "row", "columnar"
 _MAX_DEBUG_CHARS = 256  # json_tensor.cc's kMaxJsonDebugStringBytes

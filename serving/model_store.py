@@ -82,10 +82,9 @@ def _error_code(error: Exception) -> str:
 
 
 class ModelStore:
-    def __init__(self, model_name: str, base_path: str, poll_seconds: float = 1.0, batcher=None,
+    def __init__(self, model_name: str, base_path: str, poll_seconds: float = 1.0,
                  version_labels: Optional[Dict[str, int]] = None, retry_interval_s: float = LOAD_RETRY_INTERVAL_S):
         self.model_name = model_name
-        self.batcher = batcher  # serving.batching.Batcher for Predict, or None
         self.base_path = os.path.abspath(base_path)
         self.poll_seconds = poll_seconds
         self.version_labels = dict(version_labels or {})

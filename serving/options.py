@@ -9,11 +9,10 @@ import os
 from typing import Optional
 
 from models import arg_types, features
-from serving.defaults import (DEFAULT_FIRST_BYTE_TIMEOUT_S, DEFAULT_GRPC_PORT, DEFAULT_HOST, DEFAULT_IDLE_TIMEOUT_S,
-                              DEFAULT_MAX_BATCH_ROWS,
-                              DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_POLL_SECONDS,
-                              DEFAULT_QUEUED_REQUESTS, DEFAULT_READ_TIMEOUT_S, DEFAULT_REQUEST_TIMEOUT_S,
+from serving.contract import Limits
+from serving.defaults import (DEFAULT_GRPC_PORT, DEFAULT_HOST, DEFAULT_POLL_SECONDS, DEFAULT_QUEUED_REQUESTS,
                               DEFAULT_REST_PORT, DEFAULT_WORKERS)
+from serving.http_server import HttpLimits
 
 
 class OptionsError(ValueError):
@@ -21,29 +20,71 @@ class OptionsError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class GrpcLimits:
+    workers: int = DEFAULT_WORKERS  # calls run at once
+    queued: int = DEFAULT_QUEUED_REQUESTS  # calls admitted beyond those, waiting for a thread
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingOptions:
+    enabled: bool = False  # --enable_batching
+    parameters_file: Optional[str] = None  # a BatchingParameters text proto, read when the server starts
+
+
+@dataclasses.dataclass(frozen=True)
 class ServerOptions:
-    """Everything `serve` takes."""
+    """Everything `serve` takes: where the model is, where to listen, and, nested, what each
+    part of the server is bounded by."""
     model_base_path: str = ""
     model_name: str = features.SERVING_MODEL_NAME
     model_config_file: Optional[str] = None  # a ModelServerConfig: replaces model_name/model_base_path
     host: str = DEFAULT_HOST
     grpc_port: int = DEFAULT_GRPC_PORT  # 0: a free port (tests)
     rest_port: Optional[int] = DEFAULT_REST_PORT  # None: REST off
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
     poll_seconds: float = DEFAULT_POLL_SECONDS  # 0: look once
-    enable_batching: bool = False
-    enable_signature_method_name_check: bool = False  # TF Serving's default (server.h)
-    batching_parameters_file: Optional[str] = None
     monitoring_config_file: Optional[str] = None
-    rest_workers: int = DEFAULT_WORKERS
-    grpc_workers: int = DEFAULT_WORKERS
-    queued_requests: int = DEFAULT_QUEUED_REQUESTS
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
-    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
-    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
-    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
-    first_byte_timeout_s: float = DEFAULT_FIRST_BYTE_TIMEOUT_S
+    limits: Limits = Limits()  # one request, on either API
+    http: HttpLimits = HttpLimits()  # REST's transport
+    grpc: GrpcLimits = GrpcLimits()  # gRPC's threads
+    batching: BatchingOptions = BatchingOptions()
+
+    @property
+    def enable_signature_method_name_check(self) -> bool:  # the flag's name (TF Serving's default: false)
+        return self.limits.method_name_check
+
+    def replace(self, **changes) -> "ServerOptions":
+        """A copy with `changes`: fields of ServerOptions, or the flat names of FLAT (what a
+        flag sets, wherever it is nested)."""
+        nested = {}
+        for name, value in changes.items():
+            if name not in FLAT:
+                continue
+            for path in FLAT[name]:
+                part, field = path.split(".")
+                nested.setdefault(part, {})[field] = value
+        top = {k: v for k, v in changes.items() if k not in FLAT}
+        top.update({part: dataclasses.replace(top.get(part, getattr(self, part)), **fields)
+                    for part, fields in nested.items()})
+        return dataclasses.replace(self, **top)
+
+
+# The flat names replace() takes, each with the nested fields it sets: one flag can bound two
+# parts (--max_message_mb: the inputs a request declares, and the HTTP body read before them).
+FLAT = {
+    "max_message_bytes": ("limits.max_message_bytes", "http.max_body_bytes"),
+    "max_batch_rows": ("limits.max_batch_rows",),
+    "enable_signature_method_name_check": ("limits.method_name_check",),
+    "rest_workers": ("http.workers",),
+    "grpc_workers": ("grpc.workers",),
+    "queued_requests": ("http.queued", "grpc.queued"),
+    "max_connections": ("http.max_connections",),
+    "read_timeout_s": ("http.read_timeout_s",),
+    "idle_timeout_s": ("http.idle_timeout_s",),
+    "request_timeout_s": ("http.request_timeout_s",),
+    "first_byte_timeout_s": ("http.first_byte_timeout_s",),
+    "enable_batching": ("batching.enabled",),
+    "batching_parameters_file": ("batching.parameters_file",),
+}
 
 
 def add_arguments(v: argparse.ArgumentParser, default_model_base_path_help: str) -> None:
@@ -75,35 +116,36 @@ def add_arguments(v: argparse.ArgumentParser, default_model_base_path_help: str)
          help="a BatchingParameters text proto (serving/batching_parameters.txt)")
     flag("monitoring-config-file", default=None,
          help="a MonitoringConfig text proto (serving/monitoring.config): Prometheus metrics on the REST port")
-    flag("max-message-mb", type=arg_types.positive_int, default=d.max_message_bytes // 2**20,
+    flag("max-message-mb", type=arg_types.positive_int, default=d.limits.max_message_bytes // 2**20,
          help="largest request, and largest input a request may declare (default: %(default)s)")
-    flag("max-batch-rows", type=arg_types.positive_int, default=d.max_batch_rows,
+    flag("max-batch-rows", type=arg_types.positive_int, default=d.limits.max_batch_rows,
          help="most rows (faces) one request may carry; more is refused, never run (default: %(default)s)")
-    flag("rest-api-num-threads", type=arg_types.positive_int, default=d.rest_workers,
+    flag("rest-api-num-threads", type=arg_types.positive_int, default=d.http.workers,
          help="REST requests run at once (default: %(default)s)")
-    flag("grpc-max-threads", type=arg_types.positive_int, default=d.grpc_workers,
+    flag("grpc-max-threads", type=arg_types.positive_int, default=d.grpc.workers,
          help="gRPC calls run at once (default: %(default)s)")
-    flag("max-queued-requests", type=arg_types.non_negative_int, default=d.queued_requests,
+    flag("max-queued-requests", type=arg_types.non_negative_int, default=d.http.queued,
          help="requests waiting for a thread, per API, before 503 / RESOURCE_EXHAUSTED (default: %(default)s)")
-    flag("rest-api-timeout-in-ms", type=arg_types.positive_int, default=int(d.request_timeout_s * 1000),
+    flag("rest-api-timeout-in-ms", type=arg_types.positive_int, default=int(d.http.request_timeout_s * 1000),
          help="a REST request not answered in this time gets 504 (default: %(default)s)")
-    flag("rest-max-connections", type=arg_types.positive_int, default=d.max_connections,
+    flag("rest-max-connections", type=arg_types.positive_int, default=d.http.max_connections,
          help="open REST connections; a new one beyond evicts one with no request in flight (silent ones first), "
               "503 only when all have one; lowered to what the fd limit leaves (default: %(default)s)")
 
 
 def from_args(args, default_model_base_path: str) -> ServerOptions:
-    return ServerOptions(
+    where = ServerOptions(
         model_base_path=args.model_base_path or default_model_base_path, model_name=args.model_name,
         model_config_file=args.model_config_file, host=args.host, grpc_port=args.port,
-        rest_port=args.rest_port or None, max_message_bytes=args.max_message_mb * 2**20,
-        max_batch_rows=args.max_batch_rows, poll_seconds=args.file_system_poll_wait_seconds,
-        enable_batching=args.enable_batching,
+        rest_port=args.rest_port or None, poll_seconds=args.file_system_poll_wait_seconds,
+        monitoring_config_file=args.monitoring_config_file)
+    return where.replace(
+        max_message_bytes=args.max_message_mb * 2**20, max_batch_rows=args.max_batch_rows,
         enable_signature_method_name_check=args.enable_signature_method_name_check,
-        batching_parameters_file=args.batching_parameters_file,
-        monitoring_config_file=args.monitoring_config_file, rest_workers=args.rest_api_num_threads,
-        grpc_workers=args.grpc_max_threads, queued_requests=args.max_queued_requests,
-        request_timeout_s=args.rest_api_timeout_in_ms / 1000, max_connections=args.rest_max_connections)
+        rest_workers=args.rest_api_num_threads, grpc_workers=args.grpc_max_threads,
+        queued_requests=args.max_queued_requests, max_connections=args.rest_max_connections,
+        request_timeout_s=args.rest_api_timeout_in_ms / 1000,
+        enable_batching=args.enable_batching, batching_parameters_file=args.batching_parameters_file)
 
 
 def check_ports(options: ServerOptions) -> None:

@@ -1,8 +1,9 @@
-"""TF Serving's REST API (/v1/models/...) over the same calls as gRPC, routed and answered as
-TF Serving's http_rest_api_handler.cc and http_server.cc do it: its path patterns, matched
-case-insensitively (versions and labels), "Malformed request" for anything else under /v1/,
-its gRPC-code → HTTP-status table, and {"error": message} bodies. Prometheus metrics at the
-monitoring config's path. The transport (limits, timeouts, the worker pool) is http_server.py."""
+"""TF Serving's REST API (/v1/models/...) over the service gRPC calls too (api.Service), routed
+and answered as TF Serving's http_rest_api_handler.cc and http_server.cc do it: its path
+patterns, matched case-insensitively (versions and labels), "Malformed request" for anything
+else under /v1/, its gRPC-code → HTTP-status table, and {"error": message} bodies. The JSON
+codec is json_tensor.py; the transport (limits, timeouts, the worker pool) is http_server.py.
+Prometheus metrics at the monitoring config's path."""
 
 import json
 import re
@@ -15,9 +16,9 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      regression_pb2)
 
 from serving import api, json_tensor
+from serving.contract import ApiError
 from serving.http_server import HttpLimits, HttpServer, Request, Response, json_error
 from serving.metrics import Metrics
-from serving.model_store import ModelStore
 
 # http_rest_api_util.h / .cc, with RE2's (?i) as re.IGNORECASE.
 _HANDLED = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
@@ -54,7 +55,7 @@ class _Route:
         if version:
             number = int(version)
             if number > _INT64_MAX:
-                raise api.ApiError("INVALID_ARGUMENT", f"Failed to convert version: {version} to numeric.")
+                raise ApiError("INVALID_ARGUMENT", f"Failed to convert version: {version} to numeric.")
             self.version = number
         if label:
             self.label = unquote(label)
@@ -85,9 +86,8 @@ def _api_label(method: str, route: _Route) -> str:
 class RestApi:
     """The request handler: Request -> Response, on an http_server worker thread."""
 
-    def __init__(self, store: ModelStore, limits: api.Limits, metrics: Optional[Metrics] = None,
-                 prometheus_path: Optional[str] = None):
-        self.store, self.limits, self.metrics, self.prometheus_path = store, limits, metrics, prometheus_path
+    def __init__(self, service: api.Service, metrics: Optional[Metrics] = None, prometheus_path: Optional[str] = None):
+        self.service, self.metrics, self.prometheus_path = service, metrics, prometheus_path
 
     def __call__(self, request: Request) -> Response:
         path = request.target.split("?", 1)[0].split("#", 1)[0]
@@ -123,32 +123,25 @@ class RestApi:
                 return verb, "OK", handler(route, body)
             if method == "GET" and route.matched:
                 if not route.name:
-                    raise api.ApiError("INVALID_ARGUMENT", "Missing model name in request.")
+                    raise ApiError("INVALID_ARGUMENT", "Missing model name in request.")
                 if route.subresource == "metadata":
                     return verb, "OK", self._metadata(route)
                 return verb, "OK", self._status(route)
-            raise api.ApiError("INVALID_ARGUMENT", f"Malformed request: {method} {path}")
-        except api.ApiError as e:
+            raise ApiError("INVALID_ARGUMENT", f"Malformed request: {method} {path}")
+        except ApiError as e:
             return verb, e.code, json_tensor.error_response(str(e))
 
     def _predict(self, route: _Route, body: bytes) -> str:
+        """json_tensor.cc's FillPredictRequestFromJson against the signature the service finds,
+        then the service's run: the JSON decodes straight into arrays."""
         doc = json_tensor.parse(body)
-        signature_name = json_tensor.signature_name(doc)
-        servable = self._servable(route)
-        name = signature_name or api.DEFAULT_SIGNATURE
-        if name not in servable.signature_defs or name not in servable.signatures:
-            raise api.ApiError("INVALID_ARGUMENT", f'Serving signature name: "{name}" not found in signature def')
-        signature_name, function = api.predict_signature(servable, signature_name)
-        arrays, form = json_tensor.predict_inputs(doc, api.input_specs(function), self.limits)
-        outputs = api.predict_arrays(self.store, servable, signature_name, function, arrays)
-        return json_tensor.predict_response(outputs, form)
-
-    def _servable(self, route: _Route):
-        request = get_model_metadata_pb2.GetModelMetadataRequest()
-        route.model_spec(request)
-        return api.find_servable(self.store, request.model_spec)
+        target = self.service.predict_target(route.name, route.version, route.label, json_tensor.signature_name(doc),
+                                             rest=True)
+        arrays, form = json_tensor.predict_inputs(doc, target.inputs, self.service.limits)
+        return json_tensor.predict_response(self.service.predict_arrays(target, arrays), form)
 
     def _examples_request(self, message_class, route: _Route, body: bytes):
+        """The Classification- or RegressionRequest gRPC would carry, from the JSON."""
         doc = json_tensor.parse(body)
         request = message_class()
         route.model_spec(request)
@@ -157,26 +150,24 @@ class RestApi:
         return request
 
     def _classify(self, route: _Route, body: bytes) -> str:
-        request = self._examples_request(classification_pb2.ClassificationRequest, route, body)
-        response = api.classify(self.store, request, self.limits)
+        response = self.service.classify(self._examples_request(classification_pb2.ClassificationRequest, route, body))
         return json_tensor.classification_response(response.result.classifications)
 
     def _regress(self, route: _Route, body: bytes) -> str:
-        request = self._examples_request(regression_pb2.RegressionRequest, route, body)
-        response = api.regress(self.store, request, self.limits)
+        response = self.service.regress(self._examples_request(regression_pb2.RegressionRequest, route, body))
         return json_tensor.regression_response(response.result.regressions)
 
     def _status(self, route: _Route) -> str:
         request = get_model_status_pb2.GetModelStatusRequest()
         route.model_spec(request)
-        response = api.status(self.store, request)
+        response = self.service.status(request)
         return json.dumps(json_format.MessageToDict(response, including_default_value_fields=True), indent=1)
 
     def _metadata(self, route: _Route) -> str:
         request = get_model_metadata_pb2.GetModelMetadataRequest()
         route.model_spec(request)
         request.metadata_field.append(api.SIGNATURE_DEF_FIELD)
-        response = api.metadata(self.store, request)
+        response = self.service.metadata(request)
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata[api.SIGNATURE_DEF_FIELD].Unpack(signature_map)
 
@@ -187,7 +178,7 @@ class RestApi:
                            "metadata": {"signature_def": as_dict(signature_map)}}, indent=1)
 
 
-def start(store: ModelStore, host: str, port: int, limits: api.Limits, http_limits: HttpLimits,
-          metrics: Optional[Metrics] = None, prometheus_path: Optional[str] = None) -> HttpServer:
-    handler = RestApi(store, limits, metrics, prometheus_path)
+def start(service: api.Service, host: str, port: int, http_limits: HttpLimits, metrics: Optional[Metrics] = None,
+          prometheus_path: Optional[str] = None) -> HttpServer:
+    handler = RestApi(service, metrics, prometheus_path)
     return HttpServer(handler, host, port, http_limits, on_transport_error=handler.transport_error)

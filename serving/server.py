@@ -16,10 +16,10 @@ import socket
 import threading
 from typing import Optional
 
-from serving import api, config_files, fd_limit, grpc_server, rest
+from serving import config_files, fd_limit, grpc_server, rest
+from serving.api import Service
 from serving.batching import Batcher
 from serving.defaults import DEFAULT_BATCH_TIMEOUT_S, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_ENQUEUED_BATCHES
-from serving.http_server import HttpLimits
 from serving.metrics import Metrics
 from serving.model_store import ModelStore
 from serving.options import ServerOptions, check_base_path, check_ports
@@ -32,13 +32,17 @@ DEFAULT_BATCHING = config_files.Batching(DEFAULT_MAX_BATCH_SIZE, DEFAULT_BATCH_T
 
 @dataclasses.dataclass
 class RunningServer:
-    store: ModelStore
+    service: Service
     grpc: object
     rest: Optional[object]
     grpc_port: int
     rest_port: Optional[int]
     metrics: Metrics
     prometheus_path: Optional[str]
+
+    @property
+    def store(self) -> ModelStore:
+        return self.service.store
 
     def stop(self) -> None:
         self.grpc.stop(grace=2).wait()
@@ -62,10 +66,10 @@ def _check_port_free(host: str, port: int, api_name: str) -> None:
 
 
 def start(options: ServerOptions = ServerOptions(), **changes) -> RunningServer:
-    """Raises config_files.ConfigError for a bad config file, options.OptionsError for options
-    that cannot be served (one port for both APIs, a version folder as the base path), OSError
-    for a port that cannot be bound."""
-    options = dataclasses.replace(options, **changes)
+    """`changes`: as ServerOptions.replace takes them. Raises config_files.ConfigError for a
+    bad config file, options.OptionsError for options that cannot be served (one port for
+    both APIs, a version folder as the base path), OSError for a port that cannot be bound."""
+    options = options.replace(**changes)
     check_ports(options)
     _check_port_free(options.host, options.grpc_port, "gRPC")
     if options.rest_port:
@@ -76,37 +80,31 @@ def start(options: ServerOptions = ServerOptions(), **changes) -> RunningServer:
     else:
         model = config_files.ModelConfig(options.model_name, options.model_base_path)
         check_base_path(model.base_path, "--model_base_path")
-    batching = config_files.read_batching(options.batching_parameters_file, DEFAULT_BATCHING)
+    batching = config_files.read_batching(options.batching.parameters_file, DEFAULT_BATCHING)
     prometheus_path = config_files.read_prometheus_path(options.monitoring_config_file)
     batcher = (Batcher(batching.max_batch_size, batching.batch_timeout_s, batching.max_enqueued_batches)
-               if options.enable_batching else None)
+               if options.batching.enabled else None)
     metrics = Metrics(model.name)
-    store = ModelStore(model.name, model.base_path, poll_seconds=options.poll_seconds, batcher=batcher,
+    store = ModelStore(model.name, model.base_path, poll_seconds=options.poll_seconds,
                        version_labels=model.version_labels)
     store.on_load = metrics.version_loaded
-    limits = api.Limits(options.max_message_bytes, options.max_batch_rows,
-                        method_name_check=options.enable_signature_method_name_check)
+    service = Service(store, options.limits, batcher)
     store.start()
     try:
-        grpc = grpc_server.start(store, options.host, options.grpc_port, limits, options.grpc_workers,
-                                 options.queued_requests, metrics)
+        grpc = grpc_server.start(service, options.host, options.grpc_port, options.grpc.workers, options.grpc.queued,
+                                 metrics)
     except OSError:
         store.stop()
         raise
     http = None
     if options.rest_port is not None:
-        http_limits = HttpLimits(max_body_bytes=options.max_message_bytes, workers=options.rest_workers,
-                                 queued=options.queued_requests, max_connections=options.max_connections,
-                                 read_timeout_s=options.read_timeout_s, idle_timeout_s=options.idle_timeout_s,
-                                 request_timeout_s=options.request_timeout_s,
-                                 first_byte_timeout_s=options.first_byte_timeout_s)
         try:
-            http = rest.start(store, options.host, options.rest_port, limits, http_limits, metrics, prometheus_path)
+            http = rest.start(service, options.host, options.rest_port, options.http, metrics, prometheus_path)
         except OSError:
             grpc.stop(0)
             store.stop()
             raise
-    return RunningServer(store, grpc, http, grpc.bound_port, http.server_address[1] if http else None, metrics,
+    return RunningServer(service, grpc, http, grpc.bound_port, http.server_address[1] if http else None, metrics,
                          prometheus_path)
 
 
@@ -120,11 +118,11 @@ def _raise_fd_limit(options: ServerOptions):
     old, new, hard = limits
     lines = [(logging.INFO, f"Open-file limit (RLIMIT_NOFILE): soft {old} -> {new} (hard {hard})")]
     budget = fd_limit.connection_budget(new)
-    if options.rest_port is not None and options.max_connections > budget:
-        lines.append((logging.WARNING, f"--rest_max_connections {options.max_connections} is above what the open-file "
-                                       f"limit {new} leaves ({budget}, keeping {fd_limit.RESERVED_FDS} for the rest "
-                                       f"of the server): serving at most {budget} REST connections"))
-        options = dataclasses.replace(options, max_connections=budget)
+    if options.rest_port is not None and options.http.max_connections > budget:
+        lines.append((logging.WARNING, f"--rest_max_connections {options.http.max_connections} is above what the "
+                                       f"open-file limit {new} leaves ({budget}, keeping {fd_limit.RESERVED_FDS} for "
+                                       f"the rest of the server): serving at most {budget} REST connections"))
+        options = options.replace(max_connections=budget)
     return options, lines
 
 
@@ -141,7 +139,8 @@ def serve_forever(options: ServerOptions) -> None:
     if server.rest_port:
         log.info("REST connections: at most %d open (a new one beyond evicts an idle one; 503 only when all have a "
                  "request in flight); %g s to a first byte, %g s to a whole request, %g s idle",
-                 options.max_connections, options.first_byte_timeout_s, options.read_timeout_s, options.idle_timeout_s)
+                 options.http.max_connections, options.http.first_byte_timeout_s, options.http.read_timeout_s,
+                 options.http.idle_timeout_s)
     if server.prometheus_path:
         log.info("Prometheus metrics at http://%s:%d%s", options.host, server.rest_port, server.prometheus_path)
     stopped = threading.Event()

@@ -39,7 +39,7 @@ def test_request_latency_is_in_microseconds_on_tf_serving_s_buckets():
 ])
 def test_the_rest_api_label_is_the_handler_s_not_the_path_as_typed(tmp_path, method, path, label):
     metrics = Metrics("fer")
-    handler = RestApi(ModelStore("fer", str(tmp_path)), api.Limits(), metrics)
+    handler = RestApi(api.Service(ModelStore("fer", str(tmp_path))), metrics)
     handler(Request(method, path, [], b"{}" if method != "GET" else b""))
     (sample,) = [s for f in metrics.registry.collect() if f.name == ":tensorflow:serving:request_count"
                  for s in f.samples if s.name.endswith("_total")]

@@ -256,7 +256,7 @@ def test_server_side_batching_joins_concurrent_requests_and_answers_each(model_b
         for i, array in enumerate(inputs):  # each request gets its own rows back
             np.testing.assert_allclose(answers[i], local(image=tf.constant(array))["probabilities"].numpy(),
                                        rtol=1e-5, atol=1e-6)
-        batcher = server.store.batcher
+        batcher = server.service.batcher
         assert batcher.requests == 32 and batcher.batches < 32  # some requests shared a batch
         with pytest.raises(grpc.RpcError) as raised:  # validation still happens before batching
             stub.Predict(predict_request(images(1).astype(np.float32)), timeout=10)
