@@ -1,14 +1,20 @@
 """FER pipeline: a TFX pipeline for facial emotion recognition on FER-2013."""
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, find_packages, setup
 
 setup(
     name="fer-pipeline",
     version="0.1.0",
     description="TFX pipeline reproducing Saravanan et al., Facial Emotion Recognition using CNNs",
     python_requires=">=3.9,<3.11",
-    packages=find_packages(include=["cli*", "pipeline*", "components*", "models*", "schema*", "kubeflow*", "fer_artifacts*", "dashboard*", "serving*", "client*", "tools*"]),
-    package_data={"schema": ["*.pbtxt"], "models": ["pretrained/*/*.md", "pretrained/*/*/saved_model.pb",
+    # kubeflow/ is a namespace package (no __init__.py), so that it does not shadow the kubeflow.*
+    # namespace of Kubeflow's own SDKs installed beside it (kubeflow.training, kubeflow.katib, ...).
+    packages=find_packages(include=["cli*", "pipeline*", "components*", "models*", "schema*", "fer_artifacts*",
+                                    "dashboard*", "serving*", "client*", "tools*"])
+    + find_namespace_packages(include=["kubeflow*"]),
+    package_data={"schema": ["*.pbtxt"], "kubeflow": ["flink/*.yaml"],
+                  "models": ["pretrained/*/*.md", "pretrained/*/*.json", "pretrained/*/*/fer.tflite",
+                             "pretrained/*/*/saved_model.pb",
                                                      "pretrained/*/*/variables/*", "pretrained/*/*/fingerprint.pb",
                                                      "pretrained/*/*/assets/*"]},
     install_requires=[

@@ -1,4 +1,8 @@
-"""Defaults of the Kubeflow variant (no TensorFlow import: the CLI's parser reads them)."""
+"""Defaults of the Kubeflow variant (no TensorFlow import: the CLI's parser reads them).
+
+kubeflow/ (Kubeflow Pipelines v2 / Vertex AI Pipelines: compile create_pipeline() and submit
+it) is a namespace package, without __init__.py, so that Kubeflow's own SDKs, which install
+into the kubeflow.* namespace, still import beside it (tests/kubeflow/test_namespace.py)."""
 
 from models import names
 
