@@ -52,12 +52,12 @@ CELLS = {
 
 
 def register_variants():
-    from models import compact_resnet, registry
+    from models import catalog
 
     for name, (stem, modules) in (("compact_resnet_mid", MID), ("compact_resnet_wide", WIDE)):
-        registry.MODELS[name] = registry.ModelSpec(
-            name, lambda stem=stem, modules=modules, name=name: compact_resnet.build(
-                stem_filters=stem, module_filters=modules, name=name), f"compact_resnet {stem} {modules}")
+        catalog.ENTRIES[name] = catalog.ModelEntry(
+            name, "models.compact_resnet", f"compact_resnet {stem} {modules}",
+            build_kwargs={"stem_filters": stem, "module_filters": modules, "name": name})
 
 
 def latest(pattern):

@@ -1,22 +1,30 @@
-"""The models `--model NAME` picks from, with their descriptions and training recipes. TF-free:
-the CLI's help and pipeline/options.py read it without loading Keras; models/registry.py
-adds each model's builder (a test checks that the two agree).
+"""The one catalogue of the models `--model NAME` picks from: each model's description, training
+recipe and how to build it. TF-free and lazy: the CLI's help and pipeline/options.py read it
+without loading Keras; a model's module is imported only when it is built
+(models/registry.py builds by name).
 
 A model's `train_defaults` are the models.train_config.TrainConfig values it trains with
 unless the run says otherwise (the paper's models share the paper's recipe).
 """
 
 import dataclasses
-from typing import Any, Dict, Mapping
+import importlib
+from typing import Any, Callable, Dict, Mapping, Optional
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
     name: str
-    module: str  # models.<module>.build(**build_kwargs) -> a keras.Model named `name`
+    module: Optional[str]  # models.<module>.build(**build_kwargs) -> a keras.Model named `name`
     description: str
     train_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     build_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # e.g. another width
+    builder: Optional[Callable[..., Any]] = None  # in place of a module (a test's own model)
+
+    def build(self):
+        """A new keras.Model (imports the model's module, and so Keras, on first use)."""
+        builder = self.builder or importlib.import_module(self.module).build
+        return builder(**self.build_kwargs)
 
 
 # compact_resnet's recipe: Adam 1e-3 halved on plateaus, batch 64, augmentation, flip TTA.

@@ -9,39 +9,18 @@ it cannot be exported for TF Serving, so the pipeline refuses it with a pointer 
 benchmark.
 """
 
-import dataclasses
-import functools
-import importlib
-from typing import Any, Callable, Dict, Mapping
-
 import keras
 
 from models import catalog
 
-
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    build: Callable[[], keras.Model]
-    description: str
-    train_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-
-MODELS: Dict[str, ModelSpec] = {
-    entry.name: ModelSpec(entry.name, functools.partial(importlib.import_module(entry.module).build,
-                                                        **entry.build_kwargs),
-                          entry.description, entry.train_defaults)
-    for entry in catalog.ENTRIES.values()
-}
+MODELS = catalog.ENTRIES  # the one catalogue (a test may add its own model to it)
 DEFAULT_MODEL = catalog.DEFAULT_MODEL
 NOT_SERVABLE = catalog.NOT_SERVABLE
 
 
-def spec(name: str) -> ModelSpec:
-    if name in MODELS:
-        return MODELS[name]
-    catalog.entry(name)  # raises, naming the choices
-    raise AssertionError(name)
+def spec(name: str) -> catalog.ModelEntry:
+    """The catalogue entry; ValueError naming the choices for an unknown or unservable model."""
+    return catalog.entry(name)
 
 
 def build(name: str) -> keras.Model:

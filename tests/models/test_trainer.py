@@ -78,7 +78,7 @@ def _data(n=64, seed=0):
 
 @pytest.fixture
 def tiny_registry(monkeypatch):
-    monkeypatch.setitem(trainer.registry.MODELS, "tiny", trainer.registry.ModelSpec("tiny", _tiny_model, "test model"))
+    monkeypatch.setitem(trainer.registry.MODELS, "tiny", trainer.registry.catalog.ModelEntry("tiny", None, "test model", builder=_tiny_model))
 
 
 def test_train_checkpoints_each_epoch_and_stops_early(tmp_path, tiny_registry):
@@ -301,7 +301,7 @@ def slow_model():
     inputs = keras.Input((4,), name="image")
     return keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(inputs))
 
-trainer.registry.MODELS["tiny"] = trainer.registry.ModelSpec("tiny", slow_model, "test model")
+trainer.registry.MODELS["tiny"] = trainer.registry.catalog.ModelEntry("tiny", None, "test model", builder=slow_model)
 rng = np.random.default_rng(0)
 x = rng.normal(size=(160, 4)).astype("float32"); y = (x[:, 0] > 0).astype("int64") * 3
 def slow(a, b):  # 10 batches of 40 ms: an epoch takes about 0.4 s, so a kill lands mid-epoch

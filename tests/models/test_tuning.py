@@ -17,7 +17,7 @@ def _tiny_model():
 
 @pytest.fixture
 def tiny_registry(monkeypatch):
-    monkeypatch.setitem(registry.MODELS, "tiny", registry.ModelSpec("tiny", _tiny_model, "test model"))
+    monkeypatch.setitem(registry.MODELS, "tiny", registry.catalog.ModelEntry("tiny", None, "test model", builder=_tiny_model))
 
 
 def test_search_space_is_table_v():
