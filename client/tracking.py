@@ -14,8 +14,15 @@ forward by pyramidal Lucas-Kanade and back again; points whose round trip misses
 than FB_MAX_PX are dropped; the box moves by the median displacement and scales by the
 median change of the distances between point pairs. Too few points left: the track is lost.
 
-Detections arrive for the frame they were run on, a few frames old; they are carried to the
-current frame by the same flow before they are matched to the tracks by overlap.
+Detections arrive for the frame they were run on, a few frames old (ten and more when the
+video runs at hundreds of frames/s). A detected box that overlaps a track's box on that frame
+moves as the track has moved since; any other (a new face) is carried to the current frame by
+the flow, frame by frame where one step across the gap loses it. Then they are matched to the
+tracks by overlap.
+
+A track the flow loses, or whose box the face in front of it drags along, coasts on its
+velocity until a detection finds its face again or, uncovered, misses it: a face that crosses
+behind another one comes out where its box is, with its id.
 """
 
 import itertools
@@ -40,13 +47,12 @@ LOST_MEMORY = 30  # frames a lost track's id waits for its face to be detected a
 # A track the flow loses coasts: its box goes on at the track's velocity, for at most
 # COAST_MAX frames, until a detection finds the face again. A detection run after the loss
 # that misses it ends the coast, unless another face's head covers HIDDEN_SHARE of the box
-# (a head: the face box grown by HEAD_MARGIN of its width each side). So a face that crosses behind
-# another is found where it comes out, with its id, instead of waiting for the detector, which
-# is many frames at hundreds of frames/s. While its box overlaps a carried one by COVER_IOU it
-# is not shown (no second box on the face in front).
+# (a head: the face box grown by HEAD_MARGIN of its width each side, about 1.8x as wide as
+# the cascade's box), and while it does the box is not shown. So a face that crosses behind
+# another is shown again where it comes out, with its id, instead of when the detector next
+# finds it, which is many frames later at hundreds of frames/s.
 COAST_MAX = 60
-HIDDEN_SHARE, HEAD_MARGIN = 0.3, 0.5
-COVER_IOU = 0.3
+HIDDEN_SHARE, HEAD_MARGIN = 0.3, 0.4
 # The flow does not always lose a face that goes behind another: its points slide onto the
 # face in front, which drags the box along. A track next to another whose step departs from
 # its velocity by more than DRIFT (px, or this share of its width if more) coasts instead.
@@ -224,8 +230,7 @@ class LiveFaces:
             del self.tracks[fid]
         live = [t for t in self.tracks.values() if t.lost_at is None]
         flowing = [t for t in live if t.coast_from is None]
-        return [t for t in live if t.coast_from is None
-                or not any(face_ops.iou(t.box, other.box) >= COVER_IOU for other in flowing)]
+        return [t for t in live if t.coast_from is None or not self._behind_someone(t, flowing)]
 
     def _bring_forward(self, boxes: List[Box], at: int, gray: np.ndarray) -> List[Optional[Box]]:
         """Boxes the detector found on frame `at`, where they are on the frame `gray`. A box
