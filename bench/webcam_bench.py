@@ -13,12 +13,18 @@ Per run:
 - recall: the share of true faces with a shown box (IoU >= 0.3) over all frames, and the
   share of frames in which every true face was found;
 - ids: distinct face ids shown (the video has as many faces as it says);
+- stray: shown boxes that match no true face (IoU < 0.3), per frame (a box on a face that
+  another covers by more than 30 % counts as stray: that face is out of the truth);
 - agreement: the share of found faces whose shown top-1 equals the model's top-1 on the crop
   of the TRUE box in the same frame (the astronaut has no emotion label; this measures what
   the boxes cost the predictions, against a perfect detector). Accuracy ratios against
   every-frame detection are agreement ratios.
 
     .venv/bin/python bench/webcam_bench.py [--frames 300] [--detect-every 1 4 8] [--engines grpc inprocess]
+        [--pipelined no yes] [--scenes 1x150 4x110]
+
+`--pipelined yes` runs the tracking settings (detect-every > 1) over gRPC with the Predict of
+each frame overlapped with the next frame's work as well (fer-webcam --pipelined).
 
 Goals (issue 22): the default settings find >= 95 % of the faces at every width from 40 px;
 >= 60 fps with p95 <= 25 ms for 4 faces, >= 120 fps for 1 face, >= 30 fps for 8 faces; agreement
@@ -84,7 +90,7 @@ def run_once(engine, video, truth, detect_every, pipelined=False):
     predicts = [f.timings["predict"] for f in stats.frames if f.boxes]
     # Reference predictions on the true boxes, frame by frame (after the timed run).
     capture = cv2.VideoCapture(video)
-    found = total = all_found = agree = compared = 0
+    found = total = all_found = agree = compared = stray = 0
     ids = set()
     for result, boxes in zip(kept, truth):
         ok, frame = capture.read()
@@ -96,6 +102,7 @@ def run_once(engine, video, truth, detect_every, pipelined=False):
             best = int(np.argmax(overlaps)) if overlaps else -1
             hits.append(best if overlaps and overlaps[best] >= 0.3 else -1)
         found += sum(h >= 0 for h in hits)
+        stray += len(result.boxes) - len({h for h in hits if h >= 0})
         total += len(boxes)
         all_found += all(h >= 0 for h in hits)
         if result.raw_probabilities is not None and any(h >= 0 for h in hits):
@@ -109,6 +116,7 @@ def run_once(engine, video, truth, detect_every, pipelined=False):
             "predict_ms_mean": round(float(np.mean(predicts)) * 1000, 2) if predicts else None,
             "detector_runs": stats.detections, "recall": round(found / total, 4) if total else None,
             "frames_all_found": round(all_found / len(kept), 4) if kept else None, "ids": len(ids),
+            "stray_per_frame": round(stray / len(kept), 3) if kept else None,
             "agreement": round(agree / compared, 4) if compared else None,
             "answered": sum(f.probabilities is not None for f in stats.frames)}
 
@@ -121,6 +129,8 @@ def main():
     p.add_argument("--scenes", nargs="+", default=list(SCENES), choices=list(SCENES))
     p.add_argument("--detect-every", type=int, nargs="+", default=[1, 4])
     p.add_argument("--engines", nargs="+", default=["grpc", "inprocess"], choices=["grpc", "inprocess"])
+    p.add_argument("--pipelined", nargs="+", default=["no"], choices=["no", "yes"],
+                   help="gRPC tracking runs: sequential, pipelined, or both")
     p.add_argument("--model", default=features.SHIPPED_MODEL_BASE_PATH, help="a TF Serving model base path")
     args = p.parse_args()
 
@@ -143,10 +153,12 @@ def main():
                 for name, (video, truth) in videos.items():
                     run_once(engine, video, truth, 1)  # warm: cascade, channel, graph
                     for k in args.detect_every:
-                        result = {"engine": engine_name, "scene": name, "detect_every": k,
-                                  **run_once(engine, video, truth, k)}
-                        report["runs"].append(result)
-                        print(json.dumps(result), flush=True)
+                        modes = args.pipelined if engine_name == "grpc" and k > 1 else ["no"]
+                        for mode in modes:
+                            result = {"engine": engine_name, "scene": name, "detect_every": k,
+                                      "pipelined": mode == "yes", **run_once(engine, video, truth, k, mode == "yes")}
+                            report["runs"].append(result)
+                            print(json.dumps(result), flush=True)
             for engine in engines.values():
                 engine.close()
         finally:

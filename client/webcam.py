@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -328,7 +328,16 @@ class WebcamRunner:
                 crops = face_ops.crop_faces(gray, [track.box for track in shown])
                 timings["preprocess"] = time.perf_counter() - t
                 timings["predict"] = 0.0
-                future = self._executor.submit(self._predict, crops) if shown else None
+                if not shown:
+                    future = None
+                elif self.pipelined:
+                    future = self._executor.submit(self._predict, crops)
+                else:
+                    # In this thread: handing the Predict to another thread and waiting for it
+                    # costs a thread switch each way, up to a millisecond or more a frame on a
+                    # busy machine (the bench's profile), and overlaps nothing.
+                    future = Future()
+                    future.set_result(self._predict(crops))
                 current = (index, time_s, name, frame, shown, future, timings, started)
                 if not self.pipelined:
                     if not self._finish(current, stats):

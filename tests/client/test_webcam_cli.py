@@ -150,3 +150,23 @@ def test_smoothing_and_hysteresis_off_show_the_raw_argmax_and_on_by_default(tmp_
     for i in range(1, len(rows)):  # the default: weight 0.5 on the newest frame
         expected = webcam.LIVE_SMOOTHING * raw[i] + (1 - webcam.LIVE_SMOOTHING) * expected
         np.testing.assert_allclose(smoothed[i], expected, atol=2e-5)
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_predict_runs_in_the_frame_s_thread_unless_pipelined(pipelined):
+    import threading
+
+    class Client:
+        target, threads = "fake", []
+
+        def predict(self, crops):
+            self.threads.append(threading.current_thread())
+            return np.full((len(crops), 7), 1 / 7)
+
+    client = Client()
+    frame = np.full((120, 160, 3), 90, np.uint8)
+    detector = lambda image: [webcam.detectors.Detection((40, 30, 60, 60), None)]  # noqa: E731
+    stats = webcam.WebcamRunner(client, detect_every=1, detector=detector, pipelined=pipelined).run(
+        iter([(frame.copy(), i / 30, "v") for i in range(3)]))
+    assert stats.predicted_frames == 3
+    assert all((t is threading.current_thread()) != pipelined for t in client.threads)
