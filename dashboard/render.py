@@ -12,15 +12,17 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from dashboard.data import ACCURACY, BASELINE, CANDIDATE, COUNT, ECE, HEADLINE, MACRO_F1, PER_CLASS, TOP2, Report
+from dashboard.data import ACCURACY, BASELINE, CANDIDATE, COUNT, ECE, MACRO_F1, PER_CLASS, TOP2, Report
 from models import features
 
 CANDIDATE_COLOUR, BASELINE_COLOUR = "#0072B2", "#E69F00"  # Okabe-Ito
 # cividis, sampled at 0, 0.1, ..., 1
 _CIVIDIS = ["#00224e", "#0f326e", "#3a426c", "#575269", "#6d6370", "#837476", "#9a8675", "#b39971",
             "#ccac6a", "#e6c15c", "#fee838"]
-LABELS = {ACCURACY: "accuracy", TOP2: "top-2 accuracy", MACRO_F1: "macro-F1", ECE: "calibration error (ECE)",
-          COUNT: "examples"}
+# The headline cards (PublicTest and PrivateTest), in order: TFMA's metric name -> its label. The
+# reader passes on every metric the EvalConfig computes, so a new one shows once it is listed here.
+HEADLINE = {ACCURACY: "accuracy", TOP2: "top-2 accuracy", MACRO_F1: "macro-F1", ECE: "calibration error (ECE)"}
+LABELS = {**HEADLINE, COUNT: "examples"}
 LOWER_IS_BETTER = {ECE}
 
 
@@ -57,7 +59,7 @@ def _bar(value: Optional[float], colour: str, width: int = 120, missing: str = "
 def _headline(report: Report) -> str:
     overall = report.slice()
     cards = []
-    for name in HEADLINE + (COUNT,):
+    for name in (*HEADLINE, COUNT):
         value = overall.get(name) if overall else None
         text = str(int(value)) if name == COUNT and value is not None else _fmt(value, 4)
         baseline = ""

@@ -5,7 +5,8 @@ LocalDagRunner records each stage's execution in MLMD as it starts (RUNNING), an
 when it finishes (COMPLETE, or CACHED when it reused earlier outputs; FAILED). A thread reads
 the executions newer than the run's start every POLL_S and turns the changes into lines; a
 stage's time is its execution's own (last update minus creation), so the polling delay does
-not enter it. Nothing of TFX's is patched: MLMD is the runner's published record.
+not enter it. Nothing of TFX's is patched: MLMD is the runner's published record, read through
+pipeline/run_reader.py.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ import threading
 import time
 from typing import Dict, Optional
 
-from ml_metadata.proto import metadata_store_pb2
-
 from models.progress import format_duration
+from pipeline import run_reader
 
 POLL_S = 0.5
 HEARTBEAT_S = 30.0  # a running stage says so at least this often
-_FINISHED = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
 
 
 @dataclasses.dataclass
@@ -54,19 +53,14 @@ class StageReporter:
         self._thread: Optional[threading.Thread] = None
 
     def _open(self):
-        from ml_metadata.metadata_store import metadata_store
-
-        if self._store is None and os.path.exists(self.metadata_path):
-            config = metadata_store_pb2.ConnectionConfig()
-            config.sqlite.filename_uri = self.metadata_path
-            config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-            self._store = metadata_store.MetadataStore(config)
+        if self._store is None and os.path.exists(self.metadata_path):  # the runner creates it at its start
+            self._store = run_reader.open_store(self.metadata_path)
         return self._store
 
     def __enter__(self) -> "StageReporter":
         store = self._open()
         if store is not None:  # a re-run in the same directory: only this run's executions count
-            self._baseline = max((e.id for e in store.get_executions()), default=0)
+            self._baseline = run_reader.last_execution_id(store)
         self._thread = threading.Thread(target=self._watch, name="stage-reporter", daemon=True)
         self._thread.start()
         return self
@@ -81,32 +75,24 @@ class StageReporter:
         while not self._stop.wait(POLL_S):
             self._poll()
 
-    def _node_id(self, store, execution_id: int) -> Optional[str]:
-        prefix = self.pipeline_name + "."
-        for context in store.get_contexts_by_execution(execution_id):
-            if context.type == "node" and context.name.startswith(prefix):
-                return context.name[len(prefix):]
-        return None
-
     def _poll(self) -> None:
         try:
             store = self._open()
             if store is None:
                 return
-            executions = sorted((e for e in store.get_executions() if e.id > self._baseline), key=lambda e: e.id)
-            for execution in executions:
+            for execution in run_reader.executions_after(store, self._baseline):
                 if execution.id in self._finished:
                     continue
                 if execution.id not in self._started:
-                    node_id = self._node_id(store, execution.id)
+                    node_id = run_reader.node_of(store, self.pipeline_name, execution.id)
                     if node_id is None:
                         continue
                     self._started[execution.id] = node_id
                     self._began[execution.id] = self._last_line[execution.id] = time.monotonic()
                     print(f"==> {node_id} ...", file=self.stream, flush=True)
-                if execution.last_known_state in _FINISHED:
+                if run_reader.is_finished(execution):
                     self._finish(store, execution)
-                elif execution.last_known_state == metadata_store_pb2.Execution.FAILED:
+                elif run_reader.is_failed(execution):
                     self._finished.add(execution.id)  # the run's own error says why
                 else:
                     self._heartbeat(execution.id)
@@ -126,10 +112,9 @@ class StageReporter:
         from pipeline import run_report
 
         node_id = self._started[execution.id]
-        cached = execution.last_known_state == metadata_store_pb2.Execution.CACHED
-        seconds = max(0.0, (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000)
+        cached, seconds = run_reader.is_cached(execution), run_reader.seconds(execution)
         try:
-            found = run_report.node_outputs(store, self.pipeline_name, node_id)
+            found = run_reader.node_outputs(store, self.pipeline_name, node_id)
             _, outputs = found if found else (None, {})
             text, details = run_report.headline(node_id, outputs), run_report.details(node_id, outputs)
         except Exception as e:  # a report must never fail the run it reports on

@@ -116,9 +116,7 @@ def _console_handlers():
     """The handlers that write to the console: the root's, and those libraries attach to their
     own loggers (TensorFlow's writes INFO lines to the console by itself)."""
     consoles = {id(s) for s in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)}
-    loggers = [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
-                                       if isinstance(logger, logging.Logger)]
-    return [h for logger in loggers for h in logger.handlers
+    return [h for logger in _loggers() for h in logger.handlers
             if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
             and id(h.stream) in consoles]
 
@@ -128,9 +126,49 @@ def new_log_path(output_dir: str) -> str:
     return os.path.join(os.path.abspath(output_dir), "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
 
 
+class _LoggingState:
+    """What a run changes in logging, as it was: the level, handlers, filters and propagation of the
+    root and of every logger made so far, and the level, filters and formatter of their
+    handlers. restore() puts them back; handlers added since (the log file's, the console's that
+    basicConfig made, a library's) come off the loggers that were there. Loggers made since are
+    the libraries' own and stay as they are."""
+
+    def __init__(self):
+        logging.getLogger("absl")  # _log_to_file sets its level even when no one has made it yet
+        self.loggers = {logger: (logger.level, list(logger.handlers), list(logger.filters), logger.propagate)
+                        for logger in _loggers()}
+        self.handlers = {handler: (handler.level, list(handler.filters), handler.formatter)
+                         for _, handlers, _, _ in self.loggers.values() for handler in handlers}
+
+    def restore(self) -> None:
+        for logger, (level, handlers, filters, propagate) in self.loggers.items():
+            logger.setLevel(level)
+            logger.handlers[:], logger.filters[:], logger.propagate = handlers, filters, propagate
+        for handler, (level, filters, formatter) in self.handlers.items():
+            handler.setLevel(level)
+            handler.filters[:] = filters
+            handler.setFormatter(formatter)
+
+
+def _loggers() -> List[logging.Logger]:
+    """The root and every logger made so far."""
+    return [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
+                                    if isinstance(logger, logging.Logger)]
+
+
+@contextlib.contextmanager
+def _logging_left_as_found():
+    """Logging after the `with` block is as it was before it, also when the block raises."""
+    before = _LoggingState()
+    try:
+        yield
+    finally:
+        before.restore()
+
+
 def _log_to_file(path: str) -> logging.FileHandler:
     """Everything at INFO goes to the run's log file; the console keeps warnings (less the
-    known noise)."""
+    known noise). Changes logging for the whole process: run() undoes it (_logging_left_as_found)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     handler = logging.FileHandler(path)
     handler.setLevel(logging.INFO)
@@ -196,7 +234,15 @@ def build(data: str, output_dir: str, options: PipelineOptions, stream=None):
 def run(data: str, output_dir: str, options: PipelineOptions = PipelineOptions(), *, stream=sys.stdout,
         log_path: Optional[str] = None) -> RunResult:
     """Runs the pipeline `options` describe on `data` (a FER CSV or a folder of images), artifacts under `output_dir`,
-    its log in `log_path` (default: a new OUTPUT/logs/run-<time>.log)."""
+    its log in `log_path` (default: a new OUTPUT/logs/run-<time>.log). Logging is as it was when it returns
+    or raises."""
+    # From the start: the imports build() makes configure logging too (TFMA's logs before any
+    # handler exists, and absl then calls basicConfig).
+    with _logging_left_as_found():
+        return _run(data, output_dir, options, stream, log_path)
+
+
+def _run(data: str, output_dir: str, options: PipelineOptions, stream, log_path: Optional[str]) -> RunResult:
     from tfx import v1 as tfx
 
     output_dir = os.path.abspath(output_dir)

@@ -1,4 +1,5 @@
-"""Headline results of each stage, read back from MLMD and the stage's output artifacts.
+"""Headline results of each stage, from its output artifacts (found and read through
+pipeline/run_reader.py, the one reader of a run).
 
 The local runner prints one line when a stage starts and one when it finishes with its
 headline result; the same summaries come back to callers (CLI, tests) as a dict.
@@ -10,43 +11,9 @@ import json
 import os
 from typing import Dict, List, Optional
 
-from ml_metadata.proto import metadata_store_pb2
-
 from models import names
 from models.progress import format_duration
-
-
-def node_outputs(store, pipeline_name: str, node_id: str):
-    """(execution, {output_key: [artifact, ...]}) of the node's latest execution, or None."""
-    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
-    if context is None:
-        return None
-    executions = store.get_executions_by_context(context.id)
-    if not executions:
-        return None
-    execution = max(executions, key=lambda e: e.id)
-    events = store.get_events_by_execution_ids([execution.id])
-    outputs: Dict[str, List] = {}
-    ids = {}
-    for event in events:
-        # Resolver nodes record what they resolved as INTERNAL_OUTPUT events.
-        if event.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT,
-                          metadata_store_pb2.Event.INTERNAL_OUTPUT):
-            key = event.path.steps[0].key if event.path.steps else "?"
-            ids[event.artifact_id] = key
-    for artifact in store.get_artifacts_by_id(list(ids)):
-        outputs.setdefault(ids[artifact.id], []).append(artifact)
-    return execution, outputs
-
-
-def _prop(artifact, name, default=None):
-    if name in artifact.custom_properties:
-        value = artifact.custom_properties[name]
-        return getattr(value, value.WhichOneof("value"))
-    if name in artifact.properties:
-        value = artifact.properties[name]
-        return getattr(value, value.WhichOneof("value"))
-    return default
+from pipeline import run_reader
 
 
 def _read_json(path: str) -> Optional[dict]:
@@ -58,51 +25,11 @@ def _read_json(path: str) -> Optional[dict]:
         return json.load(f)
 
 
-def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
-    """Overall-slice metrics from an Evaluator output, by metric name."""
-    import tensorflow_model_analysis as tfma
-
-    result = tfma.load_eval_result(evaluation_uri)
-    metrics: Dict[str, float] = {}
-    for slice_key, by_output in result.slicing_metrics:
-        if slice_key != ():
-            continue
-        for by_sub_key in by_output.values():
-            for sub_key, values in by_sub_key.items():
-                for name, value in values.items():
-                    if isinstance(value, dict) and "doubleValue" in value:
-                        metrics[f"{name}{'/' + sub_key if sub_key else ''}"] = value["doubleValue"]
-    return metrics
-
-
-def validation_failures(evaluation_uri: str) -> List[str]:
-    import tensorflow_model_analysis as tfma
-
-    result = tfma.load_validation_result(evaluation_uri)
-    failures = []
-    for details in result.metric_validations_per_slice:
-        for failure in details.failures:
-            value = failure.metric_value.double_value.value
-            threshold = failure.metric_threshold
-            if failure.metric_key.name == names.MAJORITY_LIFT:
-                why = "(accuracy minus the most frequent class's share): no better than always answering that class"
-            elif failure.metric_key.is_diff:
-                why = f"fell below the baseline by more than {-threshold.change_threshold.absolute.value:.4g}"
-            elif threshold.HasField("value_threshold"):
-                why = f"below the lower bound {threshold.value_threshold.lower_bound.value:g}"
-            else:
-                why = failure.message.strip() or "threshold not met"
-            name = failure.metric_key.name + (" change vs baseline" if failure.metric_key.is_diff else "")
-            failures.append(f"{name}={value:.4f} {why}")
-    return failures
-
-
 def metrics_headline(evaluation) -> str:
     """accuracy, top-2 and macro-F1 of an evaluation's overall slice."""
-    metrics = overall_metrics(evaluation.uri) if evaluation is not None else {}
-    acc = metrics.get(names.ACCURACY)
-    top2 = metrics.get(names.TOP2_ACCURACY)
-    f1 = metrics.get(names.MACRO_F1)
+    overall = run_reader.overall(evaluation.uri) if evaluation is not None else None
+    acc, top2, f1 = ((overall.get(name) if overall else None)
+                     for name in (names.ACCURACY, names.TOP2_ACCURACY, names.MACRO_F1))
     parts = [f"accuracy {acc:.4f}" if acc is not None else "accuracy ?"]
     if top2 is not None:
         parts.append(f"top-2 {top2:.4f}")
@@ -161,34 +88,35 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
         return f"baseline: model {models[0].id}" if models else "baseline: none (first blessed model wins on threshold alone)"
     if node_id == "Evaluator":
         evaluation, blessing = one("evaluation"), one("blessing")
-        blessed = blessing is not None and _prop(blessing, names.BLESSED_PROPERTY, 0) == 1
+        blessed = run_reader.blessed(blessing) is True
         text = f"PublicTest (eval): {metrics_headline(evaluation)}" + (" -> BLESSED" if blessed else " -> NOT blessed")
         if not blessed and evaluation is not None:
-            text += ": " + "; ".join(validation_failures(evaluation.uri) or ["see the evaluation output"])
+            text += ": " + "; ".join(run_reader.validation_failures(evaluation.uri) or ["see the evaluation output"])
         return text
     if node_id == "TestEvaluator":
         from components.fer_evaluator.component import SKIPPED_PROPERTY
 
         evaluation = one("evaluation")
-        if evaluation is None or _prop(evaluation, SKIPPED_PROPERTY, 0) == 1:
+        if evaluation is None or run_reader.prop(evaluation, SKIPPED_PROPERTY, 0) == 1:
             return "PrivateTest (test): no such rows in the data, not evaluated"
         return f"PrivateTest (test): {metrics_headline(evaluation)} (reported only)"
     if node_id == "Pusher":
         pushed = one("pushed_model")
-        if pushed is not None and _prop(pushed, names.PUSHED_PROPERTY, 0) == 1:
-            if _prop(pushed, names.REUSED_VERSION_PROPERTY, 0) == 1:
-                return f"already served as {_prop(pushed, names.PUSHED_DESTINATION_PROPERTY, '?')} (identical model, not copied)"
-            return f"pushed to {_prop(pushed, names.PUSHED_DESTINATION_PROPERTY, '?')}"
+        if pushed is not None and run_reader.prop(pushed, names.PUSHED_PROPERTY, 0) == 1:
+            destination = run_reader.prop(pushed, names.PUSHED_DESTINATION_PROPERTY, "?")
+            if run_reader.prop(pushed, names.REUSED_VERSION_PROPERTY, 0) == 1:
+                return f"already served as {destination} (identical model, not copied)"
+            return f"pushed to {destination}"
         return "nothing pushed (model not blessed)"
     if node_id == "ImportSchemaGen":
         schema = one("schema")
         return schema_headline(os.path.join(schema.uri, names.SCHEMA_FILE)) if schema else ""
     if node_id == "Transform":
         transformed = one("transformed_examples")
-        return f"transformed {_prop(transformed, 'split_names', '?')}" if transformed else ""
+        return f"transformed {run_reader.prop(transformed, 'split_names', '?')}" if transformed else ""
     if node_id == "StatisticsGen":
         stats = one("statistics")
-        return f"statistics for {_prop(stats, 'split_names', '?')}" if stats else ""
+        return f"statistics for {run_reader.prop(stats, 'split_names', '?')}" if stats else ""
     return ""
 
 
@@ -200,12 +128,12 @@ def details(node_id: str, outputs: Dict[str, List]) -> dict:
         return {"model_path": path_utils.serving_model_path(outputs["model"][0].uri),
                 "model_run_path": outputs["model_run"][0].uri}
     if node_id == "Evaluator" and outputs.get("blessing"):
-        return {"blessed": _prop(outputs["blessing"][0], names.BLESSED_PROPERTY, 0) == 1}
+        return {"blessed": run_reader.blessed(outputs["blessing"][0]) is True}
     if node_id == "Pusher" and outputs.get("pushed_model"):
         pushed = outputs["pushed_model"][0]
-        if _prop(pushed, names.PUSHED_PROPERTY, 0) == 1:
-            return {"pushed_path": _prop(pushed, names.PUSHED_DESTINATION_PROPERTY),
-                    "already_served": _prop(pushed, names.REUSED_VERSION_PROPERTY, 0) == 1}
+        if run_reader.prop(pushed, names.PUSHED_PROPERTY, 0) == 1:
+            return {"pushed_path": run_reader.prop(pushed, names.PUSHED_DESTINATION_PROPERTY),
+                    "already_served": run_reader.prop(pushed, names.REUSED_VERSION_PROPERTY, 0) == 1}
     return {}
 
 

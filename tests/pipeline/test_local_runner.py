@@ -1,6 +1,9 @@
-"""Runner helpers: the Beam mode chosen by data size, and row estimates."""
+"""Runner helpers: the Beam mode chosen by data size, row estimates, and the run's logging (set up
+for the run, and as it was afterwards)."""
 
 import os
+
+import pytest
 
 from pipeline import local_runner
 from tools import demo_data
@@ -41,3 +44,72 @@ def test_the_console_format_leaves_the_traceback_to_the_log_file():
     console = local_runner._WithoutTraceback("%(levelname)s:%(name)s:%(message)s").format(record)
     assert console == "ERROR:apache_beam:a stage failed"
     assert "Traceback" in logging.Formatter("%(message)s").format(record)  # the log file's formatter keeps it
+
+
+def _logging_state():
+    """Level, handlers, filters and propagation of the root and every logger, with each
+    handler's level, filters and formatter."""
+    import logging
+
+    loggers = {"": logging.getLogger(), **{name: logger for name, logger in logging.Logger.manager.loggerDict.items()
+                                           if isinstance(logger, logging.Logger)}}
+    return {name: (logger.level, logger.propagate, list(logger.filters),
+                   [(handler, handler.level, list(handler.filters), handler.formatter) for handler in logger.handlers])
+            for name, logger in loggers.items()}
+
+
+def _changed(before, after):
+    """The loggers of `before` whose state differs in `after` (loggers made in between are the
+    libraries' own, from their first import)."""
+    return {name: (state, after.get(name)) for name, state in before.items() if after.get(name) != state}
+
+
+def test_logging_is_left_as_it_was_after_a_failure_inside_the_run(tmp_path):
+    import logging
+    import sys
+
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("mine: %(message)s"))
+    logging.getLogger("apache_beam").addHandler(console)  # a library's own console handler, as TF's
+    try:
+        before = _logging_state()
+        with pytest.raises(RuntimeError, match="stage failed"):
+            with local_runner._logging_left_as_found():
+                handler = local_runner._log_to_file(str(tmp_path / "logs" / "run.log"))
+                assert handler in logging.getLogger().handlers and console.level == logging.WARNING
+                assert isinstance(console.formatter, local_runner._WithoutTraceback)
+                raise RuntimeError("stage failed")
+        assert not _changed(before, _logging_state())
+        handler.close()
+    finally:
+        logging.getLogger("apache_beam").removeHandler(console)
+
+
+@pytest.mark.e2e  # the data stages, twice: about 75 s on 2 busy cores
+def test_run_leaves_logging_as_it_found_it_twice_in_one_process(tmp_path):
+    """The data stages on a few generated rows, twice (the second cached): after each run the
+    root, absl and the library loggers hold the handlers, filters, levels and formats they had."""
+    import io
+    import logging
+    import sys
+
+    from pipeline.options import PipelineOptions
+
+    csv = tmp_path / "demo.csv"
+    demo_data.write_demo_file(str(csv), rows=60, seed=3)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("mine: %(message)s"))
+    tf_like = logging.getLogger("tensorflow")
+    tf_like.addHandler(console)
+    try:
+        for attempt in range(2):
+            before = _logging_state()
+            stream = io.StringIO()
+            local_runner.run(str(csv), str(tmp_path / "out"), PipelineOptions(enable_training=False), stream=stream,
+                             log_path=str(tmp_path / f"run{attempt}.log"))
+            assert "<== Transform" in stream.getvalue(), stream.getvalue()
+            assert not _changed(before, _logging_state()), f"run {attempt + 1} changed logging"
+            assert console.formatter._fmt == "mine: %(message)s" and console.level == logging.NOTSET
+        assert "INFO" in (tmp_path / "run1.log").read_text()  # the log file got the run's lines
+    finally:
+        tf_like.removeHandler(console)
