@@ -20,6 +20,7 @@ ALLOWED = {
     "client": {"client", "models"},
     "components": {"components", "models", "fer_artifacts", "schema", "client"},
     "pipeline": {"pipeline", "components", "models", "fer_artifacts", "schema"},
+    "dashboard": {"dashboard", "pipeline", "models", "fer_artifacts"},  # a run, read through pipeline/run_reader.py
 }
 
 
