@@ -30,6 +30,7 @@ RUN apt-get update \
 # The project, at the path the compiled spec expects (kubeflow/config.py: IMAGE_PROJECT_DIR,
 # IMAGE_SCHEMA_FILE for ImportSchemaGen).
 COPY setup.py ./
+COPY core/ core/
 COPY cli/ cli/
 COPY client/ client/
 COPY components/ components/

@@ -9,7 +9,7 @@ setup(
     python_requires=">=3.9,<3.11",
     # kubeflow/ is a namespace package (no __init__.py), so that it does not shadow the kubeflow.*
     # namespace of Kubeflow's own SDKs installed beside it (kubeflow.training, kubeflow.katib, ...).
-    packages=find_packages(include=["cli*", "pipeline*", "components*", "models*", "schema*", "fer_artifacts*",
+    packages=find_packages(include=["core*", "cli*", "pipeline*", "components*", "models*", "schema*", "fer_artifacts*",
                                     "dashboard*", "serving*", "client*", "tools*"])
     + find_namespace_packages(include=["kubeflow*"]),
     package_data={"schema": ["*.pbtxt"], "kubeflow": ["flink/*.yaml"],

@@ -113,7 +113,7 @@ def _near(a: Box, b: Box, gap: int = 16) -> bool:
 
 def public_test_faces(path: str, limit: int) -> np.ndarray:
     from components.fer_example_gen import parser
-    from models import features
+    from core import features
 
     faces = []
     for row in parser.FerCsvReader(path):

@@ -40,7 +40,7 @@ def bare_loop(paths):
 
 def ingest(root, threads, compresslevel=0):
     from components.fer_image_gen import component, folders
-    from models import names
+    from core import names
 
     out = tempfile.mkdtemp()
     try:
@@ -66,7 +66,7 @@ def memory_child(root, limit):
     import tensorflow  # noqa: F401 - as in a run's executor
 
     from components.fer_image_gen import component, folders
-    from models import names
+    from core import names
 
     out = tempfile.mkdtemp()
     # A first small ingest loads what the ingest loads once (OpenCV's codecs, the thread pool).

@@ -44,7 +44,7 @@ def numpy_parse(path):
 
 def example_gen(path):
     from components.fer_example_gen.component import write_examples
-    from models import names
+    from core import names
 
     out = tempfile.mkdtemp()
     try:

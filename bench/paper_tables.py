@@ -50,7 +50,7 @@ from typing import Dict, List, Optional
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from models import features, names  # noqa: E402  (no TensorFlow)
+from core import features, names  # noqa: E402  (no TensorFlow)
 
 RESULTS_JSONL = os.path.join(REPO, "bench", "results", "paper_tables.jsonl")
 RESULTS_MD = os.path.join(REPO, "bench", "results", "paper_tables.md")

@@ -38,7 +38,7 @@ def load_real(path, max_rows):
     import numpy as np
 
     from components.fer_example_gen import parser
-    from models import features
+    from core import features
 
     data = {s: ([], []) for s in features.SPLITS}
     for item in parser.FerCsvReader(path, max_rows_per_split=max_rows):

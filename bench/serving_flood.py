@@ -248,7 +248,7 @@ def main():
     p.add_argument("--rest-max-connections", type=int, default=None, help="passed to serve (default: its own)")
     p.add_argument("--hold", type=int, default=4000, help="silent connections held to measure their cost; 0: skip")
     args = p.parse_args()
-    from models import features
+    from core import features
 
     extra = [f"--rest_max_connections={args.rest_max_connections}"] if args.rest_max_connections else []
     server = Server(args.model_base_path or features.SHIPPED_MODEL_BASE_PATH, extra)

@@ -239,7 +239,7 @@ def main():
     p.add_argument("--valid-clients", type=int, default=8)
     p.add_argument("--hostile-clients", type=int, default=8)
     args = p.parse_args()
-    from models import features
+    from core import features
 
     server = Server(args.model_base_path or features.SHIPPED_MODEL_BASE_PATH)
     try:

@@ -27,7 +27,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from models import features, names  # noqa: E402
+from core import features, names  # noqa: E402
 
 MAX_SHIPPED_BYTES = 10 * 1024 * 1024
 PAPER_ACCURACY = 0.6058  # the paper's best (Table V), the time-to-accuracy mark
@@ -139,7 +139,7 @@ def main(argv=None):
     print(json.dumps({u: {k: r.get(k) for k in ("examples", "accuracy", names.TOP2_ACCURACY, names.MACRO_F1)}
                       for u, r in results.items()}, indent=1))
     if features.SHIPPED_MODEL_NAME != model:
-        print(f"models/features.py: set SHIPPED_MODEL_NAME = {model!r}: serve, predict and analyze() read it",
+        print(f"core/features.py: set SHIPPED_MODEL_NAME = {model!r}: serve, predict and analyze() read it",
               file=sys.stderr)
 
 

@@ -41,7 +41,7 @@ def timed(predict, faces, calls=300, warm=20):
 
 
 def main():
-    from models import features
+    from core import features
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, help="a FER CSV with Training and PublicTest rows")

@@ -28,7 +28,8 @@ def main(argv=None) -> int:
 
     import tensorflow as tf
 
-    from models import names, preprocessing, registry, trainer
+    from core import names
+    from models import preprocessing, registry, trainer
     from tools import evaluate
 
     model = registry.build(args.model)

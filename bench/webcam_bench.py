@@ -122,7 +122,7 @@ def run_once(engine, video, truth, detect_every, pipelined=False):
 
 
 def main():
-    from models import features
+    from core import features
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=300)

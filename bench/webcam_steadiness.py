@@ -512,7 +512,7 @@ def main():
                    help="the runner's own smoothing, compared with the replay (default: %(default)s)")
     args = p.parse_args()
 
-    from models import quiet
+    from core import quiet
 
     quiet.quiet_imports()
     from client import webcam

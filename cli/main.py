@@ -26,7 +26,7 @@ def _check_data(args) -> int:
     import csv as csv_module
 
     from components.fer_image_gen import folders
-    from models import features
+    from core import features
 
     human = sys.stderr if args.json else sys.stdout  # --json: stdout holds the one JSON document
     listed = {"rejects": [], "duplicates": [], "leaks": []}
@@ -136,7 +136,7 @@ def _check_csv(args) -> int:
 def _run(args) -> int:
     import os
 
-    from models import quiet
+    from core import quiet
     from pipeline import local_runner, options
 
     if args.warm_start:  # a warm start that is no SavedModel: its one line, before anything starts
@@ -252,7 +252,7 @@ def _dashboard(args) -> int:
 
 
 def _serve(args) -> int:
-    from models import features
+    from core import features
     from serving import config_files, options, server
 
     try:
@@ -344,7 +344,7 @@ def _predict(args) -> int:
 
 def _evaluate(args) -> int:
     from components.fer_example_gen.parser import FerCsvError
-    from models import names
+    from core import names
     from tools import evaluate
 
     try:
@@ -368,7 +368,7 @@ def _evaluate(args) -> int:
 
 
 def _compiled_output(path: str) -> str:
-    from models import arg_types
+    from core import arg_types
 
     if not path.endswith((".yaml", ".yml", ".json")):
         raise argparse.ArgumentTypeError(f"{path}: end the name in .yaml (Kubeflow Pipelines) or .json (Vertex AI)")
@@ -378,7 +378,7 @@ def _compiled_output(path: str) -> str:
 def _add_kubeflow(sub) -> None:
     from components.fer_infra_validator import defaults as infra_defaults
     from kubeflow import config  # no TensorFlow
-    from models import arg_types
+    from core import arg_types
     from pipeline import options as pipeline_options
 
     k = sub.add_parser("kubeflow", help="compile for / submit to Kubeflow Pipelines v2 or Vertex AI Pipelines")
@@ -432,7 +432,7 @@ def _add_kubeflow(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from client import detectors  # OpenCV, no TensorFlow
     from components.fer_example_gen.parser import DEFAULT_MAX_REJECT_FRACTION
-    from models import arg_types
+    from core import arg_types
     from pipeline import beam_worker_pool, options  # no TensorFlow: keeps `--help` and check-csv light
     from serving import options as serving_options
 
@@ -534,7 +534,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.func is _run:  # a run keeps TensorFlow's lines, in its log file
         return args.func(args)
-    from models import quiet
+    from core import quiet
 
     quiet.quiet_imports()
     quiet.quiet_libraries()

@@ -1,2 +1,2 @@
-"""Clients of the served FER model. They know TF Serving's API and models/features.py only:
+"""Clients of the served FER model. They know TF Serving's API and core/features.py only:
 never the pipeline, TFX or the trainer."""

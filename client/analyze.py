@@ -21,7 +21,7 @@ import numpy as np
 
 from client import detectors
 from client import faces as face_ops
-from models import features
+from core import features
 
 ImageLike = Union[str, "os.PathLike[str]", np.ndarray]
 

@@ -7,7 +7,7 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from models import features
+from core import features
 
 Box = Tuple[int, int, int, int]  # x, y, w, h
 CASCADE_FILE = "haarcascade_frontalface_default.xml"  # shipped inside opencv-python

@@ -14,7 +14,7 @@ import numpy as np
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
 
 from client.tensors import to_ndarray, to_tensor_proto
-from models import features
+from core import features
 
 # Worth another try: the server is (re)starting, overloaded, or the deadline was too tight.
 RETRIABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}

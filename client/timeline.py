@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from models import features
+from core import features
 
 # The model's probabilities as it gave them (the class names), then as shown: smoothed per
 # face (fer-webcam --smoothing; equal to them when smoothing is off); top1/top2 are the shown.

@@ -27,7 +27,7 @@ import numpy as np
 from client import detectors, tracking
 from client import faces as face_ops
 from client.timeline import AnnotatedWriter, JsonlWriter, TimelineWriter, plot_timeline
-from models import arg_types, features, quiet
+from core import arg_types, features, quiet
 
 if TYPE_CHECKING:
     from client.tfserving import FerClient

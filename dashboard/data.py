@@ -11,7 +11,7 @@ import json
 import os
 from typing import Dict, List, Optional, Tuple
 
-from models import names
+from core import names
 from pipeline import run_reader
 # Re-exported: the page, the CLI and notebooks/model_analysis.ipynb name them through this module.
 from pipeline.run_reader import (BASELINE, CANDIDATE, SliceKey, SliceMetrics, latest_artifacts,  # noqa: F401

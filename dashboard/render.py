@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from dashboard.data import ACCURACY, BASELINE, CANDIDATE, COUNT, ECE, MACRO_F1, PER_CLASS, TOP2, Report
-from models import features
+from core import features
 
 CANDIDATE_COLOUR, BASELINE_COLOUR = "#0072B2", "#E69F00"  # Okabe-Ito
 # cividis, sampled at 0, 0.1, ..., 1

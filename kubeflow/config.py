@@ -4,7 +4,7 @@ kubeflow/ (Kubeflow Pipelines v2 / Vertex AI Pipelines: compile create_pipeline(
 it) is a namespace package, without __init__.py, so that Kubeflow's own SDKs, which install
 into the kubeflow.* namespace, still import beside it (tests/kubeflow/test_namespace.py)."""
 
-from models import names
+from core import names
 
 # What `make image` tags; push it to a registry the cluster can pull from and pass --image.
 DEFAULT_IMAGE = "fer-pipeline:0.1.0"

@@ -22,7 +22,7 @@ serving signatures.
 
 import keras
 
-from models import features
+from core import features
 
 NAME = "compact_resnet"
 STEM_FILTERS = 32

@@ -24,7 +24,8 @@ import os
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from models import augmentation, features
+from core import features
+from models import augmentation
 
 CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
 TRANSFORM_FEATURES_SIGNATURE = "transform_features"

@@ -7,7 +7,7 @@ our choice, written down here. Dropout 0.2 follows the hidden layer.
 
 import keras
 
-from models import features
+from core import features
 
 NAME = "feedforward"
 HIDDEN_UNITS = 512

@@ -4,7 +4,7 @@ plain functions that are unit-tested on their own."""
 
 import tensorflow as tf
 
-from models import features
+from core import features
 
 
 def scale_pixels(pixels: tf.Tensor) -> tf.Tensor:

@@ -15,7 +15,7 @@ With these choices the model has 13,997,511 parameters (tests/models check the a
 
 import keras
 
-from models import features
+from core import features
 
 NAME = "proposed_cnn"
 DENSE_UNITS = 1024

@@ -12,7 +12,7 @@ It trains with the paper's optimizer settings (Adam 1e-4, decay 1e-6, batch 128)
 
 import keras
 
-from models import features
+from core import features
 
 NAME = "simple_cnn"
 DENSE_UNITS = 128

@@ -19,7 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models import augmentation, features, preprocessing, registry
+from core import features
+from models import augmentation, preprocessing, registry
 
 TFLITE_FILE = "fer.tflite"  # written inside the SavedModel's directory, so it travels with it
 QUANTIZATIONS = ("float32", "float16", "int8")

@@ -23,7 +23,8 @@ import dataclasses
 import typing
 from typing import Any, Dict, Optional, Tuple
 
-from models import arg_types, catalog
+from core import arg_types
+from models import catalog
 
 PRECISIONS = ("float32", "mixed_bfloat16")  # keras dtype policies for training
 # Table V's three (SGD without momentum, as Keras' default), and SGD with Nesterov momentum 0.9.
@@ -47,7 +48,7 @@ def knob(default: Any, help: str, *, runtime: bool = False, recipe: bool = True,
       parameter; the Kubeflow compiler makes it a pipeline runtime parameter). int, float or str.
     recipe: a model's catalogue recipe may set it, so a run that does not give it says None
       ("not given") rather than this default.
-    parse: the argparse type when the field's own type is not enough (models/arg_types.py).
+    parse: the argparse type when the field's own type is not enough (core/arg_types.py).
     runners: the commands that offer its flag ("local": fer-pipeline run, "kubeflow":
       kubeflow compile); empty: set by code only.
     """

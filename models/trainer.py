@@ -27,7 +27,8 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from models import augmentation, export, features, names, progress, registry, warm_start
+from core import features, names, progress
+from models import augmentation, export, registry, warm_start
 from models.train_config import OPTIMIZERS, PRECISIONS, TrainConfig  # noqa: F401  (trainer.TrainConfig)
 
 TRAINING_SUMMARY_FILE = names.TRAINING_SUMMARY_FILE
@@ -173,7 +174,7 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         self.directory = directory
         self.patience = patience
         self.monitor = monitor
-        self.epochs = epochs  # > 0: a progress line per epoch (models/progress.py)
+        self.epochs = epochs  # > 0: a progress line per epoch (core/progress.py)
         self.stateful = list(stateful)  # callbacks with state_key, get_state() and set_state()
         self.fit_started = time.time()
         self.state = {"epoch": 0, "best": None, "best_epoch": None, "wait": 0, "history": [], "stopped_early": False,

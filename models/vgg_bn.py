@@ -16,7 +16,7 @@ is its registry entry's train_defaults (models/registry.py).
 
 import keras
 
-from models import features
+from core import features
 
 NAME = "vgg_bn"
 BLOCK_FILTERS = (32, 64, 128, 256)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 from typing import Dict, Optional, Tuple
 
-from models import catalog, features
+from core import features
+from models import catalog
 
 FINE_TUNE_RECIPE: Dict[str, object] = {
     "learning_rate": 1e-4, "optimizer": "adam", "lr_schedule": "plateau", "epochs": 20, "patience": 5,

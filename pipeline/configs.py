@@ -2,7 +2,7 @@
 
 import os
 
-from models import features
+from core import features
 
 PIPELINE_NAME = "fer"
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"

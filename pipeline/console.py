@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Dict, Optional
 
-from models.progress import format_duration
+from core.progress import format_duration
 from pipeline import run_reader
 
 POLL_S = 0.5

@@ -16,7 +16,7 @@ from typing import Optional
 
 import tensorflow_model_analysis as tfma
 
-from models import features, names
+from core import features, names
 from models.export import TRANSFORM_FEATURES_SIGNATURE
 from pipeline import tfma_metrics
 

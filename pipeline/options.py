@@ -22,7 +22,8 @@ from typing import Any, Dict, Optional, Tuple
 
 from components.class_balance import logic as class_balance_logic
 from components.fer_example_gen import parser as csv_parser
-from models import arg_types, catalog, train_config
+from core import arg_types
+from models import catalog, train_config
 from pipeline import configs
 
 LOCAL, KUBEFLOW = "local", "kubeflow"
@@ -36,7 +37,7 @@ def option(default: Any = None, help: str = "", *, flag: Optional[str] = None, c
            runners: Tuple[str, ...] = BOTH, metavar: Optional[str] = None, factory=None, parse=None):
     """A field with its command-line flag. `runners`: the commands that offer it (empty: none,
     the field is set by code only). `parse`: the argparse type when the field's own type is not
-    enough (a range: models/arg_types.py)."""
+    enough (a range: core/arg_types.py)."""
     metadata = {"help": help, "flag": flag, "choices": choices, "runners": runners, "metavar": metavar,
                 "parse": parse}
     if factory is not None:

@@ -22,7 +22,8 @@ from components.fer_image_gen.component import FerImageGen
 from components.fer_infra_validator import component as infra_validation
 from components.fer_pusher.component import FerPusher
 from components.fer_trainer import component as fer_trainer
-from models import features, tuning
+from core import features
+from models import tuning
 from pipeline import configs, eval_config
 from pipeline.options import IMAGES_INPUT, PipelineOptions
 from schema import SCHEMA_FILE

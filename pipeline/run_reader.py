@@ -24,7 +24,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 from ml_metadata.proto import metadata_store_pb2
 
-from models import features, names
+from core import features, names
 
 SliceKey = Tuple[Tuple[str, int], ...]  # () overall; (("label", 3),); (("label", 3), ("lighting_bucket", 0))
 CANDIDATE, BASELINE = "candidate", "baseline"

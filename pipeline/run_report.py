@@ -11,8 +11,8 @@ import json
 import os
 from typing import Dict, List, Optional
 
-from models import names
-from models.progress import format_duration
+from core import names
+from core.progress import format_duration
 from pipeline import run_reader
 
 

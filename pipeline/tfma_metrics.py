@@ -23,7 +23,7 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util, multi_class_confusion_matrix_metrics
 from tensorflow_model_analysis.proto import config_pb2
 
-from models import features, names
+from core import features, names
 
 MACRO_F1_NAME = names.MACRO_F1
 MAJORITY_LIFT_NAME = names.MAJORITY_LIFT

@@ -2,7 +2,7 @@
 
 import os
 
-from models import names
+from core import names
 
 SCHEMA_DIR = os.path.dirname(os.path.abspath(__file__))
 SCHEMA_FILE = os.path.join(SCHEMA_DIR, names.SCHEMA_FILE)

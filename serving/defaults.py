@@ -1,6 +1,6 @@
 """The local server's defaults, TF-free (the CLI's help reads them)."""
 
-from models import features
+from core import features
 
 DEFAULT_HOST = "127.0.0.1"  # local only unless asked: this server has no authentication
 DEFAULT_GRPC_PORT, DEFAULT_REST_PORT = features.TF_SERVING_GRPC_PORT, features.TF_SERVING_REST_PORT  # TF Serving's

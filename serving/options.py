@@ -8,7 +8,7 @@ import dataclasses
 import os
 from typing import Optional
 
-from models import arg_types, features
+from core import arg_types, features
 from serving.contract import Limits
 from serving.defaults import (DEFAULT_GRPC_PORT, DEFAULT_HOST, DEFAULT_POLL_SECONDS, DEFAULT_QUEUED_REQUESTS,
                               DEFAULT_REST_PORT, DEFAULT_WORKERS)

@@ -1,4 +1,4 @@
-"""models/names.py is the one home of the output and metric names: no other Python file of
+"""core/names.py is the one home of the output and metric names: no other Python file of
 the project spells one of them in a string literal (docstrings aside), and the names it
 restates from TFX equal TFX's."""
 
@@ -6,7 +6,7 @@ import ast
 import re
 from pathlib import Path
 
-from models import names
+from core import names
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_DIRS = ("bench", "cli", "client", "components", "dashboard", "fer_artifacts", "kubeflow", "models",
@@ -38,7 +38,7 @@ def test_no_name_is_spelt_outside_the_catalogue():
         for path in sorted((REPO / directory).rglob("*.py")):
             if path != REPO / "models" / "names.py":
                 found += copies(path)
-    assert not found, "use models/names.py instead:\n" + "\n".join(found)
+    assert not found, "use core/names.py instead:\n" + "\n".join(found)
 
 
 def test_the_grep_finds_a_copy(tmp_path):

@@ -15,7 +15,7 @@ from typing import IO
 
 import numpy as np
 
-from models import features
+from core import features
 
 # FER-2013 Training class counts (see ../shared/data/fer2013/README.md).
 FER_TRAIN_COUNTS = (3995, 436, 4097, 7215, 4830, 3171, 4965)

@@ -10,7 +10,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from components.fer_example_gen import parser
-from models import features, names
+from core import features, names
 
 USAGES = tuple(features.USAGE_TO_SPLIT)  # Training, PublicTest, PrivateTest
 # --usage also takes the validation carve by its split name: the split that selected the model.

@@ -14,7 +14,7 @@ import math
 import os
 from typing import Dict, List, Mapping, Sequence
 
-from models import features, names
+from core import features, names
 
 REPORT_FILE = names.CLASS_BALANCE_FILE
 DEFAULT_MIN_SHARE = 0.05

@@ -27,7 +27,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils
 
-from models import names
+from core import names
 
 EXAMPLE_SPLITS_PROPERTY = names.EXAMPLE_SPLITS_PROPERTY
 SKIPPED_PROPERTY = names.SKIPPED_PROPERTY

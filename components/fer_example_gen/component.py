@@ -31,7 +31,7 @@ from components.fer_example_gen import parser
 from components.fer_example_gen.encoding import serialize_example
 from components.fer_example_gen.tfrecord import SplitWriters
 from fer_artifacts import FerRejects
-from models import features, names
+from core import features, names
 
 REJECTS_KEY = "rejects"
 MAX_REJECT_FRACTION_KEY = "max_reject_fraction"

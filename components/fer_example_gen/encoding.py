@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models import features
+from core import features
 
 
 def _varint(value: int) -> bytes:

@@ -26,7 +26,7 @@ from typing import IO, Dict, Iterator, Optional, Union
 
 import numpy as np
 
-from models import features
+from core import features
 
 # Why a row was rejected. Kept short and stable: they are keys in JSON reports.
 FIELD_COUNT = "field_count"  # the row has a different number of fields than the header

@@ -33,7 +33,7 @@ from components.fer_example_gen.encoding import serialize_examples
 from components.fer_example_gen.tfrecord import SplitWriters
 from components.fer_image_gen import folders
 from fer_artifacts import FerRejects
-from models import features, names
+from core import features, names
 
 CROP_FACES_KEY = "crop_faces"
 FACE_DETECTOR_KEY = "face_detector"

@@ -46,7 +46,7 @@ import numpy as np
 
 from client import faces as face_ops
 from components.fer_example_gen import parser as csv_rules
-from models import features
+from core import features
 
 # Why a file was quarantined. Short and stable: they are keys in JSON reports.
 EMPTY = "empty"  # zero bytes

@@ -25,7 +25,7 @@ from tfx.proto import infra_validator_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import kube_utils
 
-from models import features
+from core import features
 
 SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 from components.fer_infra_validator.defaults import DEFAULT_SERVING_IMAGE, DEFAULT_SERVING_TAG  # noqa: E402

@@ -22,7 +22,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from models import names
+from core import names
 
 REUSED_VERSION_PROPERTY = names.REUSED_VERSION_PROPERTY
 

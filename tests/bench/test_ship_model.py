@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from models import features, names
+from core import features, names
 from tests.conftest import REPO
 
 spec = importlib.util.spec_from_file_location("ship_model", os.path.join(REPO, "bench", "ship_model.py"))

@@ -11,7 +11,7 @@ import pytest
 
 from client import analyze as fer
 from client.faces import iou
-from models import features
+from core import features
 from tests.client.video import astronaut_bgr
 from tests.conftest import REPO
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from client import faces, timeline
-from models import features
+from core import features
 from tests.client.video import astronaut_bgr
 
 

@@ -192,7 +192,7 @@ def test_the_label_on_show_changes_only_when_another_leads_by_the_margin():
 
 
 def features_index(name):
-    from models import features
+    from core import features
 
     return features.CLASS_NAMES.index(name)
 

@@ -132,7 +132,7 @@ def test_engine_is_for_the_in_process_model_only(tmp_path, capsys):
 
 
 def test_smoothing_and_hysteresis_off_show_the_raw_argmax_and_on_by_default(tmp_path):
-    from models import features
+    from core import features
 
     video = write_video(str(tmp_path / "faces.avi"), [1] * 12)
     off, on = tmp_path / "off.csv", tmp_path / "on.csv"

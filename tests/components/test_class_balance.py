@@ -10,7 +10,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.class_balance import component, logic
-from models import features
+from core import features
 from tools.demo_data import FER_TRAIN_COUNTS
 
 FER_PUBLIC_TEST_COUNTS = (467, 56, 496, 895, 653, 415, 607)

@@ -12,7 +12,7 @@ from tfx.utils import proto_utils
 
 from components.fer_example_gen import component, parser
 from components.fer_example_gen.encoding import serialize_example
-from models import features
+from core import features
 
 PIXELS = " ".join(str(i % 256) for i in range(features.NUM_PIXELS))
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from components.fer_example_gen import parser
-from models import features
+from core import features
 
 PIXELS = " ".join(str(i % 256) for i in range(features.NUM_PIXELS))
 

@@ -12,7 +12,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from components.fer_example_gen import component as csv_gen
 from components.fer_example_gen import parser
 from components.fer_image_gen import component, folders
-from models import features, names
+from core import features, names
 from tests.components.test_fer_image_gen_folders import make_bad_tree
 from tools import demo_data
 

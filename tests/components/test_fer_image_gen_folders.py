@@ -12,7 +12,7 @@ import pytest
 
 from client import faces as face_ops
 from components.fer_image_gen import folders
-from models import features
+from core import features
 from tools import demo_data
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from cli.main import main
 from dashboard import data, render
-from models import features
+from core import features
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ import re
 import numpy as np
 
 from dashboard import data, render
-from models import features
+from core import features
 
 
 def _report(slices, models=("candidate",), blessed=None, class_balance=None):

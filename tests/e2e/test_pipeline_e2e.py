@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from models import features
+from core import features
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from models import features
+from core import features
 
 
 def raw_examples(n=12, seed=0):

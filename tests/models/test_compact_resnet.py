@@ -26,7 +26,7 @@ def test_parameter_count_by_hand_is_what_is_built_stated_and_shipped():
     import numpy as np
     import tensorflow as tf
 
-    from models import features
+    from core import features
 
     def conv(k, c_in, c_out):  # 3x3 / 1x1 convolutions, no bias (batch norm follows)
         return k * k * c_in * c_out

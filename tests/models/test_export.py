@@ -7,7 +7,8 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from components.fer_example_gen.encoding import serialize_example
-from models import export, features
+from core import features
+from models import export
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from models import features, preprocessing
+from core import features
+from models import preprocessing
 from tests.models.conftest import raw_examples
 
 

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from models import features
+from core import features
 
 
 def _card():

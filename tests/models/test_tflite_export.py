@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import catalog, features, registry, tflite_export
+from core import features
+from models import catalog, registry, tflite_export
 
 
 def run_tflite(flatbuffer: bytes, faces: np.ndarray) -> np.ndarray:

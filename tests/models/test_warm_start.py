@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from models import features, warm_start
+from core import features
+from models import warm_start
 
 
 def test_resolve_names_folders_and_base_paths(tmp_path):

@@ -41,7 +41,7 @@ def local_run(data: str, output: str, run_args: list) -> dict:
     from tfx.orchestration.pipeline import RunOptions
 
     from cli.main import build_parser
-    from models import names
+    from core import names
     from pipeline import configs, local_runner, options
 
     args = build_parser().parse_args(["run", "--data", data, "--output", output, *run_args])

@@ -9,7 +9,7 @@ import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
-from models import features, names
+from core import features, names
 from pipeline import run_reader
 
 

@@ -3,7 +3,7 @@
 import json
 import types
 
-from models import names
+from core import names
 from pipeline import run_report
 
 

@@ -3,7 +3,7 @@ import socket
 import numpy as np
 import pytest
 
-from models import features
+from core import features
 from tests.models.conftest import transform_output_dir  # noqa: F401  (a real tft_beam Transform graph)
 
 

@@ -11,7 +11,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from components.fer_infra_validator.component import DEFAULT_SERVING_IMAGE, DEFAULT_SERVING_TAG
-from models import features
+from core import features
 from serving.config_files import BatchingParameters, MonitoringConfig
 
 SERVING = Path(__file__).resolve().parents[2] / "serving"

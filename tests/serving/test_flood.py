@@ -15,7 +15,7 @@ import pytest
 import requests
 import urllib3
 
-from models import features
+from core import features
 from serving import server as local_server
 from tests.serving.http_helpers import _complete, call_json, parse_response
 

@@ -25,7 +25,7 @@ from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
                                      model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
 
-from models import features
+from core import features
 from tests.serving.conftest import free_port
 from tests.serving.http_helpers import parse_response, raw_exchange, request_bytes
 

@@ -15,7 +15,7 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from models import features
+from core import features
 from serving import api, rest
 from serving import server as local_server
 from serving.batching import Batcher, QueueFull

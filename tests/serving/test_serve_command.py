@@ -91,7 +91,7 @@ def test_the_docker_compose_command_line_with_its_mounts_loads_the_model_and_ans
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    from models import features
+    from core import features
 
     command, mounts = _compose_mounts(features.SHIPPED_MODEL_BASE_PATH)
     config = Path(mounts.pop("/config/models.config"))

@@ -11,7 +11,7 @@ import pytest
 from client import webcam
 from client.tfserving import FerClient
 from client.timeline import read_timeline
-from models import features
+from core import features
 from serving import server as local_server
 from tests.client.video import astronaut_bgr, write_video
 from tests.serving.conftest import free_port

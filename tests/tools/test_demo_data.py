@@ -5,7 +5,7 @@ import io
 import numpy as np
 
 from components.fer_example_gen import parser
-from models import features
+from core import features
 from tools import demo_data
 
 

@@ -1,6 +1,6 @@
-"""models/progress.py: durations and the Trainer's epoch line."""
+"""core/progress.py: durations and the Trainer's epoch line."""
 
-from models import progress
+from core import progress
 
 
 def test_durations_read_as_people_say_them():

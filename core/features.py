@@ -48,7 +48,8 @@ CLASSIFY_CLASSES_OUTPUT = "classes"
 # (models/pretrained/<name>/<version>/), with its model card beside the versions. It is the
 # default of `fer-pipeline serve`, `fer-pipeline predict` and client.analyze.
 SHIPPED_MODEL_NAME = "compact_resnet"
-SHIPPED_MODEL_BASE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", SHIPPED_MODEL_NAME)
+SHIPPED_MODEL_BASE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models",
+                                       "pretrained", SHIPPED_MODEL_NAME)
 
 # CSV format (Kaggle FER-2013).
 CSV_EMOTION_COLUMN = "emotion"

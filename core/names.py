@@ -3,7 +3,7 @@ artifacts, properties on artifacts, and metric names. The components that write 
 Trainer, the run report, the Evaluator's config, the dashboard and the benchmarks import
 them from here; tests/test_names.py fails on a quoted copy anywhere else.
 
-(Feature keys, class names, splits and shapes have their own home: models/features.py.)
+(Feature keys, class names, splits and shapes have their own home: core/features.py.)
 """
 
 # ---- files inside artifacts --------------------------------------------------------------
