@@ -10,7 +10,8 @@ depthwise-separable ones); then global average pooling . Dropout 0.4 . Dense 7 s
 
 Cost: 31,169,632 multiply-adds per image, 1/11.4 of the proposed CNN's 353,809,664
 (models/macs.py counts both; tests/models check the figures and the 1/10 bound), and
-414,215 parameters (1.7 MB as float32).
+414,215 parameters (1.7 MB as float32). Served with flip TTA a face costs two passes:
+62.3 M, 1/5.7 of the proposed CNN's.
 
 Why full convolutions: at the same multiply-adds, depthwise-separable modules trained
 1.3-2x slower on this CPU (oneDNN's depthwise kernels are memory-bound; measured in
