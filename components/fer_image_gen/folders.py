@@ -29,7 +29,6 @@ detector, of the largest face found.
 
 from __future__ import annotations
 
-import array
 import collections
 import concurrent.futures
 import dataclasses
@@ -37,9 +36,12 @@ import errno
 import hashlib
 import heapq
 import os
+import shutil
+import sqlite3
 import stat
 import struct
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+import tempfile
+from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -74,6 +76,8 @@ EMOTION_FOLDERS = {**{name: i for i, name in enumerate(features.CLASS_NAMES)},
 # The reporting side of a leak: a face of Training seen again in one of these.
 _HELD_OUT = (features.EVAL_SPLIT, features.TEST_SPLIT)
 _SPLIT_CODES = {name: i + 1 for i, name in enumerate(features.SPLITS)}  # 0: no split (skipped)
+# The duplicate index's SQLite page caches (its sorter adds ~1 MiB): bounded, whatever the number of files.
+_SQLITE_CACHE_KIB = 256
 
 
 class LayoutError(ValueError):
@@ -219,8 +223,10 @@ def discover(root: str) -> Tuple[str, List[Source], List[str]]:
 # --- walking ---------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """One file of the walk. A tuple, not a frozen dataclass: one is made per file on the
+    walking thread, and a frozen dataclass costs ~4x more to make (bench/results/folder_ingest.md)."""
+
     key: Tuple[str, ...]  # the path's parts inside its emotion folder: the ingest order
     label: int
     path: str  # absolute
@@ -241,13 +247,34 @@ def _walk_folder(folder: str, label: int, key: Tuple[str, ...] = (), seen: Tuple
         yield Entry(key, label, folder, loop=True)
         return
     seen = seen + (ident,)
+    # The names alone, sorted, and the few folders apart (names are unique within a folder, so
+    # the order is that of (name, is_dir) pairs); then packed into one string, NUL-separated
+    # (no file name holds a NUL), while the folder is merged with its split's other emotion
+    # folders: 1 byte a character of an ASCII name instead of ~123 bytes a file for a pair in a list.
+    names: List[str] = []
+    folders_here = set()
     try:
         with os.scandir(folder) as it:
-            names = sorted((e.name, _is_dir(e)) for e in it)
+            for e in it:
+                names.append(e.name)
+                if _is_dir(e):
+                    folders_here.add(e.name)
     except OSError:
         yield Entry(key, label, folder)  # quarantined as unreadable when it is opened
         return
-    for name, is_dir in names:
+    if not names:
+        return
+    names.sort()
+    packed = "\0".join(names)
+    del names
+    end = -1
+    while end < len(packed):
+        start = end + 1
+        end = packed.find("\0", start)
+        if end < 0:
+            end = len(packed)
+        name = packed[start:end]
+        is_dir = name in folders_here
         path = os.path.join(folder, name)
         if is_dir and os.path.islink(path) and _leads_above(path):
             yield Entry(key + (name,), label, path, loop=True)
@@ -280,25 +307,48 @@ def _be16(b, i):
 def image_size(data: bytes) -> Tuple[Optional[str], Optional[Tuple[int, int]]]:
     """(format, (width, height)) from the header alone, without decoding: (None, None) for
     content that is none of IMAGE_FORMATS, (format, None) for a header that gives no size."""
+    kind, size, _ = _header(data)
+    return kind, size
+
+
+def _header(data: bytes) -> Tuple[Optional[str], Optional[Tuple[int, int]], bool]:
+    """image_size's (format, size), and _single_channel's answer, from one walk over a JPEG's
+    markers (the two walks in Python took ~4 % of the single-thread ingest of 48x48 JPEGs, cProfile)."""
     n = len(data)
     if data[:3] == b"\xff\xd8\xff":
         i = 2
+        plain = True  # only length-prefixed segments so far: _single_channel walks the same way
+        exif = False
         while i + 9 < n:
             if data[i] != 0xFF:
-                return "jpg", None
+                return "jpg", None, False
             marker = data[i + 1]
             if marker == 0xFF:  # fill byte
+                plain = False
                 i += 1
                 continue
             if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+                plain = False
                 i += 2
                 continue
             if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                return "jpg", (_be16(data, i + 7), _be16(data, i + 5))
+                size = (_be16(data, i + 7), _be16(data, i + 5))
+                if not plain:  # an unusual file: _single_channel's own walk decides, as before
+                    return "jpg", size, _single_channel("jpg", data)
+                return "jpg", size, not exif and data[i + 9] == 1 and data[i + 4] == 8
             if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
-                return "jpg", None
+                return "jpg", None, False
+            if marker == 0xE1:  # APP1: EXIF
+                exif = True
             i += 2 + _be16(data, i + 2)
-        return "jpg", None
+        return "jpg", None, False
+    kind, size = _other_size(data)
+    return kind, size, kind == "png" and size is not None and _single_channel("png", data)
+
+
+def _other_size(data: bytes) -> Tuple[Optional[str], Optional[Tuple[int, int]]]:
+    """image_size for PNG, BMP and WebP."""
+    n = len(data)
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         if n >= 24 and data[12:16] == b"IHDR":
             return "png", struct.unpack(">II", data[16:24])
@@ -329,7 +379,7 @@ Detector = Callable[[np.ndarray], list]  # client.detectors: BGR or gray image -
 
 
 @dataclasses.dataclass
-class Loaded:
+class Loaded:  # one a file, made on the decoding threads
     pixels: Optional[np.ndarray]  # uint8 [NUM_PIXELS], or None with a reason
     content_hash: int = 0  # _hash64 of the file's bytes (0: not read)
     face_hash: int = 0  # _hash64 of the 48x48 face (0: none)
@@ -374,6 +424,8 @@ def to_face(bgr: np.ndarray, detector: Optional[Detector] = None) -> Optional[np
     it finds (None: no face)."""
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
     if detector is None:
+        if gray.shape == features.IMAGE_SHAPE[:2]:
+            return gray  # crop_faces' resize to its own size is a copy (cv::resize), at ~5x this call's cost
         box = (0, 0, gray.shape[1], gray.shape[0])
     else:
         found = detector(bgr)
@@ -404,14 +456,15 @@ def _single_channel(kind: str, data: bytes) -> bool:
             i += 2 + _be16(data, i + 2)
         return False
     if kind == "png":
-        return data[24] == 8 and data[25] == 0 and b"eXIf" not in data  # bit depth 8, colour type gray
+        # bit depth 8, colour type gray; a file cut before the colour type is not (imdecode calls it corrupt)
+        return len(data) > 25 and data[24] == 8 and data[25] == 0 and b"eXIf" not in data
     return False
 
 
-def _hash64(data: bytes) -> int:
+def _hash64(data) -> int:
     """A 64-bit content hash, never 0 (0 marks "none"): 1 in 10^8 odds of a false duplicate
-    among a million files."""
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") or 1
+    among a million files. Signed, as SQLite's integers are (the duplicate index, _FileIndex)."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True) or 1
 
 
 def load(path: str, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, max_bytes: int = DEFAULT_MAX_FILE_BYTES,
@@ -422,7 +475,7 @@ def load(path: str, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, max_bytes: in
         return data
     if not data:
         return Loaded(None, reason=EMPTY, detail="zero bytes")
-    kind, size = image_size(data)
+    kind, size, single_channel = _header(data)
     if kind is None:
         return Loaded(None, reason=NOT_IMAGE, detail=f"not {', '.join(IMAGE_FORMATS)} (starts {data[:8]!r})")
     if size is None:
@@ -431,7 +484,7 @@ def load(path: str, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, max_bytes: in
         return Loaded(None, reason=TOO_LARGE,
                       detail=f"{size[0]}x{size[1]} = {size[0] * size[1]} pixels, above the limit of {max_pixels}")
     try:
-        gray = detector is None and _single_channel(kind, data)
+        gray = detector is None and single_channel
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
     except cv2.error as e:
         return Loaded(None, reason=CORRUPT, detail=f"{kind}: {str(e).strip().splitlines()[-1][:120]}")
@@ -442,7 +495,7 @@ def load(path: str, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, max_bytes: in
     if face is None:
         return Loaded(None, content_hash, reason=NO_FACE, detail="the face detector found no face")
     pixels = face.reshape(-1)
-    return Loaded(pixels, content_hash, _hash64(pixels.tobytes()))
+    return Loaded(pixels, content_hash, _hash64(pixels))  # the array's own buffer: no copy
 
 
 # --- the whole tree --------------------------------------------------------------------------
@@ -460,13 +513,80 @@ class IngestOptions:
     batch: int = 64  # files a thread decodes per task
 
 
+class _FileIndex:
+    """The content hash, face hash and split of every hashed file, by its ordinal in walk
+    order, kept on disk so that memory does not grow with the number of files: appended to a
+    flat file while the tree is read (a few KiB buffered), then loaded into a temporary SQLite
+    database whose page caches are capped (_SQLITE_CACHE_KIB; peak ~1.5 MiB measured at 80,000
+    files, bench/results/folder_ingest.md), where the duplicates and leaks are joined, sorted
+    and given their paths. The folder is removed by close()."""
+
+    RECORD = np.dtype([("o", "<i8"), ("content", "<i8"), ("face", "<i8"), ("split", "u1")])
+    _FLUSH_ROWS = 4096
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="fer-image-index-")
+        self._raw = open(os.path.join(self.dir, "files.bin"), "wb")
+        self._pending: List[Tuple[int, int, int, int]] = []
+        self.rows = 0
+
+    def add(self, ordinal: int, content: int, face: int, split_code: int) -> None:
+        self._pending.append((ordinal, content, face, split_code))
+        if len(self._pending) >= self._FLUSH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._raw.write(np.array(self._pending, self.RECORD).tobytes())
+            self.rows += len(self._pending)
+            self._pending = []
+
+    def pairs(self) -> "sqlite3.Connection":
+        """A database with found(o, kind, first): each duplicate (a file whose content an
+        earlier file has, with the first of them) and each leak (an eval or test face that a
+        Training file has too, with the first of those)."""
+        self._flush()
+        self._raw.close()
+        db = sqlite3.connect(os.path.join(self.dir, "index.db"), isolation_level=None)
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE", f"cache_size=-{_SQLITE_CACHE_KIB}",
+                       f"temp.cache_size=-{_SQLITE_CACHE_KIB}"):
+            db.execute(f"PRAGMA {pragma}")
+        db.execute("BEGIN")  # one transaction, never committed: the database is thrown away
+        db.execute("CREATE TABLE files(o INTEGER PRIMARY KEY, content INTEGER, face INTEGER, split INTEGER)")
+        with open(os.path.join(self.dir, "files.bin"), "rb") as raw:
+            while True:
+                chunk = np.fromfile(raw, self.RECORD, count=self._FLUSH_ROWS)  # as Python rows: ~180 bytes each
+                if not len(chunk):
+                    break
+                db.executemany("INSERT INTO files VALUES (?, ?, ?, ?)",
+                               zip(*(chunk[field].tolist() for field in self.RECORD.names)))
+        held_out = ", ".join(str(_SPLIT_CODES[s]) for s in _HELD_OUT)
+        db.executescript(f"""
+            CREATE INDEX by_content ON files(content, o);
+            CREATE TABLE found(o INTEGER, kind TEXT, first INTEGER);
+            INSERT INTO found SELECT f.o, 'duplicate', g.first FROM files f JOIN
+                (SELECT content, MIN(o) AS first FROM files GROUP BY content HAVING COUNT(*) > 1) g
+                ON f.content = g.content WHERE f.o != g.first;
+            CREATE INDEX training_faces ON files(face, o) WHERE face != 0 AND split NOT IN ({held_out});
+            INSERT INTO found SELECT f.o, 'leak', MIN(t.o) FROM files f JOIN files t
+                ON t.face = f.face AND t.face != 0 AND t.split NOT IN ({held_out})
+                WHERE f.face != 0 AND f.split IN ({held_out}) GROUP BY f.o;
+        """)
+        return db
+
+    def close(self) -> None:
+        if not self._raw.closed:
+            self._raw.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class FolderReader:
     """Iterates a folder tree as Face / Quarantined / Finding objects, streamed: a bounded
     window of files is being decoded at any time. ``stats`` is complete after iteration.
 
-    Memory: the images are never held; what grows with the data set is 17 bytes a file (its
-    content and face hashes and its split, from which the duplicates and leaks are found at the
-    end) and, while an emotion folder is read, its sorted listing of names
+    Memory: the images are never held, and the duplicate index is on disk (_FileIndex, 25 bytes
+    a hashed file in a temporary folder). What still grows with the data set is the sorted
+    listing of names of the emotion folders being merged, those of one source split at a time
     (bench/results/folder_ingest.md measures it)."""
 
     def __init__(self, root: str, options: IngestOptions = IngestOptions(), detector: Optional[Detector] = None,
@@ -562,74 +682,70 @@ class FolderReader:
         for path in self.loose:
             stats.rows += 1
             yield self._quarantine(path, NOT_IMAGE, "a file outside any emotion folder")
-        # Per file in walk order, 17 bytes: its content hash, its face hash (0: none) and its
-        # split; the findings are worked out from these at the end (_findings).
-        contents, faces, splits = array.array("Q"), array.array("Q"), bytearray()
-        for entry, split, loaded in self._decoded():
-            stats.rows += 1
-            content = face = 0
-            try:
-                if split is None:
-                    stats.skipped += 1
-                    continue
-                path = self._relative(entry.path)
-                if entry.loop:
-                    yield self._quarantine(path, SYMLINK_LOOP, "a folder link that leads back to a folder above it")
-                    continue
-                assert loaded is not None
-                content = loaded.content_hash or 0
-                if loaded.pixels is None:
-                    yield self._quarantine(path, loaded.reason, loaded.detail)
-                    continue
-                face = loaded.face_hash or 0
-                stats.valid += 1
-                stats.by_split[split] += 1
-                stats.by_split_label[(split, entry.label)] += 1
-                yield Face(path, entry.label, split, loaded.pixels, loaded.record)
-            finally:
-                contents.append(content)
-                faces.append(face)
-                splits.append(_SPLIT_CODES.get(split, 0))
-        yield from self._findings(np.frombuffer(contents, np.uint64), np.frombuffer(faces, np.uint64),
-                                  np.frombuffer(bytes(splits), np.uint8))
+        index = _FileIndex()
+        try:
+            yield from self._read_all(stats, index)
+            yield from self._findings(index)
+        finally:
+            index.close()
 
-    def _findings(self, contents: np.ndarray, faces: np.ndarray, splits: np.ndarray) -> Iterator[Finding]:
-        """Duplicates: each file whose content an earlier file has, paired with the first one.
-        Leaks: each eval or test face that a Training (train or valid) file has too, paired with
-        the first of those. Paths are found again by listing the tree (no file is read)."""
-        pairs = []  # (kind, ordinal, first ordinal)
-        order = np.argsort(contents, kind="stable")  # stable: the first of equal hashes is the earliest file
-        ordered = contents[order]
-        same = (ordered[1:] == ordered[:-1]) & (ordered[1:] != 0)
-        group_start = np.maximum.accumulate(np.where(np.concatenate([[True], ~same]), np.arange(len(order)), 0))
-        for i in np.flatnonzero(same) + 1:
-            pairs.append(("duplicate", int(order[i]), int(order[group_start[i]])))
-        held_out = np.isin(splits, [_SPLIT_CODES[s] for s in _HELD_OUT])
-        training = (faces != 0) & ~held_out & (splits != 0)
-        if training.any() and held_out.any():
-            train_ordinals = np.flatnonzero(training)
-            shared = train_ordinals[np.isin(faces[train_ordinals], faces[held_out & (faces != 0)])]
-            first = {}  # face hash -> first Training ordinal, only for the faces held-out files have
-            for ordinal, face in zip(shared.tolist(), faces[shared].tolist()):
-                first.setdefault(face, ordinal)
-            for ordinal in np.flatnonzero(held_out & (faces != 0)).tolist():
-                if int(faces[ordinal]) in first:
-                    pairs.append(("leak", ordinal, first[int(faces[ordinal])]))
-        if not pairs:
-            return
-        needed = {o for _, a, b in pairs for o in (a, b)}
-        paths = {}
-        for ordinal, entry in enumerate(e for source in self.sources for e in walk(source)):
-            if ordinal in needed:
-                paths[ordinal] = self._relative(entry.path)
-        names = {code: name for name, code in _SPLIT_CODES.items()}
-        for kind, ordinal, first_ordinal in sorted(pairs, key=lambda p: (p[1], p[0])):
-            if kind == "duplicate":
-                self.stats.duplicates += 1
-            else:
-                self.stats.leaks += 1
-            yield Finding(kind, paths[ordinal], names[int(splits[ordinal])], paths[first_ordinal],
-                          names[int(splits[first_ordinal])])
+    def _read_all(self, stats: IngestStats, index: _FileIndex) -> Iterator[Union[Face, Quarantined]]:
+        for ordinal, (entry, split, loaded) in enumerate(self._decoded()):
+            stats.rows += 1
+            if split is None:
+                stats.skipped += 1
+                continue
+            path = self._relative(entry.path)
+            if entry.loop:
+                yield self._quarantine(path, SYMLINK_LOOP, "a folder link that leads back to a folder above it")
+                continue
+            assert loaded is not None
+            if loaded.content_hash:  # hashed files only: the others can be neither duplicates nor leaks
+                index.add(ordinal, loaded.content_hash, loaded.face_hash or 0, _SPLIT_CODES[split])
+            if loaded.pixels is None:
+                yield self._quarantine(path, loaded.reason, loaded.detail)
+                continue
+            stats.valid += 1
+            stats.by_split[split] += 1
+            stats.by_split_label[(split, entry.label)] += 1
+            yield Face(path, entry.label, split, loaded.pixels, loaded.record)
+
+    def _findings(self, index: _FileIndex) -> Iterator[Finding]:
+        """The duplicates and leaks, in walk order of the later file (a duplicate before a
+        leak). Their paths are found again by listing the tree (no file is read); memory stays
+        bounded however many there are (the index's database holds them)."""
+        db = index.pairs()
+        try:
+            db.execute("CREATE TABLE paths(o INTEGER PRIMARY KEY, path BLOB)")
+            needed = db.execute("SELECT o FROM found UNION SELECT first FROM found ORDER BY 1")
+            want = next(needed, None)
+            if want is None:
+                return
+            batch = []
+            for ordinal, entry in enumerate(e for source in self.sources for e in walk(source)):
+                if ordinal == want[0]:
+                    batch.append((ordinal, os.fsencode(self._relative(entry.path))))  # any file name, undecodable too
+                    if len(batch) >= 1024:
+                        db.executemany("INSERT INTO paths VALUES (?, ?)", batch)
+                        batch = []
+                    want = next(needed, None)
+                    if want is None:
+                        break
+            db.executemany("INSERT INTO paths VALUES (?, ?)", batch)
+            names = {code: name for name, code in _SPLIT_CODES.items()}
+            rows = db.execute("""
+                SELECT found.kind, a.path, fa.split, b.path, fb.split FROM found
+                JOIN paths a ON a.o = found.o JOIN files fa ON fa.o = found.o
+                JOIN paths b ON b.o = found.first JOIN files fb ON fb.o = found.first
+                ORDER BY found.o, found.kind""")
+            for kind, path, split, first_path, first_split in rows:
+                if kind == "duplicate":
+                    self.stats.duplicates += 1
+                else:
+                    self.stats.leaks += 1
+                yield Finding(kind, os.fsdecode(path), names[split], os.fsdecode(first_path), names[first_split])
+        finally:
+            db.close()
 
 
 def scan(root: str, options: IngestOptions = IngestOptions(), detector: Optional[Detector] = None,

@@ -132,3 +132,65 @@ def test_component_declares_outputs_and_parameters():
     assert gen.exec_properties[component.FACE_DETECTOR_KEY] == "mtcnn"
     assert gen.exec_properties[csv_gen.MAX_ROWS_PER_SPLIT_KEY] == 10
     assert gen.DRIVER_CLASS is component.Driver
+
+
+def test_duplicates_and_leaks_match_a_brute_force_reference_and_leave_no_index_behind(tmp_path, monkeypatch):
+    """The on-disk duplicate index (folders._FileIndex) against the definition, on a tree with
+    chains of copies within and across splits and the same faces in another file format."""
+    import random
+    import shutil
+    import tempfile
+
+    import cv2
+
+    root = tmp_path / "data"
+    demo_data.write_demo_tree(str(root), 150, seed=3)
+    originals = sorted(root.rglob("*.png"))
+    rng = random.Random(0)
+    for i in range(30):
+        source = rng.choice(originals)
+        folder = root / rng.choice(["train", "val", "test"]) / source.parent.name
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, folder / f"copy{i:02d}.png")  # the same content
+        assert cv2.imwrite(str(folder / f"face{i:02d}.bmp"), cv2.imread(str(source), cv2.IMREAD_GRAYSCALE))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    reader = folders.FolderReader(str(root))
+    items = list(reader)
+    faces = [i for i in items if isinstance(i, folders.Face)]
+    found = [(f.kind, f.path, f.split, f.first_path, f.first_split) for f in items if isinstance(f, folders.Finding)]
+    expected, first_content, first_training_face = [], {}, {}
+    for face in faces:  # walk order; Training comes first
+        content = (root / face.path).read_bytes()
+        if content in first_content:
+            first = first_content[content]
+            expected.append(("duplicate", face.path, face.split, first.path, first.split))
+        first_content.setdefault(content, face)
+        pixels = face.pixels.tobytes()
+        if face.split in ("eval", "test"):
+            if pixels in first_training_face:
+                first = first_training_face[pixels]
+                expected.append(("leak", face.path, face.split, first.path, first.split))
+        else:
+            first_training_face.setdefault(pixels, face)
+    assert found == expected
+    assert (reader.stats.duplicates, reader.stats.leaks) == (
+        sum(k == "duplicate" for k, *_ in expected), sum(k == "leak" for k, *_ in expected))
+    assert reader.stats.duplicates >= 20 and reader.stats.leaks >= 10
+    assert list(scratch.iterdir()) == []
+    stopped = iter(folders.FolderReader(str(root)))  # a reader left half-way removes its index too
+    next(stopped)
+    assert len(list(scratch.iterdir())) == 1
+    stopped.close()
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_png_cut_inside_its_header_is_quarantined_not_a_crash(tmp_path):
+    demo_data.write_demo_tree(str(tmp_path), 20, seed=2)
+    first = sorted((tmp_path / "train").rglob("*.png"))[0]
+    cut = first.parent / "cut.png"
+    cut.write_bytes(first.read_bytes()[:24])  # the signature and IHDR's size, not its colour type
+    stats = folders.scan(str(tmp_path))
+    assert stats.by_reason[folders.CORRUPT] == 1 and stats.rows == 21
