@@ -18,8 +18,7 @@ import cv2
 import numpy as np
 
 from client import faces as face_ops
-
-DETECTOR_NAMES = ("haar", "blazeface", "mtcnn")
+from core.names import DETECTOR_NAMES
 # Photos and folders (predict, analyze()): MTCNN finds 90 % of the pasted FER faces against the
 # Haar cascade's 54 % and BlazeFace's 25 %, at 0.13 false positives a frame; its 258 ms a
 # 640x480 frame is fine where nothing waits for the next frame (bench/results/detectors.md).
@@ -102,6 +101,6 @@ _CLASSES: Dict[str, type] = {"haar": HaarDetector, "blazeface": BlazeFaceDetecto
 
 def make(name: str = DEFAULT_DETECTOR, **options):
     """A detector by name (its package is imported here, on first use)."""
-    if name not in _CLASSES:
+    if name not in DETECTOR_NAMES or name not in _CLASSES:
         raise ValueError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTOR_NAMES)}")
     return _CLASSES[name](**options)

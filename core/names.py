@@ -32,6 +32,11 @@ ECE = "expected_calibration_error"
 EXAMPLE_COUNT = "example_count"
 PER_CLASS_METRICS = ("precision", "recall", "f1_score")  # TFMA's names, one value per class id
 
+# The face detectors by name (client/detectors.py builds them and loads OpenCV; the CLI and
+# pipeline/options.py offer the names without loading it). A new detector: its class in
+# client/detectors.py and its name here.
+DETECTOR_NAMES = ("haar", "blazeface", "mtcnn")
+
 # The names tests/test_names.py looks for in string literals: distinctive enough that a
 # match is a copy. ("skipped", "blessed", "pushed" are also ordinary words and JSON keys.)
 DISTINCTIVE = (REJECTS_FILE, REJECTS_SUMMARY_FILE, DUPLICATES_FILE, CLASS_BALANCE_FILE, TRAINING_SUMMARY_FILE, SCHEMA_FILE,

@@ -22,14 +22,14 @@ from typing import Any, Dict, Optional, Tuple
 
 from components.class_balance import logic as class_balance_logic
 from components.fer_example_gen import parser as csv_parser
-from core import arg_types
+from core import arg_types, names
 from models import catalog, train_config
 from pipeline import configs
 
 LOCAL, KUBEFLOW = "local", "kubeflow"
 CSV_INPUT, IMAGES_INPUT = "csv", "images"
 INPUT_FORMATS = (CSV_INPUT, IMAGES_INPUT)
-DETECTORS = ("haar", "blazeface", "mtcnn")  # client/detectors.py's DETECTOR_NAMES (that module loads OpenCV)
+DETECTORS = names.DETECTOR_NAMES  # client/detectors.py builds them (and loads OpenCV)
 BOTH = (LOCAL, KUBEFLOW)
 
 
