@@ -32,6 +32,17 @@ from serving_common import ServerProcess, percentile
 import numpy as np
 
 
+
+def _run_clients(run, clients: int) -> float:
+    """Runs `run(k)` on `clients` threads at once; the wall seconds until the last ends."""
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
 def faces(n, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (n, 48, 48)).astype(np.uint8)
 
@@ -91,13 +102,7 @@ def hammer(target, clients, requests, on_progress=None):
                     if on_progress:
                         on_progress(done[0])
 
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.perf_counter() - start
+    seconds = _run_clients(run, clients)
     return {"clients": clients, "requests": clients * requests, "failed": len(failures),
             "requests_per_s": clients * requests / seconds, "p50_ms": percentile(times, 50),
             "p95_ms": percentile(times, 95), "first_failures": failures[:3]}
@@ -182,15 +187,10 @@ def _rest_round(port, clients, requests):
         finally:
             client.close()
 
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    seconds = _run_clients(run, clients)
     if failures:
         raise RuntimeError(f"{len(failures)} REST requests failed: {failures[:3]}")
-    return clients * requests / (time.perf_counter() - start), times
+    return clients * requests / seconds, times
 
 
 def rest(model_base_path, rounds, block, clients, requests, compare_repo=None):

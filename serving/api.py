@@ -262,12 +262,16 @@ class Service:
         return response
 
     # -- Classify, Regress --------------------------------------------------------------------
-    def classify(self, request: classification_pb2.ClassificationRequest):
+    def _run_example_signature(self, request, method: str, kind: str):
+        """(servable, signature name, outputs) of a Classify or Regress request's signature run on its
+        tf.Examples."""
         spec = request.model_spec
         servable = self.servable(spec.name, _version(spec), spec.version_label)
-        signature_name, function = _signature(servable, spec.signature_name, CLASSIFY_METHOD, "classification",
-                                              self.limits)
-        outputs = _run_examples(function, request.input, self.limits)
+        signature_name, function = _signature(servable, spec.signature_name, method, kind, self.limits)
+        return servable, signature_name, _run_examples(function, request.input, self.limits)
+
+    def classify(self, request: classification_pb2.ClassificationRequest):
+        servable, signature_name, outputs = self._run_example_signature(request, CLASSIFY_METHOD, "classification")
         scores, classes = outputs.get("scores"), outputs.get("classes")
         if scores is None and classes is None:
             raise ApiError("INVALID_ARGUMENT", "Expected classification signature outputs to contain at least one "
@@ -288,11 +292,7 @@ class Service:
         return response
 
     def regress(self, request: regression_pb2.RegressionRequest):
-        spec = request.model_spec
-        servable = self.servable(spec.name, _version(spec), spec.version_label)
-        signature_name, function = _signature(servable, spec.signature_name, REGRESS_METHOD, "regression",
-                                              self.limits)
-        outputs = _run_examples(function, request.input, self.limits)
+        servable, signature_name, outputs = self._run_example_signature(request, REGRESS_METHOD, "regression")
         if "outputs" not in outputs:
             raise ApiError("INVALID_ARGUMENT", "No regression outputs found in SignatureDef")
         response = regression_pb2.RegressionResponse()
