@@ -11,7 +11,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.fer_example_gen import component as csv_gen
 from components.fer_example_gen import parser
-from components.fer_image_gen import component, folders
+from components.fer_image_gen import component, folders, images
 from core import features, names
 from tests.components.test_fer_image_gen_folders import make_bad_tree
 from tools import demo_data
@@ -37,7 +37,7 @@ def run_executor(tmp_path, root, max_reject_fraction=0.5, **extra):
         csv_gen.VALIDATION_FRACTION_KEY: 0.1,
         component.CROP_FACES_KEY: 0,
         component.FACE_DETECTOR_KEY: "haar",
-        component.MAX_IMAGE_PIXELS_KEY: folders.DEFAULT_MAX_IMAGE_PIXELS,
+        component.MAX_IMAGE_PIXELS_KEY: images.DEFAULT_MAX_IMAGE_PIXELS,
         **extra,
     }
     run = lambda: component.Executor().Do({}, {"examples": [examples], "rejects": [rejects]}, exec_properties)  # noqa: E731
@@ -193,4 +193,4 @@ def test_a_png_cut_inside_its_header_is_quarantined_not_a_crash(tmp_path):
     cut = first.parent / "cut.png"
     cut.write_bytes(first.read_bytes()[:24])  # the signature and IHDR's size, not its colour type
     stats = folders.scan(str(tmp_path))
-    assert stats.by_reason[folders.CORRUPT] == 1 and stats.rows == 21
+    assert stats.by_reason[images.CORRUPT] == 1 and stats.rows == 21

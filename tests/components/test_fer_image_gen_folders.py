@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from client import faces as face_ops
-from components.fer_image_gen import folders
+from components.fer_image_gen import folders, images
 from core import features
 from tools import demo_data
 
@@ -120,8 +120,8 @@ def test_image_size_reads_headers_of_every_format(tmp_path):
     image = np.zeros((37, 81, 3), np.uint8)
     for ext in ("jpg", "png", "bmp", "webp"):
         ok, data = cv2.imencode("." + ext, image)
-        assert folders.image_size(data.tobytes()) == (ext, (81, 37)), ext
-    assert folders.image_size(b"GIF89a....") == (None, None)
+        assert images.image_size(data.tobytes()) == (ext, (81, 37)), ext
+    assert images.image_size(b"GIF89a....") == (None, None)
 
 
 def test_crop_faces_keeps_the_largest_face_and_quarantines_no_face(tmp_path):
@@ -144,8 +144,8 @@ def test_crop_faces_keeps_the_largest_face_and_quarantines_no_face(tmp_path):
     gray = cv2.cvtColor(cv2.imread(str(tmp_path / "train/surprise/one.png")), cv2.COLOR_BGR2GRAY)
     np.testing.assert_array_equal(kept.pixels, face_ops.crop_faces(gray, [(100, 20, 120, 120)])[0].ravel())
     rejected = {(q.path, q.reason) for q in of(items, folders.Quarantined)}
-    assert rejected == {(os.path.join("train", "surprise", "none.png"), folders.NO_FACE),
-                        (os.path.join("test", "sad", "b.png"), folders.NO_FACE)}
+    assert rejected == {(os.path.join("train", "surprise", "none.png"), images.NO_FACE),
+                        (os.path.join("test", "sad", "b.png"), images.NO_FACE)}
 
 
 # --- quarantine ------------------------------------------------------------------------------
@@ -170,24 +170,24 @@ def make_bad_tree(root):
             path.write_bytes(data)
         bad[str(path.relative_to(root))] = reason
 
-    add("zero.jpg", folders.EMPTY, b"")
-    add("notes.txt", folders.NOT_IMAGE, b"a text file, not a face\n")
-    add("fake.png", folders.NOT_IMAGE, b"<html>not really a png</html>")
+    add("zero.jpg", images.EMPTY, b"")
+    add("notes.txt", images.NOT_IMAGE, b"a text file, not a face\n")
+    add("fake.png", images.NOT_IMAGE, b"<html>not really a png</html>")
     ok, png = cv2.imencode(".png", face())
     png = png.tobytes()
     idat = png.index(b"IDAT")
-    add("broken.png", folders.CORRUPT, png[: idat + 4] + bytes(range(256)) * 4)
-    add("no_size.png", folders.CORRUPT, b"\x89PNG\r\n\x1a\n" + b"\x00" * 4)
-    add("bomb.png", folders.TOO_LARGE, _png_header(100_000, 100_000) + b"\x00" * 64)
+    add("broken.png", images.CORRUPT, png[: idat + 4] + bytes(range(256)) * 4)
+    add("no_size.png", images.CORRUPT, b"\x89PNG\r\n\x1a\n" + b"\x00" * 4)
+    add("bomb.png", images.TOO_LARGE, _png_header(100_000, 100_000) + b"\x00" * 64)
     os.symlink("nowhere.png", happy / "dangling.png")
-    add("dangling.png", folders.UNREADABLE)
+    add("dangling.png", images.UNREADABLE)
     os.symlink("loop_b.png", happy / "loop_a.png")
     os.symlink("loop_a.png", happy / "loop_b.png")
-    add("loop_a.png", folders.SYMLINK_LOOP)
-    add("loop_b.png", folders.SYMLINK_LOOP)
+    add("loop_a.png", images.SYMLINK_LOOP)
+    add("loop_b.png", images.SYMLINK_LOOP)
     os.symlink("..", happy / "up")  # a folder link back to train/
-    add("up", folders.SYMLINK_LOOP)
-    add("stray.png", folders.NOT_IMAGE, png, folder=root / "train")  # outside any emotion folder
+    add("up", images.SYMLINK_LOOP)
+    add("stray.png", images.NOT_IMAGE, png, folder=root / "train")  # outside any emotion folder
     return bad
 
 
@@ -208,7 +208,7 @@ def test_pixel_limit_is_a_parameter(tmp_path):
     put(tmp_path / "test" / "sad" / "b.png", face(4))
     items, stats = read_all(tmp_path, max_pixels=100_000)
     (q,) = of(items, folders.Quarantined)
-    assert q.reason == folders.TOO_LARGE and "120000 pixels" in q.detail
+    assert q.reason == images.TOO_LARGE and "120000 pixels" in q.detail
 
 
 def test_max_rows_per_split_skips_without_reading(tmp_path):
@@ -287,4 +287,4 @@ def test_crop_faces_with_the_real_haar_detector_on_a_photo(tmp_path):
     gray = cv2.cvtColor(decoded, cv2.COLOR_BGR2GRAY)
     np.testing.assert_array_equal(kept.pixels, face_ops.crop_faces(gray, [(x, y, w, h)])[0].ravel())
     (none,) = of(items, folders.Quarantined)
-    assert (none.path, none.reason) == (os.path.join("test", "sad", "flat.png"), folders.NO_FACE)
+    assert (none.path, none.reason) == (os.path.join("test", "sad", "flat.png"), images.NO_FACE)
