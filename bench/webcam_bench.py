@@ -74,14 +74,15 @@ def cpu_model():
         return platform.processor()
 
 
-def run_once(engine, video, truth, detect_every, pipelined=False):
+def run_once(engine, video, truth, detect_every, pipelined="no"):
     import cv2
 
     from client import faces as face_ops
     from client import webcam
 
     frames = webcam.open_source(video).frames
-    runner = webcam.WebcamRunner(engine, detect_every=detect_every, pipelined=pipelined)
+    runner = webcam.WebcamRunner(engine, detect_every=detect_every, pipelined=pipelined == "yes",
+                                 pipeline_up_to=webcam.AUTO_PIPELINE_FACES if pipelined == "auto" else 0)
     kept = []
 
     runner.on_frame = lambda result, frame: kept.append(result)
@@ -129,8 +130,9 @@ def main():
     p.add_argument("--scenes", nargs="+", default=list(SCENES), choices=list(SCENES))
     p.add_argument("--detect-every", type=int, nargs="+", default=[1, 4])
     p.add_argument("--engines", nargs="+", default=["grpc", "inprocess"], choices=["grpc", "inprocess"])
-    p.add_argument("--pipelined", nargs="+", default=["no"], choices=["no", "yes"],
-                   help="gRPC tracking runs: sequential, pipelined, or both")
+    p.add_argument("--pipelined", nargs="+", default=["no"], choices=["no", "yes", "auto"],
+                   help="gRPC tracking runs: sequential, pipelined, pipelined up to AUTO_PIPELINE_FACES faces "
+                        "(fer-webcam --server's default), or several")
     p.add_argument("--model", default=features.SHIPPED_MODEL_BASE_PATH, help="a TF Serving model base path")
     args = p.parse_args()
 
@@ -156,7 +158,7 @@ def main():
                         modes = args.pipelined if engine_name == "grpc" and k > 1 else ["no"]
                         for mode in modes:
                             result = {"engine": engine_name, "scene": name, "detect_every": k,
-                                      "pipelined": mode == "yes", **run_once(engine, video, truth, k, mode == "yes")}
+                                      "pipelined": mode, **run_once(engine, video, truth, k, mode)}
                             report["runs"].append(result)
                             print(json.dumps(result), flush=True)
             for engine in engines.values():

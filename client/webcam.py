@@ -7,7 +7,10 @@ frame -> each face's probabilities smoothed and its shown emotion held by hyster
 overlay (box + top-2 emotions) -> timeline CSV / JSON lines / annotated video or images / plot.
 
 `--pipelined` overlaps the Predict of frame t with the capture and tracking of frame t+1 (it
-hides the network round trip to a remote server). When the server is unreachable or
+hides the network round trip to a server). By default (`auto`) a run with `--server` does so
+while a frame has at most AUTO_PIPELINE_FACES faces (one): there the round trip is most of a
+frame's time and the frame of delay keeps p95 latency within 25 ms; with more faces each
+Predict is longer and the delay would not (bench/results/webcam.md). When the server is unreachable or
 restarting, frames keep flowing with boxes only, the overlay and the log say so, and the gRPC
 channel reconnects by itself. bench/results/webcam.md measures it.
 """
@@ -44,6 +47,11 @@ WEBCAM_DETECTOR = "haar"
 # between (client/tracking.py; both chosen in bench/results/webcam.md).
 LIVE_HAAR_OPTIONS = {"min_size": 36, "detect_scale": 1.0}
 LIVE_DETECT_EVERY = 4
+# `--pipelined auto` over gRPC: overlap the Predict while a frame has at most this many faces.
+# Measured on 2 cores, the server on the same machine (bench/results/webcam.md, 2026-11-30):
+# with 1, 1 face 140.3 fps (sequential 114.6) at p95 21.2 ms, and 4 faces keep p95 23.1 ms;
+# with 2, 4 faces' p95 rose to 28.3 ms (the scene's frames with 2 faces switch modes).
+AUTO_PIPELINE_FACES = 1
 # What a face shows: its probabilities smoothed (weight of the newest frame), and the label on
 # show changing only when another leads it by the margin. Measured on generated videos of
 # FER PublicTest faces at 30 frames/s (bench/results/webcam_steadiness.md): flicker 0.14x the
@@ -231,12 +239,15 @@ class WebcamRunner:
     def __init__(self, client: "FerClient", *, smoothing: float = LIVE_SMOOTHING, hysteresis: float = LIVE_HYSTERESIS,
                  timeline: Optional[TimelineWriter] = None,
                  jsonl: Optional[JsonlWriter] = None, annotated: Optional[AnnotatedWriter] = None,
-                 display: bool = False, pipelined: bool = False, detect_every: int = LIVE_DETECT_EVERY, detector=None,
+                 display: bool = False, pipelined: bool = False, pipeline_up_to: int = 0,
+                 detect_every: int = LIVE_DETECT_EVERY, detector=None,
                  still_images: bool = False, on_frame: Optional[Callable[[FrameResult, np.ndarray], None]] = None):
         self.client, self.smoothing, self.timeline, self.jsonl = client, smoothing, timeline, jsonl
         self.hysteresis = hysteresis
         self.annotated = annotated  # each overlaid frame, as a video or images
         self.display, self.pipelined, self.on_frame = display, pipelined, on_frame
+        # Without `pipelined`: overlap a frame's Predict only while it has at most this many faces.
+        self.pipeline_up_to = pipeline_up_to
         # Photos are unrelated frames: each is searched on its own, and ids start again.
         self.still_images = still_images
         self.detect_every = 1 if still_images else max(1, detect_every)
@@ -328,9 +339,10 @@ class WebcamRunner:
                 crops = face_ops.crop_faces(gray, [track.box for track in shown])
                 timings["preprocess"] = time.perf_counter() - t
                 timings["predict"] = 0.0
+                pipelined = self.pipelined or 0 < len(shown) <= self.pipeline_up_to
                 if not shown:
                     future = None
-                elif self.pipelined:
+                elif pipelined:
                     future = self._executor.submit(self._predict, crops)
                 else:
                     # In this thread: handing the Predict to another thread and waiting for it
@@ -339,14 +351,14 @@ class WebcamRunner:
                     future = Future()
                     future.set_result(self._predict(crops))
                 current = (index, time_s, name, frame, shown, future, timings, started)
-                if not self.pipelined:
-                    if not self._finish(current, stats):
+                if pending is not None:  # the previous frame, overlapped with this one: it goes first
+                    finished, pending = self._finish(pending, stats), None
+                    if not finished:
                         break
-                else:
-                    if pending is not None and not self._finish(pending, stats):
-                        pending = None
-                        break
+                if pipelined:
                     pending = current
+                elif not self._finish(current, stats):
+                    break
                 index += 1
             if pending is not None:
                 self._finish(pending, stats)
@@ -431,8 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "than this; 0 = off (default: %(default)s)")
     p.add_argument("--timeout", type=arg_types.positive_float, default=0.5,
                    help="seconds per Predict before the frame goes on without it (default: %(default)s)")
-    p.add_argument("--pipelined", action="store_true",
-                   help="overlap each frame's Predict with the next frame's detection (for a remote server)")
+    p.add_argument("--pipelined", nargs="?", const="yes", default="auto", choices=("auto", "yes", "no"),
+                   help="overlap each frame's Predict with the next frame's capture and tracking: yes (the flag "
+                        "alone), no, or auto: with --server while a frame has at most "
+                        f"{AUTO_PIPELINE_FACES} face(s) (default: %(default)s)")
     p.add_argument("--detect-every", type=arg_types.positive_int, default=LIVE_DETECT_EVERY, metavar="N",
                    help="video: run the face detector on its own thread on every Nth frame (at once when a face is "
                         "lost or something moves where no face is), carrying each face's box by optical flow in "
@@ -512,7 +526,9 @@ def _run(args) -> int:
     try:
         stats = WebcamRunner(client, smoothing=args.smoothing, hysteresis=args.hysteresis, timeline=timeline,
                              jsonl=jsonl, annotated=annotated,
-                             display=display, pipelined=args.pipelined, detect_every=args.detect_every,
+                             display=display, pipelined=args.pipelined == "yes",
+                             pipeline_up_to=AUTO_PIPELINE_FACES if args.pipelined == "auto" and args.server else 0,
+                             detect_every=args.detect_every,
                              detector=detector, still_images=source.kind == "images").run(source.frames,
                                                                                           args.max_frames)
     except BrokenPipeError:

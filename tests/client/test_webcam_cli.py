@@ -170,3 +170,32 @@ def test_predict_runs_in_the_frame_s_thread_unless_pipelined(pipelined):
         iter([(frame.copy(), i / 30, "v") for i in range(3)]))
     assert stats.predicted_frames == 3
     assert all((t is threading.current_thread()) != pipelined for t in client.threads)
+
+
+@pytest.mark.parametrize("faces, overlapped", [(1, True), (2, True), (3, False)])
+def test_auto_pipelining_overlaps_the_predict_of_frames_with_few_faces_only(faces, overlapped):
+    import threading
+
+    class Client:
+        target, threads = "fake", []
+
+        def predict(self, crops):
+            self.threads.append((len(crops), threading.current_thread()))
+            return np.full((len(crops), 7), 1 / 7)
+
+    client = Client()
+    frame = np.full((120, 400, 3), 90, np.uint8)
+    boxes = [(10 + 130 * i, 30, 60, 60) for i in range(faces)]
+    detector = lambda image: [webcam.detectors.Detection(box, None) for box in boxes]  # noqa: E731
+    runner = webcam.WebcamRunner(client, detect_every=1, detector=detector, pipeline_up_to=2)
+    stats = runner.run(iter([(frame.copy(), i / 30, "v") for i in range(4)]))
+    assert stats.predicted_frames == 4
+    assert [n for n, _ in client.threads] == [faces] * 4
+    assert all((t is not threading.current_thread()) == overlapped for _, t in client.threads)
+
+
+def test_the_pipelined_flag_alone_means_always_and_auto_is_the_default():
+    parser = webcam.build_parser()
+    assert parser.parse_args([]).pipelined == "auto"
+    assert parser.parse_args(["--pipelined"]).pipelined == "yes"
+    assert parser.parse_args(["--pipelined", "no"]).pipelined == "no"
