@@ -154,7 +154,7 @@ def report(records, epochs):
     rows = [r for r in records if r.get("epochs") == epochs]
     base = next((r for r in rows if r["cell"] == "base"), None)
     lines = [f"| cell | change against base | valid accuracy (best epoch) | with flip TTA | vs base | "
-             f"median epoch s | time to {TARGET:.1%} valid |", "|---|---|---|---|---|---|---|"]
+             f"median epoch s | time to {TARGET:.1%} valid (shared machine, all pieces) |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         delta = "" if base is None or r is base else f"{100 * (r['valid_accuracy'] - base['valid_accuracy']):+.2f} pt"
         reached = r.get(f"time_to_valid_{TARGET}")

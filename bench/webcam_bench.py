@@ -21,10 +21,12 @@ Per run:
   every-frame detection are agreement ratios.
 
     .venv/bin/python bench/webcam_bench.py [--frames 300] [--detect-every 1 4 8] [--engines grpc inprocess]
-        [--pipelined no yes] [--scenes 1x150 4x110]
+        [--pipelined no yes auto] [--scenes 1x150 4x110]
 
 `--pipelined yes` runs the tracking settings (detect-every > 1) over gRPC with the Predict of
-each frame overlapped with the next frame's work as well (fer-webcam --pipelined).
+each frame overlapped with the next frame's work as well (fer-webcam --pipelined); `auto`
+overlaps it for frames with at most client.webcam.AUTO_PIPELINE_FACES faces (fer-webcam
+--server's default).
 
 Goals (issue 22): the default settings find >= 95 % of the faces at every width from 40 px;
 >= 60 fps with p95 <= 25 ms for 4 faces, >= 120 fps for 1 face, >= 30 fps for 8 faces; agreement

@@ -237,7 +237,10 @@ class LiveFaces:
         that overlaps a track's box on frame `at` moves as that track moved since; any other
         (a new face) is carried by flow, in one step, or frame by frame where one step across
         many frames loses it (the detector can take ten frames and more at hundreds of
-        frames/s)."""
+        frames/s). A detection older than the frames kept (TRAIL) cannot be placed: all None,
+        and the next detection finds the faces again."""
+        if not self._grays or self._grays[0][0] > at:
+            return [None] * len(boxes)
         height, width = gray.shape[:2]
         live = [t for t in self.tracks.values() if t.lost_at is None]
         then = [t.box_at(at) for t in live]

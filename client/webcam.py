@@ -246,7 +246,8 @@ class WebcamRunner:
         self.hysteresis = hysteresis
         self.annotated = annotated  # each overlaid frame, as a video or images
         self.display, self.pipelined, self.on_frame = display, pipelined, on_frame
-        # Without `pipelined`: overlap a frame's Predict only while it has at most this many faces.
+        # Without `pipelined`: overlap a frame's Predict only while it has at most this many faces
+        # (fer-webcam sets it with --server only: a remote round trip is what overlapping hides).
         self.pipeline_up_to = pipeline_up_to
         # Photos are unrelated frames: each is searched on its own, and ids start again.
         self.still_images = still_images
@@ -340,6 +341,11 @@ class WebcamRunner:
                 timings["preprocess"] = time.perf_counter() - t
                 timings["predict"] = 0.0
                 pipelined = self.pipelined or 0 < len(shown) <= self.pipeline_up_to
+                if pending is not None and not pipelined:
+                    # The overlapped frame first: one Predict in flight at a time, frames in order.
+                    finished, pending = self._finish(pending, stats), None
+                    if not finished:
+                        break
                 if not shown:
                     future = None
                 elif pipelined:

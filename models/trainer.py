@@ -29,7 +29,7 @@ from absl import logging
 
 from core import features, names, progress
 from models import augmentation, export, registry, warm_start
-from models.train_config import OPTIMIZERS, PRECISIONS, TrainConfig  # noqa: F401  (trainer.TrainConfig)
+from models.train_config import TrainConfig
 
 TRAINING_SUMMARY_FILE = names.TRAINING_SUMMARY_FILE
 CHECKPOINT_STATE_FILE = "state.json"

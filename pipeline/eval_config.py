@@ -1,7 +1,7 @@
 """The Evaluator's TFMA configuration.
 
 Metrics (on every slice): example count, accuracy, top-2 accuracy, per-class precision,
-recall and F1 (class ids 0..6, named in reports through models/features.CLASS_NAMES),
+recall and F1 (class ids 0..6, named in reports through core/features.CLASS_NAMES),
 macro-F1 and expected calibration error (pipeline/tfma_metrics.py), and the multi-class
 confusion matrix. Slices: overall; true emotion; lighting and contrast quartiles (features
 the Transform graph computes, read through the model's `transform_features` signature);

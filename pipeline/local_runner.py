@@ -140,6 +140,11 @@ class _LoggingState:
         self.handlers = {handler: (handler.level, list(handler.filters), handler.formatter)
                          for _, handlers, _, _ in self.loggers.values() for handler in handlers}
 
+    def remember(self, handler: logging.Handler) -> None:
+        """A handler about to be changed that was not there at the start (a library's, made by an
+        import during the run): restore() puts its level, filters and formatter back too."""
+        self.handlers.setdefault(handler, (handler.level, list(handler.filters), handler.formatter))
+
     def restore(self) -> None:
         for logger, (level, handlers, filters, propagate) in self.loggers.items():
             logger.setLevel(level)
@@ -161,14 +166,15 @@ def _logging_left_as_found():
     """Logging after the `with` block is as it was before it, also when the block raises."""
     before = _LoggingState()
     try:
-        yield
+        yield before
     finally:
         before.restore()
 
 
-def _log_to_file(path: str) -> logging.FileHandler:
+def _log_to_file(path: str, state: Optional[_LoggingState] = None) -> logging.FileHandler:
     """Everything at INFO goes to the run's log file; the console keeps warnings (less the
-    known noise). Changes logging for the whole process: run() undoes it (_logging_left_as_found)."""
+    known noise). Changes logging for the whole process: run() undoes it (_logging_left_as_found,
+    whose `state` remembers each console handler changed here)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     handler = logging.FileHandler(path)
     handler.setLevel(logging.INFO)
@@ -179,6 +185,8 @@ def _log_to_file(path: str) -> logging.FileHandler:
         # basicConfig() during the run is then a no-op instead of a second, unfiltered console.
         logging.basicConfig(format="%(levelname)s:%(name)s:%(message)s")
     for console in _console_handlers():
+        if state is not None:
+            state.remember(console)
         console.setLevel(max(console.level, logging.WARNING))
         console.addFilter(_DropKnownNoise())
         console.setFormatter(_WithoutTraceback(console.formatter._fmt if console.formatter else None))
@@ -238,11 +246,12 @@ def run(data: str, output_dir: str, options: PipelineOptions = PipelineOptions()
     or raises."""
     # From the start: the imports build() makes configure logging too (TFMA's logs before any
     # handler exists, and absl then calls basicConfig).
-    with _logging_left_as_found():
-        return _run(data, output_dir, options, stream, log_path)
+    with _logging_left_as_found() as logging_state:
+        return _run(data, output_dir, options, stream, log_path, logging_state)
 
 
-def _run(data: str, output_dir: str, options: PipelineOptions, stream, log_path: Optional[str]) -> RunResult:
+def _run(data: str, output_dir: str, options: PipelineOptions, stream, log_path: Optional[str],
+         logging_state: _LoggingState) -> RunResult:
     from tfx import v1 as tfx
 
     output_dir = os.path.abspath(output_dir)
@@ -252,7 +261,7 @@ def _run(data: str, output_dir: str, options: PipelineOptions, stream, log_path:
     if pool_address:
         beam_portable.check_pool(pool_address)
     reporter = StageReporter(configs.PIPELINE_NAME, configs.metadata_path(output_dir), stream)
-    log_handler = _log_to_file(log_path or new_log_path(output_dir))
+    log_handler = _log_to_file(log_path or new_log_path(output_dir), logging_state)
     print(f"Full log: {log_handler.baseFilename}", file=stream, flush=True)
 
     guards = None

@@ -9,7 +9,7 @@ of a run behind the console's stage lines (pipeline/console.py), the stage headl
 - TFMA metrics: an evaluation's numbers per slice and per model, and its confusion matrices.
 
 It only reads: the store is opened READONLY, no TensorFlow graph is loaded, and TFMA is imported
-by the functions that read an evaluation only. Of the project it imports models/ alone, so the
+by the functions that read an evaluation only. Of the project it imports core/ alone, so the
 dashboard reads a run without loading TFX.
 """
 

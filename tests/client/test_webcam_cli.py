@@ -199,3 +199,32 @@ def test_the_pipelined_flag_alone_means_always_and_auto_is_the_default():
     assert parser.parse_args([]).pipelined == "auto"
     assert parser.parse_args(["--pipelined"]).pipelined == "yes"
     assert parser.parse_args(["--pipelined", "no"]).pipelined == "no"
+
+
+def test_a_sequential_frame_after_an_overlapped_one_waits_for_it_first():
+    """auto: 1 face (overlapped), then 3 faces (sequential), then 1 again: the overlapped frame's
+    Predict is finished before the next one starts, and frames are written in order."""
+    import threading
+
+    class Client:
+        target, in_flight, most, sizes = "fake", 0, 0, []
+
+        def predict(self, crops):
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            threading.Event().wait(0.01)
+            self.in_flight -= 1
+            self.sizes.append(len(crops))
+            return np.full((len(crops), 7), 1 / 7)
+
+    client = Client()
+    frame = np.full((120, 400, 3), 90, np.uint8)
+    counts = iter([1, 3, 1, 3])
+    boxes = [(10 + 130 * i, 30, 60, 60) for i in range(3)]
+    detector = lambda image: [webcam.detectors.Detection(box, None) for box in boxes[:next(counts)]]  # noqa: E731
+    results = []
+    runner = webcam.WebcamRunner(client, detect_every=1, detector=detector, pipeline_up_to=1,
+                                 on_frame=lambda result, image: results.append(result))
+    stats = runner.run(iter([(frame.copy(), i / 30, "v") for i in range(4)]))
+    assert stats.predicted_frames == 4 and client.most == 1
+    assert [len(r.boxes) for r in results] == [1, 3, 1, 3]

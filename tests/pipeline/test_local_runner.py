@@ -85,6 +85,28 @@ def test_logging_is_left_as_it_was_after_a_failure_inside_the_run(tmp_path):
         logging.getLogger("apache_beam").removeHandler(console)
 
 
+def test_a_console_handler_a_library_makes_during_the_run_is_put_back_too(tmp_path):
+    """TensorFlow's and absl's loggers come with the imports inside a run; the changes the run's
+    log-file set-up makes to their console handlers are undone as well."""
+    import logging
+    import sys
+
+    name = "a_library_imported_during_the_run"
+    try:
+        with local_runner._logging_left_as_found() as state:
+            console = logging.StreamHandler(sys.stderr)  # made after the state was taken
+            console.setFormatter(logging.Formatter("mine: %(message)s"))
+            logging.getLogger(name).addHandler(console)
+            handler = local_runner._log_to_file(str(tmp_path / "logs" / "run.log"), state)
+            assert console.level == logging.WARNING and console.filters
+        handler.close()
+        assert console.level == logging.NOTSET and not console.filters
+        assert console.formatter._fmt == "mine: %(message)s"
+    finally:
+        for h in list(logging.getLogger(name).handlers):
+            logging.getLogger(name).removeHandler(h)
+
+
 @pytest.mark.e2e  # the data stages, twice: about 75 s on 2 busy cores
 def test_run_leaves_logging_as_it_found_it_twice_in_one_process(tmp_path):
     """The data stages on a few generated rows, twice (the second cached): after each run the
