@@ -55,3 +55,24 @@ def percentile(values, q):
     import numpy as np
 
     return float(np.percentile(np.asarray(values) * 1000.0, q))  # ms
+
+
+def run_threads_for(threads, duration: float, stop, sample, every: float) -> float:
+    """Starts `threads` and a sampler that calls `sample()` every `every` seconds, sets `stop`
+    after `duration` seconds, joins them all: the wall seconds from start to the last join."""
+    import threading
+
+    def sampler():
+        while not stop.is_set():
+            sample()
+            time.sleep(every)
+    threads = list(threads) + [threading.Thread(target=sampler)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(duration)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    return time.perf_counter() - start
+

@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 
-from serving_common import REPO, free_port, percentile
+from serving_common import REPO, free_port, percentile, run_threads_for
 
 import numpy as np
 
@@ -113,19 +113,9 @@ def phase(server, duration, clients, name):
                for i in range(clients)]
 
     def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], rss_mb(server.process.pid))
-            peak[1] = max(peak[1], open_fds(server.process.pid))
-            time.sleep(0.25)
-    threads.append(threading.Thread(target=sample))
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(duration)
-    stop.set()
-    for t in threads:
-        t.join(60)
-    elapsed = time.perf_counter() - start
+        peak[0] = max(peak[0], rss_mb(server.process.pid))
+        peak[1] = max(peak[1], open_fds(server.process.pid))
+    elapsed = run_threads_for(threads, duration, stop, sample, every=0.25)
     return {"phase": name, "seconds": round(elapsed, 1), "valid_clients": clients,
             "valid_requests": len(latencies) + len(failures), "valid_200": len(latencies),
             "valid_failed": len(failures), "first_failures": failures[:5],

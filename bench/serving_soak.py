@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 
-from serving_common import REPO, free_port, percentile
+from serving_common import REPO, free_port, percentile, run_threads_for
 
 import grpc
 import numpy as np
@@ -212,18 +212,8 @@ def phase(server, duration, valid_clients, hostile_clients):
         threads.append(threading.Thread(target=hostile_client, args=(server, stop, answered, unanswered, 100 + i)))
 
     def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], rss_mb(server.process.pid))
-            time.sleep(0.2)
-    threads.append(threading.Thread(target=sample))
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(duration)
-    stop.set()
-    for t in threads:
-        t.join(60)
-    elapsed = time.perf_counter() - start
+        peak[0] = max(peak[0], rss_mb(server.process.pid))
+    elapsed = run_threads_for(threads, duration, stop, sample, every=0.2)
     return {"seconds": round(elapsed, 1), "valid_clients": valid_clients, "hostile_clients": hostile_clients,
             "valid_requests": len(latencies) + len(failures), "valid_failed": len(failures),
             "first_failures": failures[:5], "valid_per_s": round(len(latencies) / elapsed, 1),

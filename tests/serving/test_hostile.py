@@ -226,17 +226,22 @@ def test_deep_nesting_gets_a_json_error(guarded):
 
 
 # -- load bounds -----------------------------------------------------------------------------------
+def _hold_predicts(monkeypatch, release: threading.Event, on_enter):
+    """Every Predict calls `on_enter()`, then waits for `release` (at most 30 s) before it runs."""
+    original = api.predict_arrays
+
+    def waiting(*args, **kwargs):
+        on_enter()
+        release.wait(30)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(api, "predict_arrays", waiting)
+
+
 @pytest.fixture
 def blocked(model_base, monkeypatch):
     """A server with one worker per API and no queue, whose Predict waits for `release`."""
     release, entered = threading.Event(), threading.Event()
-    original = api.predict_arrays
-
-    def waiting(*args, **kwargs):
-        entered.set()
-        release.wait(30)
-        return original(*args, **kwargs)
-    monkeypatch.setattr(api, "predict_arrays", waiting)
+    _hold_predicts(monkeypatch, release, entered.set)
     server = local_server.start(model_base_path=str(model_base), grpc_port=0, rest_port=0, poll_seconds=0,
                                 rest_workers=1, grpc_workers=1, queued_requests=0, request_timeout_s=2.0,
                                 max_connections=4)
@@ -296,13 +301,7 @@ def test_connections_beyond_the_bound_get_503_only_when_all_have_a_request_in_fl
     flight never are: with every place taken by one, a new connection gets 503, and the
     requests in flight are answered."""
     release, entered = threading.Event(), threading.Semaphore(0)
-    original = api.predict_arrays
-
-    def waiting(*args, **kwargs):
-        entered.release()
-        release.wait(30)
-        return original(*args, **kwargs)
-    monkeypatch.setattr(api, "predict_arrays", waiting)
+    _hold_predicts(monkeypatch, release, entered.release)
     server = local_server.start(model_base_path=str(model_base), grpc_port=0, rest_port=0, poll_seconds=0,
                                 rest_workers=2, queued_requests=0, max_connections=2)
     try:
