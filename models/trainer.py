@@ -277,12 +277,15 @@ def as_float32(model: keras.Model, name: str) -> keras.Model:
 
 
 def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Dataset, log_dir: str,
-          checkpoint_dir: str, warm_start_model: Optional[keras.Model] = None) -> tuple:
+          checkpoint_dir: str, warm_start_model: Optional[keras.Model] = None,
+          callbacks: Sequence[keras.callbacks.Callback] = ()) -> tuple:
     """Builds (or resumes) and fits the model on (image, class id) batches; the recipe's
     augmentation and label format are applied here (prepare_batches). Returns (model,
     summary dict); the model is float32 whatever the training precision. With
     `warm_start_model` (models/warm_start.py) training starts from its weights, BatchNorm
-    frozen, and its valid accuracy before the first step goes into the summary."""
+    frozen, and its valid accuracy before the first step goes into the summary. `callbacks` run
+    after the trainer's own each epoch (a benchmark's stop at a target accuracy: the epoch is
+    checkpointed before they can stop the run)."""
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
     schedules = schedule_callbacks(config)
@@ -326,7 +329,7 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
             epochs=config.epochs,
             initial_epoch=initial_epoch,
             class_weight=class_weight,
-            callbacks=[*schedules, stopper, keras.callbacks.TensorBoard(log_dir=log_dir)],
+            callbacks=[*schedules, stopper, keras.callbacks.TensorBoard(log_dir=log_dir), *callbacks],
             verbose=1 if sys.stdout.isatty() else 0,  # the bar on a terminal; the stopper's line each epoch
         )
     elapsed = time.time() - started

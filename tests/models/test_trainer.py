@@ -103,6 +103,18 @@ def test_resume_continues_from_the_last_epoch(tmp_path, tiny_registry):
     assert summary["epochs_run"] == 4
 
 
+def test_callbacks_run_after_the_checkpoint_and_may_stop_the_run(tmp_path, tiny_registry):
+    class StopAfterTwo(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = epoch + 1 == 2
+
+    config = trainer.TrainConfig(model="tiny", epochs=10, patience=10, learning_rate=0.01)
+    model, summary = trainer.train(config, _data(), _data(seed=1), str(tmp_path / "l"), str(tmp_path / "c"),
+                                   callbacks=[StopAfterTwo()])
+    assert summary["epochs_run"] == 2 and [h["epoch"] for h in summary["history"]] == [1, 2]
+    assert json.load(open(tmp_path / "c" / trainer.CHECKPOINT_STATE_FILE))["epoch"] == 2
+
+
 def test_best_weights_are_restored(tmp_path, tiny_registry):
     config = trainer.TrainConfig(model="tiny", epochs=3, learning_rate=0.05, patience=10)
     model, summary = trainer.train(config, _data(), _data(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
