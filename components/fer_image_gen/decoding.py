@@ -111,7 +111,7 @@ def serve() -> None:
         while True:
             request = todo.get()
             if request is None:
-                return
+                os._exit(0)  # every answer is flushed; a normal exit unloads numpy and OpenCV first (~30 ms)
             try:
                 answer = ("ok", pack(decode_batch(*pickle.loads(request))))
             except Exception as e:  # one line for the reading process to raise

@@ -317,7 +317,8 @@ class IngestOptions:
     # `batch` files a task, a bounded window of tasks ahead; in order either way, with the same
     # outputs. Threads share the GIL with the per-file Python, so 2 threads decode no faster
     # than 1; processes do, but each costs ~0.1 s and ~50 MB to start. With a face detector:
-    # one thread, in-process, always (the detector is an object of this process).
+    # one thread, in-process, always (the detector is an object of this process); so with
+    # workers=1.
     workers: int = 2
     # True: processes. False: threads. "auto": processes for a tree of at least
     # PROCESSES_FROM_FILES files (big enough to pay for their start), else threads.
