@@ -23,6 +23,7 @@ stdin: closed by WorkerPool.close, or by the system when the reading process die
 from __future__ import annotations
 
 import collections
+import fcntl
 import os
 import pickle
 import queue
@@ -38,6 +39,7 @@ from components.fer_image_gen.images import Loaded, load
 from core import features
 
 _LENGTH = struct.Struct("<Q")
+_PIPE_BYTES = 1 << 20
 _READY = b"R"
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds components/
 # sys.path[0] is the working folder for `python -c`: the project this module came from, instead.
@@ -132,6 +134,10 @@ class _Worker:
         self.index = index
         self.process = subprocess.Popen([sys.executable, "-c", _WORKER_CODE.format(root=_ROOT)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:  # an answer (~300 KB) in one read: each read takes the GIL back from the ingest's own Python
+            fcntl.fcntl(self.process.stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
+        except OSError:  # not Linux, or above /proc/sys/fs/pipe-max-size: 64 KiB reads work too
+            pass
         self.pending: collections.deque = collections.deque()  # jobs sent, oldest first
         self.answers: "queue.Queue" = queue.Queue()  # _READY, then answers; None: the worker has ended
         self.reader = threading.Thread(target=self._read_answers, name=f"fer-image-worker-{index}", daemon=True)
