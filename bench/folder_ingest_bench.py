@@ -124,6 +124,7 @@ def memory_child(root, mode):
     import tensorflow  # noqa: F401 - as in a run's executor
 
     from components.fer_image_gen import component
+    from core import names
 
     options = ingest_options(mode)
     if options is None:
@@ -141,7 +142,7 @@ def memory_child(root, mode):
     sampler.start()
     try:
         stats, _ = component.write_examples(root, lambda s: os.path.join(out, f"Split-{s}"),
-                                            os.path.join(out, "rejects.csv"), options)
+                                            os.path.join(out, names.REJECTS_FILE), options)
     finally:
         stop.set()
         sampler.join()

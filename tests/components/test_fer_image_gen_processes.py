@@ -21,8 +21,11 @@ def children():
     so multiprocessing.active_children() does not see them)."""
     pids = set()
     for task in os.listdir(f"/proc/{os.getpid()}/task"):
-        with open(f"/proc/{os.getpid()}/task/{task}/children") as f:
-            pids.update(int(p) for p in f.read().split())
+        try:
+            with open(f"/proc/{os.getpid()}/task/{task}/children") as f:
+                pids.update(int(p) for p in f.read().split())
+        except FileNotFoundError:  # a thread that has just ended
+            pass
     return pids
 
 
