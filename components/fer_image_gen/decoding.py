@@ -11,7 +11,8 @@ process with TensorFlow, Beam and threads running), and not multiprocessing's sp
 spawn re-imports the parent's __main__ in every worker, and in a Kubeflow container that is
 TFX's executor entry point (TensorFlow and TFX: seconds and hundreds of MB a worker). A worker
 imports numpy, OpenCV, images.py and what unpickling a request names (the encoder,
-components/fer_example_gen/encoding.py): ~0.1 s and ~50 MB, measured.
+components/fer_example_gen/encoding.py): ~0.12 s of CPU and ~56 MB of RSS
+(bench/results/folder_ingest.md).
 
 Protocol, over the worker's stdin and stdout (its own prints and C libraries' go to stderr):
 "R" once it has imported, then for each request (8-byte length, pickle of decode_batch's
@@ -41,6 +42,7 @@ from core import features
 _LENGTH = struct.Struct("<Q")
 _PIPE_BYTES = 1 << 20
 _READY = b"R"
+_START_TIMEOUT_S = 120.0  # a worker imports in ~0.1 s; one that has not after this is stuck
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds components/
 # sys.path[0] is the working folder for `python -c`: the project this module came from, instead.
 _WORKER_CODE = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); sys.path[0] = {root!r}; "
@@ -66,8 +68,8 @@ Packed = Tuple[np.ndarray, Optional[list], list, list, list, list]
 
 
 def pack(loaded: List[Loaded]) -> Packed:
-    """decode_batch's answer as one array and lists of plain values: pickled ~10x faster than
-    the Loaded objects (one numpy array each)."""
+    """decode_batch's answer as one array and lists of plain values, for pickle: not one object
+    and one small array a file."""
     good = [done for done in loaded if done.pixels is not None]
     pixels = (np.stack([done.pixels for done in good]) if good
               else np.zeros((0, features.NUM_PIXELS), np.uint8))
@@ -210,7 +212,11 @@ class WorkerPool:
             for i in range(n):
                 self.workers.append(_Worker(i))
             for worker in self.workers:
-                if worker.answers.get() is not _READY:
+                try:
+                    started = worker.answers.get(timeout=_START_TIMEOUT_S)
+                except queue.Empty:
+                    raise worker.failure(f"did not start within {_START_TIMEOUT_S:.0f} s") from None
+                if started is not _READY:
                     worker.reap()
                     raise worker.failure("ended before it started (its error is above, on stderr)")
         except BaseException:

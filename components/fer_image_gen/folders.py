@@ -316,9 +316,9 @@ class IngestOptions:
     # Decoding runs on `workers` threads or worker processes (components/fer_image_gen/decoding.py),
     # `batch` files a task, a bounded window of tasks ahead; in order either way, with the same
     # outputs. Threads share the GIL with the per-file Python, so 2 threads decode no faster
-    # than 1; processes do, but each costs ~0.1 s and ~50 MB to start. With a face detector:
-    # one thread, in-process, always (the detector is an object of this process); so with
-    # workers=1.
+    # than 1; processes do, but each costs ~0.12 s of CPU and ~56 MB to start. With a face
+    # detector: one thread, in-process, always (the detector is an object of this process); so
+    # with workers=1.
     workers: int = 2
     # True: processes. False: threads. "auto": processes for a tree of at least
     # PROCESSES_FROM_FILES files (big enough to pay for their start), else threads.
@@ -468,7 +468,11 @@ class FolderReader:
         if self.encode is not None:
             try:
                 pickle.dumps(self.encode)  # a module-level function: its name travels, not its code
+                # ... and a worker's __main__ is not the caller's
+                importable = getattr(self.encode, "__module__", None) != "__main__"
             except (pickle.PicklingError, AttributeError, TypeError):
+                importable = False
+            if not importable:
                 if wanted is True:
                     raise ValueError(f"processes=True needs an encoder importable by name, got {self.encode!r}")
                 return False
