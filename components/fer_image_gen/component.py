@@ -78,8 +78,9 @@ def write_examples(
         rejects.writerow(["file", "reason", "detail"])
         findings = csv.writer(found, lineterminator="\n")
         findings.writerow(["kind", "file", "split", "first_file", "first_split"])
+        items = iter(reader)
         try:
-            for item in reader:
+            for item in items:
                 if isinstance(item, folders.Face):
                     writers.write(item.split, item.record)
                 elif isinstance(item, folders.Quarantined):
@@ -87,6 +88,7 @@ def write_examples(
                 else:
                     findings.writerow([item.kind, item.path, item.split, item.first_path, item.first_split])
         finally:
+            items.close()  # now, not when the traceback lets go of it: it ends the decoding workers
             writers.close()
     return reader.stats, writers.splits(features.SPLITS)
 

@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import heapq
+import logging
 import os
+import pickle
 import shutil
 import sqlite3
 import tempfile
@@ -42,8 +45,9 @@ from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optiona
 import numpy as np
 
 from components.fer_example_gen import parser as csv_rules
+from components.fer_image_gen import decoding
 from components.fer_image_gen.images import (DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, NOT_IMAGE, REASONS,
-                                             SYMLINK_LOOP, Detector, Loaded, load)
+                                             SYMLINK_LOOP, Detector, Loaded)
 from core import features
 
 
@@ -61,6 +65,9 @@ _HELD_OUT = (features.EVAL_SPLIT, features.TEST_SPLIT)
 _SPLIT_CODES = {name: i + 1 for i, name in enumerate(features.SPLITS)}  # 0: no split (skipped)
 # The duplicate index's SQLite page caches (its sorter adds ~1 MiB): bounded, whatever the number of files.
 _SQLITE_CACHE_KIB = 256
+# IngestOptions.processes="auto": worker processes for a tree of at least this many files. On
+# 2 cores they were even with threads at 5,000 files and ahead from 10,000 (bench/results/folder_ingest.md).
+PROCESSES_FROM_FILES = 8192
 
 
 class LayoutError(ValueError):
@@ -101,6 +108,9 @@ class IngestStats(csv_rules.ParseStats):
     leaks: int = 0
     by_split_label: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     layout: str = ""
+    # Files by where they were decoded ("2 threads", "2 processes", "this process"): how, not
+    # what, so not in as_dict (the outputs' summary), which is the same whichever decoded them.
+    decoded_in: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
     def as_dict(self) -> dict:
         report = super().as_dict()
@@ -280,6 +290,18 @@ def walk(source: Source) -> Iterator[Entry]:
                        key=lambda e: (e.key, e.label))
 
 
+class _InPlace:
+    """A worker's answer for a batch, with the files it was not given (None: skipped, or a
+    link loop) put back in their places: _decode_batch's list."""
+
+    def __init__(self, job: decoding.Job, batch: List[Tuple[Entry, Optional[str]]]):
+        self.job, self.batch = job, batch
+
+    def result(self) -> List[Optional[Loaded]]:
+        done = iter(self.job.result())
+        return [None if split is None or entry.loop else next(done) for entry, split in self.batch]
+
+
 # --- the whole tree --------------------------------------------------------------------------
 
 
@@ -291,8 +313,17 @@ class IngestOptions:
     max_rows_per_split: Optional[int] = None
     max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_bytes: int = DEFAULT_MAX_FILE_BYTES
-    threads: int = 2  # decoding threads (OpenCV and file reads release the GIL); 1 with a detector
-    batch: int = 64  # files a thread decodes per task
+    # Decoding runs on `workers` threads or worker processes (components/fer_image_gen/decoding.py),
+    # `batch` files a task, a bounded window of tasks ahead; in order either way, with the same
+    # outputs. Threads share the GIL with the per-file Python, so 2 threads decode no faster
+    # than 1; processes do, but each costs ~0.12 s of CPU and ~56 MB to start. With a face
+    # detector: one thread, in-process, always (the detector is an object of this process); so
+    # with workers=1.
+    workers: int = 2
+    # True: processes. False: threads. "auto": processes for a tree of at least
+    # PROCESSES_FROM_FILES files (big enough to pay for their start), else threads.
+    processes: Union[bool, str] = "auto"
+    batch: int = 64
 
 
 class _FileIndex:
@@ -384,7 +415,11 @@ class FolderReader:
         self.root = os.path.abspath(root)
         self.options = options
         self.detector = detector
-        self.encode = encode  # (labels, pixels [N, 2304]) -> records, run on the decoding threads
+        # (labels, pixels [N, 2304]) -> records, run where the files are decoded; for worker
+        # processes, a module-level function (it travels by name)
+        self.encode = encode
+        if options.processes not in (True, False, "auto"):
+            raise ValueError(f"processes must be True, False or 'auto', got {options.processes!r}")
         self.layout, self.sources, self.loose = discover(self.root)
         self.stats = IngestStats(layout=self.layout)
 
@@ -410,48 +445,105 @@ class FolderReader:
                 yield entry, split
 
     def _decode_batch(self, batch: List[Tuple[Entry, Optional[str]]]) -> List[Optional[Loaded]]:
+        """The batch's files decoded in this process (None: skipped, or a link loop)."""
         o = self.options
-        loaded = [None if split is None or entry.loop else
-                  load(entry.path, max_pixels=o.max_pixels, max_bytes=o.max_bytes, detector=self.detector)
-                  for entry, split in batch]
+        todo = [entry for entry, split in batch if split is not None and not entry.loop]
+        done = iter(decoding.decode_batch([e.path for e in todo], [e.label for e in todo], o.max_pixels, o.max_bytes,
+                                          self.encode, self.detector))
+        return [None if split is None or entry.loop else next(done) for entry, split in batch]
+
+    def _submit_to_workers(self, pool: decoding.WorkerPool, batch: List[Tuple[Entry, Optional[str]]]) -> "_InPlace":
+        """_decode_batch's work sent to a worker process."""
+        o = self.options
+        todo = [entry for entry, split in batch if split is not None and not entry.loop]
+        return _InPlace(pool.submit([e.path for e in todo], [e.label for e in todo], o.max_pixels, o.max_bytes,
+                                    self.encode), batch)
+
+    def _process_mode(self) -> Union[bool, str]:
+        """IngestOptions.processes as it applies to this reader: False with a detector, with one
+        worker, or (auto) with an encoder that a worker cannot import by name."""
+        wanted = self.options.processes
+        if not wanted or self.detector is not None or self.options.workers <= 1:
+            return False
         if self.encode is not None:
-            good = [(entry.label, done) for (entry, _), done in zip(batch, loaded)
-                    if done is not None and done.pixels is not None]
-            if good:
-                records = self.encode([label for label, _ in good], np.stack([done.pixels for _, done in good]))
-                for (_, done), record in zip(good, records):
-                    done.record = record
-        return loaded
+            try:
+                pickle.dumps(self.encode)  # a module-level function: its name travels, not its code
+                # ... and a worker's __main__ is not the caller's
+                importable = getattr(self.encode, "__module__", None) != "__main__"
+            except (pickle.PicklingError, AttributeError, TypeError):
+                importable = False
+            if not importable:
+                if wanted is True:
+                    raise ValueError(f"processes=True needs an encoder importable by name, got {self.encode!r}")
+                return False
+        return wanted
 
     def _decoded(self) -> Iterator[Tuple[Entry, Optional[str], Optional[Loaded]]]:
         """_assigned()'s files with their decoded images, in order; a bounded window of
-        batches is decoded ahead on threads."""
-        threads = 1 if self.detector is not None else max(1, self.options.threads)
+        batches is decoded ahead on threads or in worker processes (IngestOptions)."""
+        o = self.options
+        workers = 1 if self.detector is not None else max(1, o.workers)
+        mode = self._process_mode()
 
         def batches():
             batch: List[Tuple[Entry, Optional[str]]] = []
             for item in self._assigned():
                 batch.append(item)
-                if len(batch) == self.options.batch:
+                if len(batch) == o.batch:
                     yield batch
                     batch = []
             if batch:
                 yield batch
 
-        if threads == 1:
+        if workers == 1:
             for batch in batches():
+                self.stats.decoded_in["this process"] += len(batch)
                 yield from ((e, s, l) for (e, s), l in zip(batch, self._decode_batch(batch)))
             return
-        with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="fer-image-decode") as pool:
-            window: collections.deque = collections.deque()
-            for batch in batches():
-                window.append((batch, pool.submit(self._decode_batch, batch)))
-                if len(window) > 2 * threads:
-                    done, future = window.popleft()
-                    yield from ((e, s, l) for (e, s), l in zip(done, future.result()))
-            while window:
-                done, future = window.popleft()
-                yield from ((e, s, l) for (e, s), l in zip(done, future.result()))
+        big = mode == "auto" and self._top_level_files() >= PROCESSES_FROM_FILES
+        pool = self._start_workers(workers, mode) if mode is True or big else None
+        try:
+            with concurrent.futures.ThreadPoolExecutor(1 if pool else workers,
+                                                       thread_name_prefix="fer-image-decode") as threads:
+                where = f"{workers} {'processes' if pool else 'threads'}"
+                window: collections.deque = collections.deque()
+                for batch in batches():
+                    self.stats.decoded_in[where] += len(batch)
+                    window.append((batch, self._submit_to_workers(pool, batch) if pool
+                                   else threads.submit(self._decode_batch, batch)))
+                    if len(window) > 2 * workers:
+                        done, answer = window.popleft()
+                        yield from ((e, s, l) for (e, s), l in zip(done, answer.result()))
+                while window:
+                    done, answer = window.popleft()
+                    yield from ((e, s, l) for (e, s), l in zip(done, answer.result()))
+        finally:
+            if pool is not None:
+                pool.close()
+
+    def _top_level_files(self) -> int:
+        """The number of entries directly in the emotion folders (subfolders not listed): the
+        size of the tree for IngestOptions.processes="auto", at ~0.3 us a file (a listing each)."""
+        count = 0
+        for source in self.sources:
+            for _, folder in source.folders:
+                try:
+                    count += len(os.listdir(folder))
+                except OSError:
+                    pass  # quarantined by the walk
+        return count
+
+    @staticmethod
+    def _start_workers(n: int, mode) -> Optional[decoding.WorkerPool]:
+        """A started pool of `n` worker processes; with mode "auto", None (threads then) when
+        they cannot start: the outputs are the same either way."""
+        try:
+            return decoding.WorkerPool(n)
+        except (OSError, decoding.WorkerError) as e:
+            if mode is True:
+                raise
+            logging.warning("FolderReader: decoding on threads: worker processes did not start: %s", e)
+            return None
 
     def _quarantine(self, path: str, reason: str, detail: str) -> Quarantined:
         self.stats.rejected += 1
@@ -534,9 +626,10 @@ def scan(root: str, options: IngestOptions = IngestOptions(), detector: Optional
          on_item: Optional[Callable[[object], None]] = None) -> IngestStats:
     """Reads a whole tree (check-data), handing each Quarantined and Finding to `on_item`."""
     reader = FolderReader(root, options, detector)
-    for item in reader:
-        if on_item is not None and not isinstance(item, Face):
-            on_item(item)
+    with contextlib.closing(iter(reader)) as items:  # an error in on_item ends the decoding at once
+        for item in items:
+            if on_item is not None and not isinstance(item, Face):
+                on_item(item)
     return reader.stats
 
 
