@@ -169,12 +169,7 @@ def _run(args) -> int:
 
 def _kubeflow_compile(args) -> int:
     from kubeflow import config
-    from models import warm_start
 
-    if args.warm_start == warm_start.SHIPPED:  # a name the local runner resolves on its own machine
-        print(f"error: --warm-start {args.warm_start}: on Kubeflow give the URI of a Model artifact (a folder holding "
-              "Format-Serving/), which the cluster can read", file=sys.stderr)
-        return 2
     # The defaults let a compile run anywhere; a cluster needs its own of both.
     if args.image is None:
         args.image = config.DEFAULT_IMAGE
@@ -398,9 +393,11 @@ def _add_kubeflow(sub) -> None:
     c.add_argument("--serving-model-dir", help="Pusher destination (default: serving_model/fer beside the pipeline root)")
     pipeline_options.add_arguments(c, pipeline_options.KUBEFLOW, notes={
         "beam_args": " (default: " + " ".join(config.DEFAULT_BEAM_ARGS) + ")",
-        "warm_start": ". On Kubeflow PATH is the URI of a Model artifact, a folder holding Format-Serving/ (an "
-                      "earlier run's FerTrainer model), read by the Trainer's base_model Importer; it is the "
-                      f"default of the {config.WARM_START_PARAMETER} runtime parameter"})
+        "warm_start": ". On Kubeflow PATH is `shipped` (the model in the image) or a URI the cluster reads (a "
+                      "SavedModel, a pushed model's base path, or a Model artifact such as an earlier run's "
+                      "FerTrainer model), resolved by the WarmStart task; it is the default of the "
+                      f"{config.WARM_START_PARAMETER} runtime parameter, and the cache keys on it as given: after "
+                      "pushing a newer version under a base path, submit with --no-cache or name the version"})
     c.add_argument("--no-infra-validation", action="store_true",
                    help="leave out InfraValidator (needed for Vertex AI, which has no Kubernetes API)")
     c.add_argument("--serving-tag", default=infra_defaults.DEFAULT_SERVING_TAG,

@@ -18,6 +18,11 @@ SCHEMA_FILE = "schema.pbtxt"  # TFX's name inside a Schema artifact; schema/ use
 EXAMPLE_SPLITS_PROPERTY = "example_splits"  # ModelEvaluation: JSON list of the splits measured
 SKIPPED_PROPERTY = "skipped"  # ModelEvaluation: 1 when none of the wanted splits existed
 REUSED_VERSION_PROPERTY = "reused_existing_version"  # PushedModel: 1 when the same model was already served
+# Model of WarmStart (components/warm_start): --warm-start as given, the SavedModel it resolved
+# to where the task ran, and that folder's name (the version a base path's newest was)
+WARM_START_SOURCE_PROPERTY = "warm_start_source"
+WARM_START_SAVED_MODEL_PROPERTY = "warm_start_saved_model"
+WARM_START_VERSION_PROPERTY = "warm_start_version"
 # TFX's own, restated for the readers that do not import TFX (tests/test_names.py checks them)
 BLESSED_PROPERTY = "blessed"  # ModelBlessing
 PUSHED_PROPERTY = "pushed"  # PushedModel
@@ -40,5 +45,6 @@ DETECTOR_NAMES = ("haar", "blazeface", "mtcnn")
 # The names tests/test_names.py looks for in string literals: distinctive enough that a
 # match is a copy. ("skipped", "blessed", "pushed" are also ordinary words and JSON keys.)
 DISTINCTIVE = (REJECTS_FILE, REJECTS_SUMMARY_FILE, DUPLICATES_FILE, CLASS_BALANCE_FILE, TRAINING_SUMMARY_FILE, SCHEMA_FILE,
-               EXAMPLE_SPLITS_PROPERTY, REUSED_VERSION_PROPERTY, PUSHED_DESTINATION_PROPERTY, ACCURACY,
+               EXAMPLE_SPLITS_PROPERTY, REUSED_VERSION_PROPERTY, PUSHED_DESTINATION_PROPERTY, WARM_START_SOURCE_PROPERTY,
+               WARM_START_SAVED_MODEL_PROPERTY, WARM_START_VERSION_PROPERTY, ACCURACY,
                TOP2_ACCURACY, MACRO_F1, MAJORITY_LIFT, ECE, EXAMPLE_COUNT)

@@ -21,7 +21,9 @@ DEFAULT_EXPERIMENT = "fer"
 
 # Runtime parameters of the compiled pipeline.
 DATA_ROOT_PARAMETER = "data_root"
-# With --warm-start: the URI of the Model artifact the Trainer starts from (a folder holding
-# Format-Serving/, which is where TFX's Trainer and Evaluator read a Model's SavedModel).
+# With --warm-start: what the Trainer starts from, resolved by WarmStart in the cluster: `shipped`
+# (the model in the image), or the URI of a SavedModel, a pushed model's base path (its newest
+# version) or a Model artifact. KFP's cache keys on this string: a base path that got a newer
+# version since a cached run needs `kubeflow submit --no-cache` (or name the version's folder).
 WARM_START_PARAMETER = "warm_start"
 # The Trainer's runtime parameters are declared from pipeline/options.py (runtime_parameter_fields).

@@ -49,7 +49,7 @@ class CompileOptions:
 def runtime_parameter_defaults(options: CompileOptions) -> Dict[str, Any]:
     """data_root, the Trainer's runtime knobs, each defaulting to what this run resolves to
     (the options' value, else the model's recipe, else TrainConfig's), and with --warm-start
-    the warm start's URI."""
+    the warm start as given (WarmStart resolves it in the cluster)."""
     defaults: Dict[str, Any] = {DATA_ROOT_PARAMETER: options.data_root}
     resolved = TrainConfig.from_dict(options.pipeline.training.train_config())
     for name, ptype in pipeline_options.runtime_parameter_fields().items():
@@ -67,7 +67,7 @@ def build_pipeline(options: CompileOptions) -> tfx.dsl.Pipeline:
                                                                 default=defaults[name])
     knobs = {name: parameter(name, ptype) for name, ptype in pipeline_options.runtime_parameter_fields().items()}
     pipeline = options.pipeline
-    if pipeline.warm_start:  # the Importer reads the URI at run time: a run may start from another model
+    if pipeline.warm_start:  # WarmStart resolves it at run time: a run may start from another model
         pipeline = pipeline.replace(warm_start=parameter(WARM_START_PARAMETER, str))
     beam_args = options.pipeline.beam_args
     return create_pipeline(

@@ -10,7 +10,8 @@ The recipe (FINE_TUNE_RECIPE, under the run's own values):
 The warm start's accuracy on the valid split is measured before the first step, and the
 Trainer reports the change; the Evaluator blesses against the warm start itself.
 
-`resolve` is TF-free (the CLI checks the path with it); the rest loads Keras.
+`resolve` is TF-free (the CLI checks the path with it); components/warm_start copies what it
+resolves into a Model artifact; the rest loads Keras.
 """
 
 from __future__ import annotations
@@ -25,29 +26,49 @@ FINE_TUNE_RECIPE: Dict[str, object] = {
     "learning_rate": 1e-4, "optimizer": "adam", "lr_schedule": "plateau", "epochs": 20, "patience": 5,
 }
 SHIPPED = "shipped"  # --warm-start shipped: the model that ships in models/pretrained/
+# Where TFX's Trainer and Evaluator read a Model artifact's SavedModel (tfx.utils.path_utils).
+MODEL_ARTIFACT_SUBDIR = "Format-Serving"
 
 
 class WarmStartError(ValueError):
     """The warm start is not a SavedModel this project exported (one line: what and where)."""
 
 
-def resolve(path_or_name: str) -> str:
+class LocalFiles:
+    """The filesystem `resolve` looks at by default: os.path (TF-free, for the CLI's check).
+    components/warm_start/logic.py passes tf.io.gfile's, which also reads gs:// and the like."""
+
+    isfile = staticmethod(os.path.isfile)
+    isdir = staticmethod(os.path.isdir)
+    listdir = staticmethod(os.listdir)
+
+
+def is_uri(path: str) -> bool:
+    """gs://, s3://, hdfs:// ...: a path os.path must not make absolute."""
+    return "://" in path
+
+
+def resolve(path_or_name: str, files=LocalFiles) -> str:
     """A SavedModel directory: `shipped` or the shipped model's name; a SavedModel directory;
-    or a TF Serving base path (its newest numeric version)."""
-    if path_or_name in (SHIPPED, features.SHIPPED_MODEL_NAME) and not os.path.exists(path_or_name):
+    a Model artifact folder (its Format-Serving/); or a TF Serving base path (its newest
+    numeric version). `files` (isfile, isdir, listdir) reads the filesystem."""
+    if path_or_name in (SHIPPED, features.SHIPPED_MODEL_NAME) and not (files.isdir(path_or_name) or files.isfile(path_or_name)):
         path_or_name = features.SHIPPED_MODEL_BASE_PATH
-    path = os.path.abspath(path_or_name)
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    if os.path.isdir(path):
-        versions = sorted((int(v) for v in os.listdir(path) if v.isdigit()
-                           and os.path.isfile(os.path.join(path, v, "saved_model.pb"))), reverse=True)
+    path = path_or_name.rstrip("/") if is_uri(path_or_name) else os.path.abspath(path_or_name)
+    for candidate in (path, os.path.join(path, MODEL_ARTIFACT_SUBDIR)):
+        if files.isfile(os.path.join(candidate, "saved_model.pb")):
+            return candidate
+    if files.isdir(path):
+        # gfile lists a remote folder's subfolders with a trailing "/"
+        names = (v.rstrip("/") for v in files.listdir(path))
+        versions = sorted((int(v) for v in names if v.isdigit()
+                           and files.isfile(os.path.join(path, v, "saved_model.pb"))), reverse=True)
         if versions:
             return os.path.join(path, str(versions[0]))
-        raise WarmStartError(f"--warm-start {path_or_name}: no saved_model.pb in it nor in a numeric version folder "
-                             f"under it")
-    raise WarmStartError(f"--warm-start {path_or_name}: no such folder (give `{SHIPPED}`, a SavedModel or a pushed "
-                         "model's base path)")
+        raise WarmStartError(f"--warm-start {path_or_name}: no saved_model.pb in it, in its {MODEL_ARTIFACT_SUBDIR}/ "
+                             "nor in a numeric version folder under it")
+    raise WarmStartError(f"--warm-start {path_or_name}: no such folder (give `{SHIPPED}`, a SavedModel, a Model "
+                         "artifact or a pushed model's base path)")
 
 
 def fine_tune_values(given: Dict[str, object]) -> Dict[str, object]:

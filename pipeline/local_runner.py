@@ -49,22 +49,15 @@ def estimate_images(folder: str, max_rows_per_split: Optional[int] = None) -> in
     return min(files, 3 * max_rows_per_split) if max_rows_per_split else files
 
 
-def stage_warm_start(path_or_name: str, output_dir: str) -> str:
-    """A Model artifact folder for --warm-start: OUTPUT/warm_start/<version>/Format-Serving, a
-    copy of the SavedModel (TFX reads a Model artifact's SavedModel from Format-Serving/, which a
-    pushed or shipped model does not have). Raises WarmStartError for a path that is none."""
-    import shutil
-
+def pin_warm_start(path_or_name: str) -> str:
+    """The SavedModel folder --warm-start names on this machine (a base path's newest version),
+    for WarmStart's `source`: TFX's cache keys on that string, so a newer version pushed since
+    the last run is a new key (WarmStart copies it again and the Trainer fine-tunes from it),
+    and an unchanged one reuses the cached copy and training. Raises WarmStartError for a path
+    that is none."""
     from models import warm_start
 
-    saved_model = warm_start.resolve(path_or_name)
-    artifact = os.path.join(os.path.abspath(output_dir), "warm_start", os.path.basename(saved_model))
-    serving = os.path.join(artifact, "Format-Serving")
-    if not os.path.isfile(os.path.join(serving, "saved_model.pb")):
-        if os.path.exists(serving):
-            shutil.rmtree(serving)
-        shutil.copytree(saved_model, serving)
-    return artifact
+    return warm_start.resolve(path_or_name)
 
 
 def default_beam_args(estimated_rows: int) -> List[str]:
@@ -219,7 +212,7 @@ def build(data: str, output_dir: str, options: PipelineOptions, stream=None):
         print(f"FER pipeline: data {data} ({what}), output {output_dir}", file=stream)
         print(f"Beam: {' '.join(beam_args)}", file=stream, flush=True)
     if options.warm_start:
-        options = options.replace(warm_start=stage_warm_start(options.warm_start, output_dir))
+        options = options.replace(warm_start=pin_warm_start(options.warm_start))
         if stream is not None:
             print(f"Warm start: {options.warm_start}", file=stream, flush=True)
     if options.training.checkpoint_dir is None:

@@ -2,8 +2,9 @@
 
 FerExampleGen (a CSV) or FerImageGen (image folders) -> ImportSchemaGen -> StatisticsGen -> ExampleValidator
                                                \-> ClassBalanceCheck
--> Transform -> [Tuner] -> FerTrainer -> (latest blessed model) -> Evaluator -> [FerInfraValidator] -> FerPusher
+-> Transform -> [Tuner] -> FerTrainer -> (latest blessed model, or [WarmStart]) -> Evaluator -> [FerInfraValidator] -> FerPusher
                                                                   \-> TestEvaluator (PrivateTest, reported only)
+With --warm-start, WarmStart's Model is FerTrainer's base_model and the Evaluator's baseline.
 Model selection (the Trainer's early stopping and plateau, the Tuner's scoring) sees only the
 `valid` carve of Training; the Evaluators report on `eval` (PublicTest) and `test`.
 """
@@ -22,6 +23,7 @@ from components.fer_image_gen.component import FerImageGen
 from components.fer_infra_validator import component as infra_validation
 from components.fer_pusher.component import FerPusher
 from components.fer_trainer import component as fer_trainer
+from components.warm_start.component import WarmStart
 from core import features
 from models import tuning
 from pipeline import configs, eval_config
@@ -108,12 +110,10 @@ def create_pipeline(
                                               options.tuning_epochs_per_trial),
         )
     # --warm-start: the Trainer starts from it (TFX's base_model input) and the Evaluator blesses
-    # against it; options.warm_start is then a Model artifact folder (<it>/Format-Serving/), which
-    # the local runner stages, or a RuntimeParameter holding one's URI (Kubeflow).
-    warm_start = None
-    if options.warm_start:
-        warm_start = tfx.dsl.Importer(source_uri=options.warm_start,
-                                      artifact_type=tfx.types.standard_artifacts.Model).with_id("warm_start")
+    # against it. WarmStart resolves options.warm_start (`shipped`, a SavedModel, a pushed model's
+    # base path or a Model artifact; a str, or a RuntimeParameter on Kubeflow) where the task runs
+    # and copies it into a Model artifact.
+    warm_start = WarmStart(source=options.warm_start).with_id("warm_start") if options.warm_start else None
     trainer = fer_trainer.FerTrainer(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -121,7 +121,7 @@ def create_pipeline(
         class_balance=class_balance.outputs["class_balance"],
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         run_fn=run_fn,
-        base_model=warm_start.outputs["result"] if warm_start else None,
+        base_model=warm_start.outputs["model"] if warm_start else None,
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[features.VALID_SPLIT]),
         custom_config=options.trainer_config(),
@@ -135,7 +135,7 @@ def create_pipeline(
     evaluator = FerEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=(warm_start or model_resolver).outputs["result" if warm_start else "model"],
+        baseline_model=(warm_start or model_resolver).outputs["model"],
         eval_config=eval_config.make_eval_config(options.accuracy_lower_bound, options.regression_tolerance),
         example_splits=[features.EVAL_SPLIT],
     ).with_id("Evaluator")

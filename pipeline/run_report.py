@@ -57,9 +57,12 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
             text += (f"; {summary['duplicates']} duplicate(s), {summary['leaks']} train/test leak(s) -> "
                      f"{os.path.join(rejects.uri, names.DUPLICATES_FILE)}")
         return text
-    if node_id == "warm_start":  # --warm-start's Importer
-        model = one("result")
-        return f"fine-tuning from {model.uri}; the Evaluator's baseline" if model else "no model"
+    if node_id == "warm_start":  # --warm-start's WarmStart
+        model = one("model")
+        if not model:
+            return "no model"
+        source = run_reader.prop(model, names.WARM_START_SAVED_MODEL_PROPERTY, "?")
+        return f"fine-tuning from {source}, copied to {model.uri}; the Evaluator's baseline"
     if node_id == "ExampleValidator":
         anomalies = one("anomalies")
         return anomalies_headline(anomalies.uri) if anomalies else "no anomalies output"

@@ -212,9 +212,10 @@ def test_image_folders_compile_with_fer_image_gen_reading_the_data_root(tmp_path
     assert job["runtimeConfig"]["parameterValues"][config.DATA_ROOT_PARAMETER] == "gs://b/faces"
 
 
-def test_a_warm_start_compiles_to_an_importer_whose_uri_is_a_runtime_parameter(tmp_path, capsys):
+def test_a_warm_start_compiles_to_a_warm_start_task_whose_source_is_a_runtime_parameter(tmp_path, capsys):
     """--warm-start on Kubeflow: the Trainer's base_model and the Evaluator's baseline come from
-    an Importer that reads the warm_start runtime parameter (default: the URI compiled in)."""
+    WarmStart, which resolves the warm_start runtime parameter in the cluster (default: the value
+    compiled in): a Model artifact's URI, a SavedModel, a pushed model's base path or `shipped`."""
     from cli.main import main
 
     uri = "gs://b/root/fer/FerTrainer/model/7"
@@ -225,20 +226,40 @@ def test_a_warm_start_compiles_to_an_importer_whose_uri_is_a_runtime_parameter(t
     spec = job["pipelineSpec"]
     tasks = spec["root"]["dag"]["tasks"]
     assert not RESOLVERS & set(tasks)  # the baseline is the warm start, not the latest blessed model
-    assert tasks["warm_start"]["inputs"]["parameters"]["artifact_uri"] == {
+    assert tasks["warm_start"]["inputs"]["parameters"]["source"] == {
         "componentInputParameter": config.WARM_START_PARAMETER}
-    importer = spec["deploymentSpec"]["executors"]["warm_start_executor"]["importer"]
-    assert importer["artifactUri"] == {"runtimeParameter": "artifact_uri"}
-    assert importer["typeSchema"]["instanceSchema"].startswith("title: tfx.Model")
-    produced_by_the_importer = {"taskOutputArtifact": {"producerTask": "warm_start", "outputArtifactKey": "result"}}
-    assert tasks["FerTrainer"]["inputs"]["artifacts"]["base_model"] == produced_by_the_importer
-    assert tasks["Evaluator"]["inputs"]["artifacts"]["baseline_model"] == produced_by_the_importer
+    executor = spec["deploymentSpec"]["executors"]["warm_start_executor"]["container"]
+    assert executor["command"] == TFX_ENTRYPOINT and executor["image"] == "i:1"
+    assert "components.warm_start.component.WarmStart_Executor" in executor["args"]
+    output = spec["components"]["warm_start"]["outputDefinitions"]["artifacts"]["model"]
+    assert output["artifactType"]["instanceSchema"].startswith("title: tfx.Model")
+    produced_by_warm_start = {"taskOutputArtifact": {"producerTask": "warm_start", "outputArtifactKey": "model"}}
+    assert tasks["FerTrainer"]["inputs"]["artifacts"]["base_model"] == produced_by_warm_start
+    assert tasks["Evaluator"]["inputs"]["artifacts"]["baseline_model"] == produced_by_warm_start
     assert "warm_start" in tasks["FerTrainer"]["dependentTasks"]
     parameter = spec["root"]["inputDefinitions"]["parameters"][config.WARM_START_PARAMETER]
     assert (parameter["parameterType"], parameter["defaultValue"], parameter["isOptional"]) == ("STRING", uri, True)
     assert job["runtimeConfig"]["parameterValues"][config.WARM_START_PARAMETER] == uri
-    # Without --warm-start there is no such parameter, and `shipped` (a local name) is refused in one line.
+    # Without --warm-start there is no such parameter.
     assert config.WARM_START_PARAMETER not in runner.runtime_parameter_defaults(runner.CompileOptions())
-    assert main(["kubeflow", "compile", "--output", str(tmp_path / "q.json"), "--warm-start", "shipped"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: --warm-start shipped: on Kubeflow give the URI")
+
+
+def test_a_warm_start_of_shipped_compiles_and_loads_with_kfp(tmp_path, capsys):
+    """`shipped` is the model packaged in the image: WarmStart resolves it in the cluster, so it
+    compiles as the parameter's default, and the YAML loads with kfp's own loaders."""
+    from kfp import components
+    from kfp.client import client as kfp_client
+
+    from cli.main import main
+
+    path = str(tmp_path / "p.yaml")
+    assert main(["kubeflow", "compile", "--output", path, "--warm-start", "shipped", "--image", "i:1",
+                 "--pipeline-root", "gs://b/root"]) == 0
+    assert "warm_start=shipped" in capsys.readouterr().out
+    root = kfp_client._extract_pipeline_yaml(path).pipeline_spec.root
+    parameter = root.input_definitions.parameters[config.WARM_START_PARAMETER]
+    assert parameter.default_value.string_value == "shipped" and parameter.is_optional
+    source = root.dag.tasks["warm_start"].inputs.parameters["source"]
+    assert source.component_input_parameter == config.WARM_START_PARAMETER
+    assert "base_model" in root.dag.tasks["FerTrainer"].inputs.artifacts
+    assert config.WARM_START_PARAMETER in components.load_component_from_file(path).component_spec.inputs

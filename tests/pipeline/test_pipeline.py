@@ -144,9 +144,9 @@ def test_a_warm_start_feeds_the_trainer_and_is_the_evaluators_baseline():
     pipeline = build(warm_start="/runs/warm_start/1795896638")
     components = {c.id: c for c in pipeline.components}
     assert "latest_blessed_model_resolver" not in components
-    importer = components["warm_start"]
-    assert importer.exec_properties["artifact_uri"] == "/runs/warm_start/1795896638"
-    assert components["FerTrainer"].inputs["base_model"] is importer.outputs["result"]
-    assert components["Evaluator"].inputs["baseline_model"] is importer.outputs["result"]
+    staged = components["warm_start"]  # WarmStart: resolves the string and copies it into a Model artifact
+    assert staged.exec_properties["source"] == "/runs/warm_start/1795896638"
+    assert components["FerTrainer"].inputs["base_model"] is staged.outputs["model"]
+    assert components["Evaluator"].inputs["baseline_model"] is staged.outputs["model"]
     ordered = ids(pipeline)
     assert ordered.index("warm_start") < ordered.index("FerTrainer")

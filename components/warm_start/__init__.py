@@ -1,0 +1,1 @@
+"""--warm-start as a Model artifact: resolved and copied where the pipeline runs."""
