@@ -22,4 +22,5 @@ def WarmStart(  # noqa: N802 - TFX component names are classes
     model.set_string_custom_property(names.WARM_START_SOURCE_PROPERTY, staged.source)
     model.set_string_custom_property(names.WARM_START_SAVED_MODEL_PROPERTY, staged.saved_model)
     model.set_string_custom_property(names.WARM_START_VERSION_PROPERTY, staged.version)
-    print(f"[WarmStart] {staged.source}: {staged.saved_model} copied to {model.uri}", flush=True)
+    given = f" (--warm-start {staged.source})" if staged.source.rstrip("/") != staged.saved_model else ""
+    print(f"[WarmStart] {staged.saved_model}{given} copied to {model.uri}", flush=True)
