@@ -63,6 +63,15 @@ def trainer_execution_of(pushed, run):
     raise SystemExit(f"{pushed}: no FerTrainer execution under {trainer} exported this model")
 
 
+def model_source(model):
+    """Where the model's code is: its catalogue module's file, with the widths it is built at."""
+    from models import catalog
+
+    entry = catalog.ENTRIES[model]
+    source = entry.module.replace(".", "/") + ".py"
+    return source + (f" built with {dict(entry.build_kwargs)}" if entry.build_kwargs else "")
+
+
 def directory_bytes(path):
     return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)
 
@@ -111,6 +120,7 @@ def main(argv=None):
     reached = time_to_accuracy(history, PAPER_ACCURACY)
     card = {
         "model": model,
+        "source": model_source(model),
         "version": version,
         "shipped_bytes": size,
         "parameters": summary["parameters"],
@@ -160,7 +170,7 @@ def render_card(card, notes):
         "evaluation of this SavedModel (model_card.json holds them all, unrounded).",
         "",
         "## Model",
-        f"- `{card['model']}` (models/{card['model']}.py): {card['parameters']:,} parameters; "
+        f"- `{card['model']}` ({card['source']}): {card['parameters']:,} parameters; "
         f"{card['shipped_bytes'] / 1e6:.2f} MB on disk with its Transform graph and its int8 TFLite twin.",
         f"- Cost: {card['cost']['multiply_adds_per_face'] / 1e6:.1f} M multiply-adds per face as `serving_default` "
         f"runs it ({card['cost']['forward_passes']} forward pass(es) of the network), "

@@ -47,7 +47,7 @@ CLASSIFY_CLASSES_OUTPUT = "classes"
 # The shipped model: a TF Serving model base path inside this package
 # (models/pretrained/<name>/<version>/), with its model card beside the versions. It is the
 # default of `fer-pipeline serve`, `fer-pipeline predict` and client.analyze.
-SHIPPED_MODEL_NAME = "compact_resnet"
+SHIPPED_MODEL_NAME = "compact_resnet_v2"
 SHIPPED_MODEL_BASE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models",
                                        "pretrained", SHIPPED_MODEL_NAME)
 

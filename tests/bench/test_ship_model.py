@@ -41,7 +41,7 @@ def _result(examples):
 
 
 def _card(private):
-    return {"model": "compact_resnet_v2", "version": "1", "shipped_bytes": 5_000_000, "parameters": 930_919,
+    return {"model": "compact_resnet_v2", "source": ship_model.model_source("compact_resnet_v2"), "version": "1", "shipped_bytes": 5_000_000, "parameters": 930_919,
             "cost": {"forward_passes": 1, "multiply_adds_per_face": 75_700_000,
                      "paper_cnn_multiply_adds_per_face": 353_800_000},
             "data": "fer2013.csv.gz", "train_command": "fer-pipeline run", "train_commit": "abc", "config": {"tta": False},
@@ -59,3 +59,9 @@ def test_the_card_states_the_splits_and_the_cost_as_measured():
     assert "in 2 piece(s)" in text
     text = ship_model.render_card(_card(_result(3589)), [])
     assert "no PrivateTest" not in text and "and PrivateTest." in text
+
+
+def test_the_card_names_the_file_and_widths_a_catalogue_variant_is_built_from():
+    assert ship_model.model_source("proposed_cnn") == "models/proposed_cnn.py"
+    assert ship_model.model_source("compact_resnet_v2").startswith("models/compact_resnet.py built with {")
+    assert "(models/compact_resnet.py built with" in ship_model.render_card(_card({"not_measured": "none"}), [])

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from core import features
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +28,7 @@ def test_fine_tuning_the_shipped_model_on_a_new_style_of_faces(tmp_path):
     (summary_path,) = glob.glob(os.path.join(output, "pipeline_root", "FerTrainer", "model_run", "*",
                                              "training_summary.json"))
     summary = json.load(open(summary_path))
-    assert summary["model"] == "compact_resnet"  # read from the warm start's weights
+    assert summary["model"] == features.SHIPPED_MODEL_NAME  # read from the warm start's weights
     assert summary["config"]["learning_rate"] == 1e-4  # the fine-tuning recipe's
     assert summary["best_val_accuracy"] > summary["warm_start_val_accuracy"], summary
     assert re.search(r"<== FerTrainer .* the warm start's val accuracy was 0\.\d+", stdout)

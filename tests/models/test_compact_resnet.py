@@ -17,17 +17,8 @@ def test_costs_at_most_a_tenth_of_the_proposed_cnn_and_matches_its_docstring():
     assert compact_resnet.build().count_params() in stated
 
 
-def test_parameter_count_by_hand_is_what_is_built_stated_and_shipped():
-    """414,215, counted from the architecture, not from the code that builds it: the built
-    model, the docstring, the shipped SavedModel's stored variables and its card all hold it."""
-    import json
-    import os
-
-    import numpy as np
-    import tensorflow as tf
-
-    from core import features
-
+def _parameters_by_hand(stem, modules):
+    """compact_resnet's parameters counted from the architecture, not from the code that builds it."""
     def conv(k, c_in, c_out):  # 3x3 / 1x1 convolutions, no bias (batch norm follows)
         return k * k * c_in * c_out
 
@@ -37,20 +28,40 @@ def test_parameter_count_by_hand_is_what_is_built_stated_and_shipped():
     def module(c_in, f):  # shortcut 1x1 conv + BN, conv + BN, conv + BN
         return conv(1, c_in, f) + bn(f) + conv(3, c_in, f) + bn(f) + conv(3, f, f) + bn(f)
 
-    by_hand = (conv(3, 1, 32) + bn(32) + module(32, 32) + module(32, 64) + module(64, 160)
-               + 160 * 7 + 7)
+    total, c_in = conv(3, 1, stem) + bn(stem), stem
+    for f in modules:
+        total, c_in = total + module(c_in, f), f
+    return total + c_in * 7 + 7
+
+
+def test_parameter_count_by_hand_is_what_is_built_stated_and_shipped():
+    """414,215 (version 1) and 930,919 (version 2), counted from the architecture: the built
+    models, the docstring, the shipped SavedModel's stored variables and its card all hold them."""
+    import json
+    import os
+
+    import numpy as np
+    import tensorflow as tf
+
+    from core import features
+    from models import catalog
+
+    by_hand = _parameters_by_hand(32, (32, 64, 160))
     assert by_hand == 414_215
     assert compact_resnet.build().count_params() == by_hand
     assert "414,215 parameters" in compact_resnet.__doc__
+    assert _parameters_by_hand(32, (56, 112, 224)) == 930_919 == registry.build("compact_resnet_v2").count_params()
     base = features.SHIPPED_MODEL_BASE_PATH
     with open(os.path.join(base, "model_card.json")) as f:
         card = json.load(f)
-    assert card["parameters"] == by_hand
+    widths = {"stem_filters": 32, "module_filters": (32, 64, 160), **catalog.ENTRIES[card["model"]].build_kwargs}
+    shipped = _parameters_by_hand(widths["stem_filters"], widths["module_filters"])
+    assert card["parameters"] == shipped == registry.build(card["model"]).count_params()
     # the shipped SavedModel's checkpoint, read as stored: the model's layers' variables
     # (the optimizer's slots, also stored, left out)
     stored = tf.train.list_variables(os.path.join(base, card["version"], "variables", "variables"))
     layers = [(name, shape) for name, shape in stored if name.startswith("model/_operations/")]
-    assert sum(int(np.prod(shape)) for _, shape in layers) == by_hand, layers
+    assert sum(int(np.prod(shape)) for _, shape in layers) == shipped, layers
 
 
 def test_proposed_cnn_count_by_hand():
