@@ -39,3 +39,14 @@ def run_cells(names: Iterable[str], results: str, command: Callable[[str], List[
             f.write(lines[-1] + "\n")
         print(lines[-1], flush=True)
     return 0
+
+
+def chosen(parser, listed: str, known: Iterable[str], what: str = "cells") -> List[str]:
+    """The comma-separated names of `listed`; for a name not in `known`, the parser's one-line
+    error (exit 2) naming it and the choices."""
+    known = list(known)
+    names = listed.split(",")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        parser.error(f"unknown {what} {unknown}; choose from {', '.join(known)}")
+    return names

@@ -82,10 +82,7 @@ def main(argv=None):
     if args.cell:
         run_cell(args.cell, args)
         return 0
-    names = args.cells.split(",")
-    unknown = [n for n in names if n not in CELLS]
-    if unknown:
-        parser.error(f"unknown cells {unknown}; choose from {', '.join(CELLS)}")
+    names = cells.chosen(parser, args.cells, CELLS)
     return cells.run_cells(names, args.results, lambda name: [
         __file__, "--cell", name, "--run", args.run, "--out", args.out, "--data-cache", args.data_cache,
         "--results", args.results])

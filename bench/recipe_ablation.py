@@ -182,10 +182,7 @@ def main(argv=None):
         return 0
     if not (args.run and args.out):
         parser.error("--run and --out are required to run cells")
-    names = args.cells.split(",")
-    unknown = [n for n in names if n not in CELLS]
-    if unknown:
-        parser.error(f"unknown cells {unknown}; choose from {', '.join(CELLS)}")
+    names = cells.chosen(parser, args.cells, CELLS)
     return cells.run_cells(names, args.results, lambda name: [
         __file__, "--run", args.run, "--out", args.out, "--results", args.results, "--epochs", str(args.epochs),
         "--cell", name], keep=lambda record: record.get("epochs") == args.epochs)

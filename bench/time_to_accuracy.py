@@ -127,11 +127,7 @@ def main(argv=None):
     if not args.report:
         if not (args.run and args.out):
             parser.error("--run and --out are required to train")
-        names = args.recipes.split(",")
-        unknown = [n for n in names if n not in RECIPES]
-        if unknown:
-            parser.error(f"unknown recipes {unknown}; choose from {', '.join(RECIPES)}")
-        status = cells.run_cells(names, args.results, lambda name: [
+        status = cells.run_cells(cells.chosen(parser, args.recipes, RECIPES, "recipes"), args.results, lambda name: [
             __file__, "--run", args.run, "--out", args.out, "--results", args.results,
             "--v2-epochs", str(args.v2_epochs), "--target", str(args.target),
             "--cap-minutes", str(args.cap_minutes), "--cell", name])

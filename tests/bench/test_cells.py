@@ -26,3 +26,16 @@ def test_cells_run_once_and_a_failure_stops_the_run(tmp_path):
     # a line from another budget does not count as this budget's
     assert cells.run_cells(["a"], results, _printing(15), keep=lambda r: r["epochs"] == 15) == 0
     assert cells.finished(results, keep=lambda r: r["epochs"] == 15) == {"a"}
+
+
+def test_chosen_names_are_checked_against_the_known_ones(capsys):
+    import argparse
+
+    import pytest
+
+    parser = argparse.ArgumentParser(prog="bench")
+    assert cells.chosen(parser, "b,a", ["a", "b", "c"]) == ["b", "a"]
+    with pytest.raises(SystemExit) as raised:
+        cells.chosen(parser, "a,z", ["a", "b"], "recipes")
+    assert raised.value.code == 2
+    assert "unknown recipes ['z']; choose from a, b" in capsys.readouterr().err
