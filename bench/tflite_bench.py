@@ -9,7 +9,7 @@ behind `fer-pipeline serve` over gRPC, in one run.
   in this process on one thread for TFLite, and over gRPC to a server process.
 
     .venv/bin/python bench/tflite_bench.py --data ../shared/data/fer2013/fer2013.csv.gz \
-        [--model models/pretrained/compact_resnet] [--write-twin]
+        [--model models/pretrained/compact_resnet_v2] [--write-twin]
 
 --write-twin writes the int8 twin into the SavedModel's folder (as the Trainer does for new
 models), calibrated on the first training-split faces of --data.

@@ -63,6 +63,13 @@ def ratio_line(records):
     return {"ratio_v2_over_v1": None, "why": "version 2's recipe did not reach the target"}
 
 
+def same_settings(args):
+    """Whether a result line was measured with this run's target and version 2 horizon (a line
+    of other settings neither skips a recipe nor enters the ratio)."""
+    return lambda record: (record.get("target_valid_accuracy") == args.target
+                           and record["recipe"].get("epochs", args.v2_epochs) == args.v2_epochs)
+
+
 def run_recipe(name, args):
     import keras
     import numpy as np
@@ -130,11 +137,14 @@ def main(argv=None):
         status = cells.run_cells(cells.chosen(parser, args.recipes, RECIPES, "recipes"), args.results, lambda name: [
             __file__, "--run", args.run, "--out", args.out, "--results", args.results,
             "--v2-epochs", str(args.v2_epochs), "--target", str(args.target),
-            "--cap-minutes", str(args.cap_minutes), "--cell", name])
+            "--cap-minutes", str(args.cap_minutes), "--cell", name], keep=same_settings(args))
         if status:
             return status
+    if not os.path.exists(args.results):
+        parser.error(f"--results {args.results}: no such file (run the recipes first)")
     with open(args.results) as f:
-        print(json.dumps(ratio_line([json.loads(line) for line in f if line.strip()])))
+        records = [json.loads(line) for line in f if line.strip()]
+    print(json.dumps(ratio_line([r for r in records if same_settings(args)(r)])))
     return 0
 
 

@@ -25,7 +25,7 @@ def _demo_data(args) -> int:
 def _check_data(args) -> int:
     import csv as csv_module
 
-    from components.fer_image_gen import folders
+    from components.fer_image_gen import decoding, folders
     from core import features
 
     human = sys.stderr if args.json else sys.stdout  # --json: stdout holds the one JSON document
@@ -55,6 +55,9 @@ def _check_data(args) -> int:
     except folders.LayoutError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except decoding.WorkerError as e:  # a decoding worker died or failed: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     finally:
         if out:
             out.close()

@@ -52,7 +52,7 @@ ENTRIES: Dict[str, ModelEntry] = {
                                    "patience": 8}),
         ModelEntry("compact_resnet", "models.compact_resnet",
                    "the efficient model: a compact residual CNN; 62.3 M multiply-adds a served face (flip TTA's "
-                   "two passes), 1/5.7 of the paper CNN's; shipped",
+                   "two passes), 1/5.7 of the paper CNN's; version 1, shipped before compact_resnet_v2",
                    train_defaults=COMPACT_RESNET_RECIPE),
         ModelEntry("compact_resnet_v2", "models.compact_resnet",
                    "version 2: compact_resnet wider (75.7 M multiply-adds a face, one pass), trained 100 epochs "

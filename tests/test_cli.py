@@ -96,6 +96,22 @@ def test_check_data_does_not_import_tensorflow(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_check_data_says_in_one_line_that_a_decoding_worker_failed(tmp_path, monkeypatch, capsys):
+    from cli.main import main
+    from components.fer_image_gen import decoding, folders
+    from tools import demo_data
+
+    demo_data.write_demo_tree(str(tmp_path / "faces"), 10, seed=3)
+
+    def dying(*args, **kwargs):
+        raise decoding.WorkerError("decoding worker 1 (pid 42, exit code -9): ended while decoding a batch")
+
+    monkeypatch.setattr(folders, "scan", dying)
+    assert main(["check-data", str(tmp_path / "faces")]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: decoding worker 1 (pid 42, exit code -9): ended while decoding a batch\n"
+
+
 def test_demo_data_images_then_check_data(tmp_path):
     made = cli("demo-data", "--images", "jpg", "--rows", "40", "--no-usage", "--output", str(tmp_path / "faces"))
     assert made.returncode == 0, made.stderr

@@ -45,8 +45,11 @@ _READY = b"R"
 _START_TIMEOUT_S = 120.0  # a worker imports in ~0.1 s; one that has not after this is stuck
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds components/
 # sys.path[0] is the working folder for `python -c`: the project this module came from, instead.
-_WORKER_CODE = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); sys.path[0] = {root!r}; "
-                "from components.fer_image_gen import decoding; decoding.serve()")
+# The answers' pipe is taken off fd 1 before any import, so nothing an import prints to stdout
+# can reach the reading process (it would break the protocol); fd 1 then points to stderr.
+_WORKER_CODE = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); answers = os.dup(1); "
+                "os.dup2(2, 1); sys.path[0] = {root!r}; "
+                "from components.fer_image_gen import decoding; decoding.serve(answers)")
 
 Encoder = Callable[[List[int], np.ndarray], List[bytes]]  # (labels, pixels [N, NUM_PIXELS]) -> records
 
@@ -90,11 +93,9 @@ def unpack(packed: Packed) -> List[Loaded]:
     return loaded
 
 
-def serve() -> None:
-    """A worker's main loop (see the module's doc)."""
-    answers = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # anything else written to stdout would break the protocol
-    sys.stdout = sys.stderr
+def serve(answers_fd: int) -> None:
+    """A worker's main loop (see the module's doc), answering on `answers_fd`."""
+    answers = os.fdopen(answers_fd, "wb")
     requests = os.fdopen(os.dup(0), "rb")
     todo: "queue.Queue" = queue.Queue()
 
@@ -136,6 +137,14 @@ class _Worker:
         self.index = index
         self.process = subprocess.Popen([sys.executable, "-c", _WORKER_CODE.format(root=_ROOT)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            self._attach(index)
+        except BaseException:  # not yet in the pool, so its close() would not end this one
+            self.process.kill()
+            self.process.wait()
+            raise
+
+    def _attach(self, index: int) -> None:
         try:  # an answer (~300 KB) in one read: each read takes the GIL back from the ingest's own Python
             fcntl.fcntl(self.process.stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
         except OSError:  # not Linux, or above /proc/sys/fs/pipe-max-size: 64 KiB reads work too
@@ -253,9 +262,10 @@ class WorkerPool:
         job.done = True
 
     def close(self, timeout: float = 10.0) -> None:
-        """Ends the workers: end of input (a worker finishes its batch and exits), then a kill
-        for one that has not exited within `timeout` seconds. Waits for each, and its reading
-        thread."""
+        """Ends the workers: end of input (a worker answers the batches it was sent, at most
+        a window's few, and exits), then a kill for one that has not exited within `timeout`
+        seconds of waiting on it (up to twice `timeout` a worker, one after the other). Waits for
+        each, and its reading thread."""
         for worker in self.workers:
             try:
                 worker.process.stdin.close()

@@ -65,6 +65,7 @@ _HELD_OUT = (features.EVAL_SPLIT, features.TEST_SPLIT)
 _SPLIT_CODES = {name: i + 1 for i, name in enumerate(features.SPLITS)}  # 0: no split (skipped)
 # The duplicate index's SQLite page caches (its sorter adds ~1 MiB): bounded, whatever the number of files.
 _SQLITE_CACHE_KIB = 256
+_LOG = logging.getLogger(__name__)  # not the root logger: logging.warning() would configure it
 # IngestOptions.processes="auto": worker processes for a tree of at least this many files. On
 # 2 cores they were even with threads at 5,000 files and ahead from 10,000 (bench/results/folder_ingest.md).
 PROCESSES_FROM_FILES = 8192
@@ -542,7 +543,7 @@ class FolderReader:
         except (OSError, decoding.WorkerError) as e:
             if mode is True:
                 raise
-            logging.warning("FolderReader: decoding on threads: worker processes did not start: %s", e)
+            _LOG.warning("FolderReader: decoding on threads: worker processes did not start: %s", e)
             return None
 
     def _quarantine(self, path: str, reason: str, detail: str) -> Quarantined:

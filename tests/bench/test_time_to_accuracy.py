@@ -30,3 +30,24 @@ def test_ratio_or_bound():
     assert tta.ratio_line([_record("v1", None, 2400.0), v2]) == {"ratio_v2_over_v1_at_most": 0.3}
     assert tta.ratio_line([_record("v1", None, 2400.0), _record("v2", None, 900.0)])["ratio_v2_over_v1"] is None
     assert tta.ratio_line([v2]) is None
+
+
+def test_lines_of_other_settings_are_left_out(tmp_path, capsys):
+    import argparse
+    import json
+
+    args = argparse.Namespace(target=0.606, v2_epochs=15)
+    keep = tta.same_settings(args)
+    assert keep({"target_valid_accuracy": 0.606, "recipe": {"model": "compact_resnet"}})
+    assert keep({"target_valid_accuracy": 0.606, "recipe": {"model": "compact_resnet_v2", "epochs": 15}})
+    assert not keep({"target_valid_accuracy": 0.606, "recipe": {"model": "compact_resnet_v2", "epochs": 30}})
+    assert not keep({"target_valid_accuracy": 0.62, "recipe": {"model": "compact_resnet"}})
+    results = tmp_path / "r.jsonl"
+    lines = [dict(_record("v1", {"epoch": 19, "seconds": 1440.0}, 1440.0), target_valid_accuracy=0.606, recipe={}),
+             dict(_record("v2", {"epoch": 12, "seconds": 720.0}, 720.0), target_valid_accuracy=0.606,
+                  recipe={"epochs": 15}),
+             dict(_record("v2", {"epoch": 9, "seconds": 10.0}, 10.0), target_valid_accuracy=0.606,
+                  recipe={"epochs": 30})]
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert tta.main(["--results", str(results), "--report"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"ratio_v2_over_v1": 0.5}

@@ -121,3 +121,39 @@ def test_a_worker_that_dies_is_one_error_line_and_the_others_end(tree):
     with pytest.raises(decoding.WorkerError, match=r"decoding worker \d \(pid \d+, exit code -9\): ended while"):
         list(items)
     assert children() == before
+
+
+def test_workers_that_cannot_start_fall_back_to_threads_under_auto_and_are_an_error_when_asked_for(
+        tmp_path, monkeypatch, caplog):
+    demo_data.write_demo_tree(str(tmp_path), 30, seed=1)
+    monkeypatch.setattr(decoding, "_WORKER_CODE", "import sys; sys.exit(3)  # {root}")
+    monkeypatch.setattr(folders, "PROCESSES_FROM_FILES", 0)
+    before = children()
+    reader = folders.FolderReader(str(tmp_path), folders.IngestOptions(processes="auto"))
+    assert len([item for item in reader if isinstance(item, folders.Face)]) == 30
+    assert dict(reader.stats.decoded_in) == {"2 threads": 30}
+    assert "worker processes did not start" in caplog.text
+    with pytest.raises(decoding.WorkerError, match=r"exit code 3\): ended before it started"):
+        list(folders.FolderReader(str(tmp_path), folders.IngestOptions(processes=True)))
+    assert children() == before
+
+
+def test_a_batch_that_raises_in_a_worker_is_one_error_line(tmp_path):
+    demo_data.write_demo_tree(str(tmp_path), 7, seed=1)
+    paths = sorted(str(p) for p in tmp_path.rglob("*.png"))[:1]
+    with decoding.WorkerPool(1) as pool:
+        job = pool.submit(paths, [0], 10 ** 6, 10 ** 6, os.path.join)  # importable by name, and raises on these
+        with pytest.raises(decoding.WorkerError, match=r"decoding worker 0 .*: TypeError"):
+            job.result()
+
+
+def test_what_an_import_prints_to_stdout_does_not_reach_the_protocol(tmp_path, monkeypatch):
+    # a print after the answers' pipe was taken off fd 1: where an import's banner would come
+    noisy = decoding._WORKER_CODE.replace("sys.path[0] =", "print('a banner on stdout'); sys.path[0] =")
+    assert noisy != decoding._WORKER_CODE
+    monkeypatch.setattr(decoding, "_WORKER_CODE", noisy)
+    demo_data.write_demo_tree(str(tmp_path), 7, seed=1)
+    paths = sorted(str(p) for p in tmp_path.rglob("*.png"))
+    with decoding.WorkerPool(1) as pool:
+        loaded = pool.submit(paths, [0] * len(paths), 10 ** 6, 10 ** 6, None).result()
+    assert len(loaded) == len(paths) and all(done.pixels is not None for done in loaded)

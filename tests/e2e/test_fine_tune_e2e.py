@@ -33,7 +33,7 @@ def test_fine_tuning_the_shipped_model_on_a_new_style_of_faces(tmp_path):
     assert summary["best_val_accuracy"] > summary["warm_start_val_accuracy"], summary
     assert re.search(r"<== FerTrainer .* the warm start's val accuracy was 0\.\d+", stdout)
     # The Evaluator's baseline is the warm start, so a fine-tune that got worse is not pushed.
-    assert re.search(r"<== warm_start .* fine-tuning from .*warm_start/model/\d+; the Evaluator's baseline", stdout)
+    assert re.search(r"<== warm_start .* fine-tuning from .*" + features.SHIPPED_MODEL_NAME + r"/\d+, copied to .*warm_start/model/\d+; the Evaluator's baseline", stdout)
     (evaluation,) = glob.glob(os.path.join(output, "pipeline_root", "Evaluator", "evaluation", "*", "eval_config.json"))
     locations = json.load(open(evaluation))["modelLocations"]
     (staged,) = glob.glob(os.path.join(output, "pipeline_root", "warm_start", "model", "*", "Format-Serving"))

@@ -104,15 +104,18 @@ def test_resume_continues_from_the_last_epoch(tmp_path, tiny_registry):
 
 
 def test_callbacks_run_after_the_checkpoint_and_may_stop_the_run(tmp_path, tiny_registry):
+    checkpointed = []
+
     class StopAfterTwo(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
+        def on_epoch_end(self, epoch, logs=None):  # the trainer's checkpoint of this epoch is on disk by now
+            checkpointed.append(json.load(open(tmp_path / "c" / trainer.CHECKPOINT_STATE_FILE))["epoch"])
             self.model.stop_training = epoch + 1 == 2
 
     config = trainer.TrainConfig(model="tiny", epochs=10, patience=10, learning_rate=0.01)
     model, summary = trainer.train(config, _data(), _data(seed=1), str(tmp_path / "l"), str(tmp_path / "c"),
                                    callbacks=[StopAfterTwo()])
     assert summary["epochs_run"] == 2 and [h["epoch"] for h in summary["history"]] == [1, 2]
-    assert json.load(open(tmp_path / "c" / trainer.CHECKPOINT_STATE_FILE))["epoch"] == 2
+    assert checkpointed == [1, 2]
 
 
 def test_best_weights_are_restored(tmp_path, tiny_registry):
