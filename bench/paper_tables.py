@@ -4,6 +4,7 @@ stronger model against the paper's CNN with the same epoch budget.
     python bench/paper_tables.py table1   --data ../shared/data/fer2013/fer2013.csv.gz
     python bench/paper_tables.py table5   --data ../shared/data/fer2013/fer2013.csv.gz
     python bench/paper_tables.py stronger --data ../shared/data/fer2013/fer2013.csv.gz --epochs 10
+    python bench/paper_tables.py table1   --data ... --from-run runs/paper_cnn   (a finished run's cell)
 
 Splits (the pipeline's protocol): Training -> train (90 %) + the `valid` carve (10 %,
 seeded, stratified), which alone selects (early stopping, best weights, plateau);
@@ -135,7 +136,6 @@ def run_keras_cell(args, table: str, model: str, *, epochs: int, patience: Optio
                    learning_rate: Optional[float] = None) -> Dict:
     from pipeline import local_runner
     from pipeline.options import PipelineOptions, TrainingOptions
-    from tools import evaluate
 
     cell = cell_id(table, model, args.max_rows, optimizer=optimizer, batch=batch_size, lr=learning_rate,
                    cw="" if args.class_weights else None)
@@ -148,14 +148,42 @@ def run_keras_cell(args, table: str, model: str, *, epochs: int, patience: Optio
     trainer = result.stages["FerTrainer"].details
     with open(os.path.join(trainer["model_run_path"], names.TRAINING_SUMMARY_FILE)) as f:
         summary = json.load(f)
-    evaluation = evaluate.evaluate(trainer["model_path"], args.data, "PublicTest")
+    return cell_result(cell, model, summary, trainer["model_path"], args.data, budget=epochs,
+                       max_rows=args.max_rows, fixed_budget=table == "stronger",
+                       sitting_seconds=round(time.time() - started, 1))
+
+
+def run_from_pipeline(run_dir: str, data: str) -> Dict:
+    """A finished `fer-pipeline run` of a Table I model as its table1 cell (the paper CNN was
+    trained to convergence that way, in pieces): the run's newest pushed model, the Trainer
+    summary of the execution that exported it, and PublicTest through its serving_default."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ship_model", os.path.join(REPO, "bench", "ship_model.py"))
+    ship_model = importlib.util.module_from_spec(spec)  # which Trainer execution exported a pushed model
+    spec.loader.exec_module(ship_model)
+    pushed = ship_model._latest(os.path.join(run_dir, "serving_model", features.SERVING_MODEL_NAME, "*"),
+                                key=lambda d: int(os.path.basename(d)))
+    with open(os.path.join(ship_model.trainer_execution_of(pushed, run_dir), names.TRAINING_SUMMARY_FILE)) as f:
+        summary = json.load(f)
+    model = summary["model"]
+    return cell_result(cell_id("table1", model, None), model, summary, pushed, data,
+                       budget=summary["config"]["epochs"], max_rows=None, fixed_budget=False, sitting_seconds=None)
+
+
+def cell_result(cell: str, model: str, summary: Dict, model_path: str, data: str, *, budget: int,
+                max_rows: Optional[int], fixed_budget: bool, sitting_seconds: Optional[float]) -> Dict:
+    """A Keras cell's record from its Trainer summary and its model's PublicTest evaluation."""
+    from tools import evaluate
+
+    evaluation = evaluate.evaluate(model_path, data, "PublicTest")
     history = summary["history"]
     return {
         "cell": cell,
         "model": model,
         "config": {k: v for k, v in summary["config"].items() if k not in ("checkpoint_dir", "class_weights")},
         "parameters": summary["parameters"],
-        "sitting_seconds": round(time.time() - started, 1),
+        "sitting_seconds": sitting_seconds,
         "fit_seconds_this_sitting": round(summary["fit_seconds"], 1),
         "resumed_from_epoch": summary["resumed_from_epoch"],
         "epochs_run": summary["epochs_run"],
@@ -163,10 +191,10 @@ def run_keras_cell(args, table: str, model: str, *, epochs: int, patience: Optio
         "stopped_early": summary["stopped_early"],
         "val_accuracy_per_epoch": [round(h["val_accuracy"], 4) for h in history],
         "val_top2_per_epoch": [round(h.get("val_top2_accuracy", float("nan")), 4) for h in history],
-        "status": status_of(summary["epochs_run"], summary["stopped_early"], epochs, args.max_rows,
-                            fixed_budget=table == "stronger"),
+        "status": status_of(summary["epochs_run"], summary["stopped_early"], budget, max_rows,
+                            fixed_budget=fixed_budget),
         "selected_on": SELECTED_ON,
-        "model_path": trainer["model_path"],
+        "model_path": model_path,
         "evaluation": evaluation,
     }
 
@@ -229,11 +257,11 @@ def render_markdown(records: List[Dict]) -> str:
         "rows. *Partial* rows did not reach early stopping or trained on a subset; rerun the command",
         "to continue them.",
         "",
-        "To finish the reproduction (each resumes its cells from their checkpoints in runs/paper):",
+        "Table I's proposed CNN was trained to early stopping by `fer-pipeline run --model proposed_cnn",
+        "--precision mixed_bfloat16` (hours, in pieces; bench/results/long_runs.md has its console) and",
+        "recorded here with `--from-run`. To finish the reproduction (each resumes its cells from their",
+        "checkpoints in runs/paper):",
         "",
-        "- Table I's proposed CNN to early stopping (hours on 2 cores; 6 epochs of the same recipe are in the",
-        "  stronger-model table, their fit seconds in paper_tables.jsonl):",
-        "  `python bench/paper_tables.py table1 --data ../shared/data/fer2013/fer2013.csv.gz --models proposed_cnn`",
         "- Table V on all rows (12 cells, one to two and a half days on 2 cores):",
         "  `python bench/paper_tables.py table5 --data ../shared/data/fer2013/fer2013.csv.gz`",
         "- The stronger model against the paper's CNN with a larger budget (here 20 epochs):",
@@ -308,6 +336,9 @@ def main(argv=None) -> int:
                         help="Keras cells train with the class-balance check's balanced weights")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--results", default=RESULTS_JSONL, help="records file; the .md beside it is rebuilt")
+    parser.add_argument("--from-run", metavar="DIR",
+                        help="table1: record a finished `fer-pipeline run --output DIR` of a Table I model "
+                             "(its newest pushed model) instead of training one")
     args = parser.parse_args(argv)
     if not os.path.isfile(args.data):
         parser.error(f"--data {args.data}: no such file")
@@ -319,7 +350,11 @@ def main(argv=None) -> int:
         print(f"[{table}] {entry['model']}: PublicTest accuracy {entry['publictest_accuracy']:.4f}, "
               f"top-2 {entry['publictest_top2_accuracy']:.4f} ({entry['status']})", flush=True)
 
-    if args.table == "table1":
+    if args.from_run:
+        if args.table != "table1" or not os.path.isdir(os.path.join(args.from_run, "serving_model")):
+            parser.error(f"--from-run {args.from_run}: a table1 run's output folder, with a serving_model/ in it")
+        done("table1", run_from_pipeline(args.from_run, args.data))
+    elif args.table == "table1":
         for model in (args.models or "decision_tree,feedforward,simple_cnn,proposed_cnn").split(","):
             if model == "decision_tree":
                 done("table1", run_decision_tree(args.data, args.seed))

@@ -64,3 +64,29 @@ def test_a_subset_row_says_where_its_validation_accuracy_was_measured():
     assert ("`val acc per epoch` was measured on the first 2000 rows of the split that selected them "
             "(PublicTest, under the old protocol)") in page
     assert "`PublicTest acc` and top-2 on all PublicTest rows" in page
+
+
+def test_a_finished_pipeline_run_is_recorded_as_its_table1_cell(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    for path in (run / "serving_model" / "fer" / "1796052747", run / "pipeline_root" / "FerTrainer" / "model" / "8" / "Format-Serving",
+                 run / "pipeline_root" / "FerTrainer" / "model" / "5" / "Format-Serving"):
+        path.mkdir(parents=True)
+    (run / "serving_model" / "fer" / "1796052747" / "saved_model.pb").write_bytes(b"graph 8")
+    (run / "pipeline_root" / "FerTrainer" / "model" / "8" / "Format-Serving" / "saved_model.pb").write_bytes(b"graph 8")
+    (run / "pipeline_root" / "FerTrainer" / "model" / "5" / "Format-Serving" / "saved_model.pb").write_bytes(b"graph 5")
+    summary = {"model": "proposed_cnn", "config": {"epochs": 100, "optimizer": "adam", "checkpoint_dir": "x"},
+               "parameters": 1, "fit_seconds": 12.34, "resumed_from_epoch": 9, "epochs_run": 16, "best_epoch": 12,
+               "stopped_early": True, "history": [{"val_accuracy": 0.5, "val_top2_accuracy": 0.7}] * 16}
+    (run / "pipeline_root" / "FerTrainer" / "model_run" / "8").mkdir(parents=True)
+    (run / "pipeline_root" / "FerTrainer" / "model_run" / "8" / paper_tables.names.TRAINING_SUMMARY_FILE).write_text(
+        json.dumps(summary))
+    evaluated = []
+    from tools import evaluate
+
+    monkeypatch.setattr(evaluate, "evaluate", lambda path, data, usage: evaluated.append((path, usage)) or {"pushed": path})
+    cell = paper_tables.run_from_pipeline(str(run), "data.csv")
+    assert evaluated == [(str(run / "serving_model" / "fer" / "1796052747"), "PublicTest")]
+    assert (cell["cell"], cell["model"], cell["status"], cell["selected_on"]) == (
+        "table1-proposed_cnn", "proposed_cnn", "complete: early stopping", "valid")
+    assert cell["epochs_run"] == 16 and cell["best_epoch"] == 12 and cell["sitting_seconds"] is None
+    assert "checkpoint_dir" not in cell["config"] and cell["val_accuracy_per_epoch"] == [0.5] * 16
