@@ -28,13 +28,14 @@ def combinations(names):
 
 def scores(labels, probabilities, names):
     """{"a+b": metrics} of the mean of the named models' probabilities, for every combination."""
+    from core import names as keys
     from tools import evaluate
 
     out = {}
     for combo in combinations(names):
         mean = sum(probabilities[name] for name in combo) / len(combo)
         metrics = evaluate.evaluation_metrics(labels, mean)
-        out["+".join(combo)] = {k: round(float(metrics[k]), 4) for k in ("accuracy", "top2_accuracy", "macro_f1")}
+        out["+".join(combo)] = {k: round(float(metrics[k]), 4) for k in ("accuracy", keys.TOP2_ACCURACY, keys.MACRO_F1)}
     return out
 
 
