@@ -11,7 +11,7 @@ import json
 import os
 from typing import Dict, List, Optional
 
-from core import names
+from core import features, names
 from core.progress import format_duration
 from pipeline import run_reader
 
@@ -116,11 +116,23 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
         return schema_headline(os.path.join(schema.uri, names.SCHEMA_FILE)) if schema else ""
     if node_id == "Transform":
         transformed = one("transformed_examples")
-        return f"transformed {run_reader.prop(transformed, 'split_names', '?')}" if transformed else ""
+        return f"transformed {split_names(transformed)}" if transformed else ""
     if node_id == "StatisticsGen":
         stats = one("statistics")
-        return f"statistics for {run_reader.prop(stats, 'split_names', '?')}" if stats else ""
+        return f"statistics for {split_names(stats)}" if stats else ""
     return ""
+
+
+def split_names(artifact) -> str:
+    """An artifact's splits in the pipeline's order (train, valid, eval, test), whatever order
+    the component recorded them in (Transform's varies from run to run)."""
+    recorded = run_reader.prop(artifact, "split_names", None)
+    try:
+        splits = json.loads(recorded)
+    except (TypeError, ValueError):
+        return "?" if recorded is None else str(recorded)
+    order = {name: i for i, name in enumerate(features.SPLITS)}
+    return json.dumps(sorted(splits, key=lambda name: (order.get(name, len(order)), name)))
 
 
 def details(node_id: str, outputs: Dict[str, List]) -> dict:

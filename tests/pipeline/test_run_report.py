@@ -22,3 +22,13 @@ def test_the_trainer_line_of_a_run_in_one_piece(tmp_path):
 def test_the_trainer_line_of_a_resumed_run_sums_the_training_time_of_every_piece(tmp_path):
     line = _trainer_headline(tmp_path, pieces=3, resumed_from_epoch=41, train_seconds_total=3725.0)
     assert line.endswith("; resumed from epoch 41, 1h 02m of training in 3 pieces")
+
+
+def test_split_names_are_shown_in_the_pipelines_order_whatever_order_was_recorded():
+    from ml_metadata.proto import metadata_store_pb2
+
+    artifact = metadata_store_pb2.Artifact()
+    artifact.properties["split_names"].string_value = '["eval", "train", "valid"]'
+    assert run_report.split_names(artifact) == '["train", "valid", "eval"]'
+    assert run_report.headline("Transform", {"transformed_examples": [artifact]}) == 'transformed ["train", "valid", "eval"]'
+    assert run_report.split_names(metadata_store_pb2.Artifact()) == "?"
