@@ -116,7 +116,8 @@ class StageReporter:
         try:
             found = run_reader.node_outputs(store, self.pipeline_name, node_id)
             _, outputs = found if found else (None, {})
-            text, details = run_report.headline(node_id, outputs), run_report.details(node_id, outputs)
+            held_out = run_report.FOLDER_HELD_OUT if "FerImageGen" in self._started.values() else run_report.CSV_HELD_OUT
+            text, details = run_report.headline(node_id, outputs, held_out), run_report.details(node_id, outputs)
         except Exception as e:  # a report must never fail the run it reports on
             text, details = f"(no summary: {type(e).__name__}: {e})", {}
         self._finished.add(execution.id)

@@ -38,8 +38,14 @@ def metrics_headline(evaluation) -> str:
     return ", ".join(parts)
 
 
-def headline(node_id: str, outputs: Dict[str, List]) -> str:
-    """One line describing what a stage produced."""
+# What the held-out splits are called on the console: FER-2013's CSV maps its Usage column to
+# them; an image folder's eval and test are the user's own folders (or carve), not FER-2013's.
+CSV_HELD_OUT = {"eval": "PublicTest (eval)", "test": "PrivateTest (test)"}
+FOLDER_HELD_OUT = {"eval": "eval", "test": "test"}
+
+
+def headline(node_id: str, outputs: Dict[str, List], held_out: Dict[str, str] = CSV_HELD_OUT) -> str:
+    """One line describing what a stage produced (`held_out`: the eval and test splits' names)."""
     one = lambda key: outputs.get(key, [None])[0]  # noqa: E731
     if node_id in ("FerExampleGen", "FerImageGen"):
         rejects = one("rejects")
@@ -92,7 +98,7 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
     if node_id == "Evaluator":
         evaluation, blessing = one("evaluation"), one("blessing")
         blessed = run_reader.blessed(blessing) is True
-        text = f"PublicTest (eval): {metrics_headline(evaluation)}" + (" -> BLESSED" if blessed else " -> NOT blessed")
+        text = f"{held_out['eval']}: {metrics_headline(evaluation)}" + (" -> BLESSED" if blessed else " -> NOT blessed")
         if not blessed and evaluation is not None:
             text += ": " + "; ".join(run_reader.validation_failures(evaluation.uri) or ["see the evaluation output"])
         return text
@@ -101,8 +107,8 @@ def headline(node_id: str, outputs: Dict[str, List]) -> str:
 
         evaluation = one("evaluation")
         if evaluation is None or run_reader.prop(evaluation, SKIPPED_PROPERTY, 0) == 1:
-            return "PrivateTest (test): no such rows in the data, not evaluated"
-        return f"PrivateTest (test): {metrics_headline(evaluation)} (reported only)"
+            return f"{held_out['test']}: no such rows in the data, not evaluated"
+        return f"{held_out['test']}: {metrics_headline(evaluation)} (reported only)"
     if node_id == "Pusher":
         pushed = one("pushed_model")
         if pushed is not None and run_reader.prop(pushed, names.PUSHED_PROPERTY, 0) == 1:

@@ -32,3 +32,9 @@ def test_split_names_are_shown_in_the_pipelines_order_whatever_order_was_recorde
     assert run_report.split_names(artifact) == '["train", "valid", "eval"]'
     assert run_report.headline("Transform", {"transformed_examples": [artifact]}) == 'transformed ["train", "valid", "eval"]'
     assert run_report.split_names(metadata_store_pb2.Artifact()) == "?"
+
+
+def test_held_out_splits_are_named_for_the_data_they_came_from():
+    assert run_report.headline("TestEvaluator", {}) == "PrivateTest (test): no such rows in the data, not evaluated"
+    assert run_report.headline("TestEvaluator", {}, run_report.FOLDER_HELD_OUT) == (
+        "test: no such rows in the data, not evaluated")
