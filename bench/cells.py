@@ -41,6 +41,17 @@ def run_cells(names: Iterable[str], results: str, command: Callable[[str], List[
     return 0
 
 
+def reached(history, target: float):
+    """{"epoch", "seconds"} of the first epoch whose val_accuracy is at `target`, the epochs'
+    wall seconds summed up to it; None if none is."""
+    seconds = 0.0
+    for h in history:
+        seconds += h["seconds"]
+        if h["val_accuracy"] >= target:
+            return {"epoch": h["epoch"], "seconds": round(seconds, 1)}
+    return None
+
+
 def chosen(parser, listed: str, known: Iterable[str], what: str = "cells") -> List[str]:
     """The comma-separated names of `listed`; for a name not in `known`, the parser's one-line
     error (exit 2) naming it and the choices."""

@@ -39,17 +39,6 @@ def scores(labels, probabilities, names):
     return out
 
 
-def predict(model_dir, images, batch_size=256):
-    import numpy as np
-    import tensorflow as tf
-
-    from core import features
-
-    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
-    return np.concatenate([serve(image=tf.constant(images[i:i + batch_size]))[features.SERVING_PROBABILITIES_OUTPUT].numpy()
-                           for i in range(0, len(images), batch_size)])
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="a FER CSV with Training and PublicTest rows")
@@ -67,7 +56,7 @@ def main(argv=None):
     result = {}
     for split in SPLITS:
         labels, images, _ = evaluate.read_usage(args.data, split)
-        probabilities = {name: predict(path, images) for name, path in models.items()}
+        probabilities = {name: evaluate.predict(path, images) for name, path in models.items()}
         result[split] = scores(labels, probabilities, list(models))
     print(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "data": args.data, "models": models,
                       "mean_of_probabilities": result}, indent=1))

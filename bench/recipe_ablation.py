@@ -119,12 +119,7 @@ def run_cell(name, args):
     plain = model.predict(vx, batch_size=256, verbose=0)
     mirrored = model.predict(vx[:, :, ::-1], batch_size=256, verbose=0)
     history = summary["history"]
-    reached, seconds = None, 0.0
-    for h in history:
-        seconds += h["seconds"]
-        if h["val_accuracy"] >= TARGET:
-            reached = {"epoch": h["epoch"], "seconds": round(seconds, 1)}
-            break
+    reached = cells.reached(history, TARGET)
     epoch_seconds = [h["seconds"] for h in history]
     print(json.dumps({
         "cell": name, "recipe": {k: v for k, v in values.items() if k not in ("resume",)},

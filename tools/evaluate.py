@@ -71,18 +71,23 @@ def read_splits(csv_path: str, splits) -> Tuple[np.ndarray, np.ndarray, parser.P
     return (np.asarray(labels, np.int64), np.asarray(images, np.uint8).reshape(shape), reader.stats)
 
 
-def evaluate(model_dir: str, csv_path: str, usage: str = "PublicTest", batch_size: int = 256) -> Dict:
+def predict(model_dir: str, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Probabilities [N, 7] of uint8 faces [N, 48, 48, 1] through the SavedModel's
+    serving_default, as a TF Serving client gets them (TTA included where it has it)."""
     import tensorflow as tf
 
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    return np.concatenate([
+        serve(**{features.SERVING_IMAGE_INPUT: tf.constant(images[i:i + batch_size])})[
+            features.SERVING_PROBABILITIES_OUTPUT].numpy()
+        for i in range(0, len(images), batch_size)])
+
+
+def evaluate(model_dir: str, csv_path: str, usage: str = "PublicTest", batch_size: int = 256) -> Dict:
     labels, images, stats = read_usage(csv_path, usage)
     if not len(labels):
         raise ValueError(f"{csv_path}: no valid {usage} rows (the file has {stats.valid} valid rows, "
                          f"{stats.rejected} rejected)")
-    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
-    probabilities = np.concatenate([
-        serve(**{features.SERVING_IMAGE_INPUT: tf.constant(images[i:i + batch_size])})[
-            features.SERVING_PROBABILITIES_OUTPUT].numpy()
-        for i in range(0, len(images), batch_size)])
-    result = evaluation_metrics(labels, probabilities)
+    result = evaluation_metrics(labels, predict(model_dir, images, batch_size))
     result.update({"model": model_dir, "data": csv_path, "usage": usage, "rows_rejected": stats.rejected})
     return result
