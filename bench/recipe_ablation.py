@@ -8,7 +8,7 @@ accuracy without and with flip test-time augmentation (the best epoch's weights)
 it was reached, training images/s, and the time to reach TARGET valid accuracy.
 
     .venv/bin/python bench/recipe_ablation.py --run runs/paper_cnn --out runs/ablation \
-        --results bench/results/recipe_ablation.jsonl [--epochs 15] [--cells base,v1,...]
+        --results bench/results/recipe_ablation.jsonl [--epochs 15] [--cells base,v1,...] [--teacher A,B]
     .venv/bin/python bench/recipe_ablation.py --results bench/results/recipe_ablation.jsonl --report
 
 Cells run one after another, each in its own process (a clean Keras state), and resume: a
@@ -48,6 +48,8 @@ CELLS = {
     "base_float32": {**BASE, "precision": "float32"},
     "base_mid": {**BASE, "model": "compact_resnet_mid"},
     "base_wide": {**BASE, "model": "compact_resnet_wide", "tta": False},
+    # Distillation (models/distillation.py) into the wide variant from --teacher's SavedModels.
+    "base_wide_teacher": {**BASE, "model": "compact_resnet_wide", "tta": False, "distill_alpha": 0.5, "teacher": True},
 }
 
 
@@ -110,6 +112,10 @@ def run_cell(name, args):
     x, y = load_split(args.run, "train", os.path.join(args.out, "data"))
     vx, vy = load_split(args.run, "valid", os.path.join(args.out, "data"))
     values = {**CELLS[name], "epochs": args.epochs, "resume": True, "seed": 42}
+    if values.pop("teacher", False):
+        if not args.teacher:
+            raise SystemExit(f"cell {name} distils: give --teacher")
+        values["teacher_dirs"] = args.teacher.split(",")
     config = TrainConfig.from_dict(values)
     train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=42).batch(config.batch_size)
     valid_ds = tf.data.Dataset.from_tensor_slices((vx, vy)).batch(256)
@@ -140,7 +146,9 @@ def lever(name):
     """What a cell changes against the base recipe, in words."""
     if name in ("base", "v1"):
         return {"base": "the base recipe", "v1": "version 1's recipe (Adam 1e-3 halved on plateaus, float32)"}[name]
-    changed = {k: v for k, v in CELLS[name].items() if BASE.get(k) != v}
+    changed = {k: v for k, v in CELLS[name].items() if BASE.get(k) != v and k != "teacher"}
+    if CELLS[name].get("teacher"):
+        changed["teacher"] = "--teacher"
     return ", ".join(f"{k} {json.dumps(v)}" for k, v in changed.items())
 
 
@@ -166,6 +174,7 @@ def main(argv=None):
     parser.add_argument("--results", required=True, help="JSON lines file the results are appended to")
     parser.add_argument("--epochs", type=int, default=15, help="the fixed budget of every cell")
     parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated, from: " + ", ".join(CELLS))
+    parser.add_argument("--teacher", help="comma-separated SavedModels: the teacher of the *_teacher cells")
     parser.add_argument("--cell", help=argparse.SUPPRESS)  # one cell, in this process
     parser.add_argument("--report", action="store_true", help="print the results file as a markdown table and exit")
     args = parser.parse_args(argv)
@@ -180,7 +189,7 @@ def main(argv=None):
     names = cells.chosen(parser, args.cells, CELLS)
     return cells.run_cells(names, args.results, lambda name: [
         __file__, "--run", args.run, "--out", args.out, "--results", args.results, "--epochs", str(args.epochs),
-        "--cell", name], keep=lambda record: record.get("epochs") == args.epochs)
+        "--cell", name] + (["--teacher", args.teacher] if args.teacher else []), keep=lambda record: record.get("epochs") == args.epochs)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from core import arg_types
 from models import catalog
@@ -89,6 +89,10 @@ class TrainConfig:
                         parse=arg_types.non_negative_float)
     random_erasing: float = knob(0.0, "probability that a training image gets an erased rectangle",
                                  parse=_FRACTION_BELOW_1)
+    distill_alpha: float = knob(0.5, "with --teacher: the teacher's share of the training targets (the labels' is "
+                                     "the rest)", parse=arg_types.fraction)
+    distill_temperature: float = knob(1.0, "with --teacher: its probabilities softened as p**(1/T)",
+                                      parse=arg_types.positive_float)
     augment: bool = knob(False, "random flip/rotation/shift of training images")
     tta: bool = knob(False, "serving averages each face and its mirror image")
     precision: str = knob("float32", "training precision: mixed_bfloat16 computes in bf16 (float32 weights; "
@@ -104,6 +108,9 @@ class TrainConfig:
     shuffle_buffer: int = 8192
     seed: int = 42
     class_weights: Optional[Dict[int, float]] = None  # balanced weights, handed over by the FerTrainer executor
+    # The teacher's SavedModels (models/distillation.py), handed over by the FerTrainer executor
+    # from its `teacher` input.
+    teacher_dirs: Optional[List[str]] = None
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -115,13 +122,16 @@ class TrainConfig:
         for name in ("random_erasing", "label_smoothing"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} {getattr(self, name)!r}: must be in [0, 1)")
+        if not 0.0 <= self.distill_alpha <= 1.0 or self.distill_temperature <= 0:
+            raise ValueError(f"distill_alpha {self.distill_alpha!r} must be in [0, 1] and distill_temperature "
+                             f"{self.distill_temperature!r} above 0")
         if self.mixup < 0 or self.warmup_epochs < 0:
             raise ValueError(f"mixup {self.mixup!r} and warmup_epochs {self.warmup_epochs!r} must be >= 0")
 
     @property
     def soft_labels(self) -> bool:
-        """Label smoothing and mixup train on one-hot (soft) labels; the rest on class ids."""
-        return self.label_smoothing > 0 or self.mixup > 0
+        """Label smoothing, mixup and a teacher train on one-hot (soft) labels; the rest on class ids."""
+        return self.label_smoothing > 0 or self.mixup > 0 or bool(self.teacher_dirs)
 
     @classmethod
     def from_dict(cls, values: Optional[Dict]) -> "TrainConfig":

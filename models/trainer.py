@@ -28,7 +28,7 @@ import tensorflow as tf
 from absl import logging
 
 from core import features, names, progress
-from models import augmentation, export, registry, warm_start
+from models import augmentation, distillation, export, registry, warm_start
 from models.train_config import TrainConfig
 
 TRAINING_SUMMARY_FILE = names.TRAINING_SUMMARY_FILE
@@ -132,9 +132,11 @@ def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size: i
     return dataset.map(lambda x, y: (x[features.IMAGE_KEY], y), num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def prepare_batches(dataset: tf.data.Dataset, config: TrainConfig, training: bool) -> tf.data.Dataset:
+def prepare_batches(dataset: tf.data.Dataset, config: TrainConfig, training: bool,
+                    teacher: Sequence[distillation.Member] = ()) -> tf.data.Dataset:
     """(image, class id) batches -> what the compiled model trains on: the recipe's
-    augmentation (training batches only) and one-hot labels where the loss needs them."""
+    augmentation (training batches only) and one-hot labels where the loss needs them; with a
+    `teacher`, training targets blend the labels with its probabilities on the same images."""
     def prepare(images, labels):
         labels = tf.reshape(labels, [-1])
         if config.soft_labels:
@@ -145,6 +147,10 @@ def prepare_batches(dataset: tf.data.Dataset, config: TrainConfig, training: boo
             images = augmentation.random_erasing(images, config.random_erasing)
         if training and config.mixup > 0:
             images, labels = augmentation.mixup(images, labels, config.mixup)
+        if training and teacher:
+            labels = distillation.blend_targets(
+                labels, distillation.teacher_probabilities(teacher, images, config.distill_temperature),
+                config.distill_alpha)
         return images, labels
 
     return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
@@ -309,6 +315,14 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
               f"BatchNorm layers frozen", flush=True)
     else:
         model = compile_model(registry.build(config.model), config)
+    teacher, teacher_accuracy = (), None
+    if config.teacher_dirs:
+        teacher = distillation.load_teacher(config.teacher_dirs)
+        teacher_accuracy = distillation.ensemble_accuracy(teacher, eval_ds)
+        print(f"[Trainer] distilling from a teacher of {len(teacher)} model(s) "
+              f"({', '.join(m.name + (' with flip TTA' if m.tta else '') for m in teacher)}): valid accuracy "
+              f"{teacher_accuracy:.4f}; training targets {1 - config.distill_alpha:g} x labels + "
+              f"{config.distill_alpha:g} x teacher at temperature {config.distill_temperature:g}", flush=True)
     class_weight = None
     if config.use_class_weights:
         if not config.class_weights:
@@ -324,7 +338,7 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
         print(f"[Trainer] {config.model}: up to {config.epochs} epochs; TensorBoard: tensorboard --logdir {log_dir}",
               flush=True)
         model.fit(
-            prepare_batches(train_ds, config, training=True),
+            prepare_batches(train_ds, config, training=True, teacher=teacher),
             validation_data=prepare_batches(eval_ds, config, training=False),
             epochs=config.epochs,
             initial_epoch=initial_epoch,
@@ -352,6 +366,9 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
     }
     if warm_start_accuracy is not None:
         summary["warm_start_val_accuracy"] = warm_start_accuracy
+    if teacher:
+        summary["teacher"] = [{"model": m.name, "tta": m.tta, "saved_model": m.saved_model} for m in teacher]
+        summary["teacher_val_accuracy"] = teacher_accuracy
     if state["pieces"] > 1:
         print(f"[Trainer] {state['epoch']} epochs in {state['pieces']} pieces: "
               f"{progress.format_duration(stopper.trained_seconds)} of training in all", flush=True)

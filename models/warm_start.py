@@ -112,23 +112,23 @@ def _fill(model, saved: Dict[Tuple[int, str], object]) -> bool:
     return True
 
 
-def restore(saved_model_dir: str, preferred: Optional[str] = None):
+def restore(saved_model_dir: str, preferred: Optional[str] = None, flag: str = "--warm-start"):
     """(catalogue name, Keras model) with the warm start's weights. The architecture is the
     catalogue model whose variables the SavedModel's checkpoint fills exactly, `preferred`
-    tried first."""
+    tried first. `flag` names the option an error is about (--teacher reads models too)."""
     from models import registry
 
     try:
         saved = _saved_weights(saved_model_dir)
     except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is the same one-line error
-        raise WarmStartError(f"--warm-start {saved_model_dir}: cannot read its variables: {e}") from None
+        raise WarmStartError(f"{flag} {saved_model_dir}: cannot read its variables: {e}") from None
     names = [preferred] if preferred in catalog.ENTRIES else []
     names += [n for n in catalog.ENTRIES if n not in names]
     for name in names:
         model = registry.build(name)
         if _fill(model, saved):
             return name, model
-    raise WarmStartError(f"--warm-start {saved_model_dir}: its weights fit none of the catalogue's models "
+    raise WarmStartError(f"{flag} {saved_model_dir}: its weights fit none of the catalogue's models "
                          f"({', '.join(catalog.ENTRIES)})")
 
 

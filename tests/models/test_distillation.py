@@ -1,0 +1,121 @@
+"""models/distillation.py and the Trainer's --teacher: the teacher's probabilities are the served
+model's, the targets blend labels and teacher as the config says, and only training batches get
+them."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from core import features
+from models import augmentation, distillation, trainer, warm_start
+from models.train_config import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return warm_start.resolve("shipped")
+
+
+def _faces(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n,) + features.IMAGE_SHAPE).astype(np.uint8)
+    return images, rng.integers(0, features.NUM_CLASSES, n).astype(np.int64)
+
+
+def _batches(n=24, seed=0, batch=8):
+    images, labels = _faces(n, seed)
+    return tf.data.Dataset.from_tensor_slices((images.astype(np.float32) / 255.0, labels)).batch(batch)
+
+
+def test_a_members_probabilities_are_what_its_serving_signature_answers(shipped):
+    [member] = distillation.load_teacher([shipped])
+    with open(os.path.join(features.SHIPPED_MODEL_BASE_PATH, "model_card.json")) as f:
+        card = json.load(f)
+    assert member.name == features.SHIPPED_MODEL_NAME and member.tta == bool(card["config"]["tta"])
+    assert member.model.trainable is False
+    images, _ = _faces(6)
+    served = tf.saved_model.load(shipped).signatures["serving_default"](image=tf.constant(images))
+    ours = distillation.teacher_probabilities([member], tf.constant(images.astype(np.float32) / 255.0))
+    np.testing.assert_allclose(ours.numpy(), served[features.SERVING_PROBABILITIES_OUTPUT].numpy(), atol=1e-5)
+
+
+def test_members_are_averaged_and_a_tta_member_sees_the_mirror_image(shipped):
+    [member] = distillation.load_teacher([shipped])
+    images = tf.constant(_faces(4)[0].astype(np.float32) / 255.0)
+    plain = member.model(images, training=False).numpy()
+    mirrored = member.model(augmentation.flip_horizontally(images), training=False).numpy()
+    with_tta = distillation.Member(member.name, member.model, True, shipped)
+    without = distillation.Member(member.name, member.model, False, shipped)
+    np.testing.assert_allclose(distillation.teacher_probabilities([without], images).numpy(), plain, atol=1e-6)
+    np.testing.assert_allclose(distillation.teacher_probabilities([with_tta], images).numpy(),
+                               (plain + mirrored) / 2, atol=1e-6)
+    np.testing.assert_allclose(distillation.teacher_probabilities([without, with_tta], images).numpy(),
+                               (plain + (plain + mirrored) / 2) / 2, atol=1e-6)
+
+
+def test_temperature_softens_and_keeps_the_ranking():
+    p = tf.constant([[0.7, 0.2, 0.1], [0.05, 0.05, 0.9]])
+    assert distillation.soften(p, 1.0) is p
+    soft = distillation.soften(p, 2.0).numpy()
+    expected = np.sqrt(p.numpy()) / np.sqrt(p.numpy()).sum(axis=1, keepdims=True)  # p ** (1/2), renormalised
+    np.testing.assert_allclose(soft, expected, atol=1e-6)
+    assert (soft.max(axis=1) < p.numpy().max(axis=1)).all()
+    assert (soft.argmax(axis=1) == p.numpy().argmax(axis=1)).all()
+
+
+def test_targets_blend_labels_and_teacher_by_alpha():
+    labels, teacher = tf.constant([[1.0, 0.0]]), tf.constant([[0.2, 0.8]])
+    np.testing.assert_allclose(distillation.blend_targets(labels, teacher, 0.25).numpy(), [[0.8, 0.2]], atol=1e-6)
+    np.testing.assert_allclose(distillation.blend_targets(labels, teacher, 0.0).numpy(), labels.numpy())
+    np.testing.assert_allclose(distillation.blend_targets(labels, teacher, 1.0).numpy(), teacher.numpy())
+
+
+def test_only_training_batches_get_the_teachers_targets(shipped):
+    teacher = distillation.load_teacher([shipped])
+    config = TrainConfig(model=features.SHIPPED_MODEL_NAME, teacher_dirs=[shipped], distill_alpha=0.3,
+                         distill_temperature=2.0)
+    assert config.soft_labels  # the targets are distributions
+    images, labels = next(iter(trainer.prepare_batches(_batches(), config, training=True, teacher=teacher)))
+    expected = 0.7 * tf.one_hot(_faces()[1][:8], features.NUM_CLASSES) + 0.3 * distillation.teacher_probabilities(
+        teacher, images, 2.0)
+    np.testing.assert_allclose(labels.numpy(), expected.numpy(), atol=1e-5)
+    np.testing.assert_allclose(labels.numpy().sum(axis=1), 1.0, atol=1e-5)
+    _, valid_labels = next(iter(trainer.prepare_batches(_batches(), config, training=False, teacher=teacher)))
+    np.testing.assert_array_equal(valid_labels.numpy(), tf.one_hot(_faces()[1][:8], features.NUM_CLASSES).numpy())
+
+
+def _tiny_student():
+    inputs = keras.Input(features.IMAGE_SHAPE, name="image")
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, strides=4)(inputs))
+    return keras.Model(inputs, keras.layers.Dense(features.NUM_CLASSES, activation="softmax")(x))
+
+
+def test_train_distils_and_reports_the_teachers_valid_accuracy(tmp_path, shipped, monkeypatch, capsys):
+    monkeypatch.setitem(trainer.registry.MODELS, "tiny48", trainer.registry.catalog.ModelEntry(
+        "tiny48", None, "test model", builder=_tiny_student))
+    config = TrainConfig(model="tiny48", epochs=1, learning_rate=0.01, teacher_dirs=[shipped, shipped])
+    _, summary = trainer.train(config, _batches(), _batches(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
+    teacher = distillation.load_teacher([shipped])
+    assert summary["teacher_val_accuracy"] == pytest.approx(distillation.ensemble_accuracy(teacher, _batches(seed=1)))
+    assert [m["model"] for m in summary["teacher"]] == [features.SHIPPED_MODEL_NAME] * 2
+    out = capsys.readouterr().out
+    assert "distilling from a teacher of 2 model(s)" in out and "0.5 x labels + 0.5 x teacher at temperature 1" in out
+
+
+def test_config_refuses_alpha_outside_0_1_and_a_temperature_of_0():
+    for values in ({"distill_alpha": 1.5}, {"distill_alpha": -0.1}, {"distill_temperature": 0.0}):
+        with pytest.raises(ValueError, match="distill_alpha .* must be in \\[0, 1\\]"):
+            TrainConfig(**values)
+
+
+def test_a_teacher_that_is_no_model_of_ours_is_one_line_naming_the_flag(tmp_path):
+    module = tf.Module()
+    module.model = tf.Module()
+    module.model.v = tf.Variable(np.zeros(3, np.float32))
+    tf.saved_model.save(module, str(tmp_path / "m"))
+    with pytest.raises(warm_start.WarmStartError, match="^--teacher .*fit none of the catalogue's models"):
+        distillation.load_teacher([str(tmp_path / "m")])
