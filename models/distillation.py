@@ -23,7 +23,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from models import augmentation, catalog, warm_start
+from models import augmentation, catalog, registry, warm_start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,10 @@ def load_teacher(saved_model_dirs: Sequence[str]) -> list:
     SavedModel this project exported)."""
     members = []
     for directory in saved_model_dirs:
-        name, model = warm_start.restore(directory, flag="--teacher")
+        name, model = warm_start.restore(directory, flag="--teacher")  # float32
+        if keras.mixed_precision.global_policy().name != "float32":  # the run's policy: bf16 is faster
+            weights, model = model.get_weights(), registry.build(name)
+            model.set_weights(weights)
         model.trainable = False
         members.append(Member(name, model, bool(catalog.train_defaults(name).get("tta", False)), directory))
     if not members:

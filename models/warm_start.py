@@ -122,12 +122,21 @@ def restore(saved_model_dir: str, preferred: Optional[str] = None, flag: str = "
         saved = _saved_weights(saved_model_dir)
     except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is the same one-line error
         raise WarmStartError(f"{flag} {saved_model_dir}: cannot read its variables: {e}") from None
+    import keras
+
     names = [preferred] if preferred in catalog.ENTRIES else []
     names += [n for n in catalog.ENTRIES if n not in names]
-    for name in names:
-        model = registry.build(name)
-        if _fill(model, saved):
-            return name, model
+    # The export is float32; under a mixed policy the model's operations (casts among them)
+    # would not line up with its checkpoint's.
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        for name in names:
+            model = registry.build(name)
+            if _fill(model, saved):
+                return name, model
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
     raise WarmStartError(f"{flag} {saved_model_dir}: its weights fit none of the catalogue's models "
                          f"({', '.join(catalog.ENTRIES)})")
 

@@ -119,3 +119,17 @@ def test_a_teacher_that_is_no_model_of_ours_is_one_line_naming_the_flag(tmp_path
     tf.saved_model.save(module, str(tmp_path / "m"))
     with pytest.raises(warm_start.WarmStartError, match="^--teacher .*fit none of the catalogue's models"):
         distillation.load_teacher([str(tmp_path / "m")])
+
+
+def test_a_teacher_loaded_under_bf16_computes_in_bf16_and_leaves_the_policy_as_it_was(shipped):
+    [plain] = distillation.load_teacher([shipped])
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        [member] = distillation.load_teacher([shipped])
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        assert any(layer.dtype_policy.compute_dtype == "bfloat16" for layer in member.model.layers)
+        images = tf.constant(_faces(8)[0].astype(np.float32) / 255.0)
+        np.testing.assert_allclose(distillation.teacher_probabilities([member], images).numpy(),
+                                   distillation.teacher_probabilities([plain], images).numpy(), atol=0.05)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
