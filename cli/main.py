@@ -150,6 +150,14 @@ def _run(args) -> int:
         except warm_start.WarmStartError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    if args.teacher:  # likewise each of the teacher's SavedModels
+        from models import warm_start
+
+        try:
+            local_runner.pin_teacher(args.teacher)
+        except warm_start.WarmStartError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if os.path.isdir(args.data):  # a folder that is no data set: its one line, before anything starts
         from components.fer_image_gen import folders
 
@@ -400,7 +408,9 @@ def _add_kubeflow(sub) -> None:
                       "SavedModel, a pushed model's base path, or a Model artifact such as an earlier run's "
                       "FerTrainer model), resolved by the WarmStart task; it is the default of the "
                       f"{config.WARM_START_PARAMETER} runtime parameter, and the cache keys on it as given: after "
-                      "pushing a newer version under a base path, submit with --no-cache or name the version"})
+                      "pushing a newer version under a base path, submit with --no-cache or name the version",
+        "teacher": f". On Kubeflow each PATH is as --warm-start's, resolved by the Teacher task; the list is the "
+                   f"default of the {config.TEACHER_PARAMETER} runtime parameter"})
     c.add_argument("--no-infra-validation", action="store_true",
                    help="leave out InfraValidator (needed for Vertex AI, which has no Kubernetes API)")
     c.add_argument("--serving-tag", default=infra_defaults.DEFAULT_SERVING_TAG,
@@ -420,7 +430,8 @@ def _add_kubeflow(sub) -> None:
     s.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="runtime parameter (repeatable): " + ", ".join(
                        [config.DATA_ROOT_PARAMETER, *pipeline_options.runtime_parameter_fields()]) + ", and "
-                        f"{config.WARM_START_PARAMETER} in a pipeline compiled with --warm-start")
+                        f"{config.WARM_START_PARAMETER} in a pipeline compiled with --warm-start, "
+                        f"{config.TEACHER_PARAMETER} in one compiled with --teacher")
     s.add_argument("--pipeline-root", help="override the compiled pipeline root for this run")
     s.add_argument("--namespace", help="KFP: namespace (multi-user deployments)")
     s.add_argument("--service-account")

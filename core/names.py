@@ -23,6 +23,8 @@ REUSED_VERSION_PROPERTY = "reused_existing_version"  # PushedModel: 1 when the s
 WARM_START_SOURCE_PROPERTY = "warm_start_source"
 WARM_START_SAVED_MODEL_PROPERTY = "warm_start_saved_model"
 WARM_START_VERSION_PROPERTY = "warm_start_version"
+# Model of Teacher (components/teacher): JSON list of the SavedModels --teacher resolved to
+TEACHER_SAVED_MODELS_PROPERTY = "teacher_saved_models"
 # TFX's own, restated for the readers that do not import TFX (tests/test_names.py checks them)
 BLESSED_PROPERTY = "blessed"  # ModelBlessing
 PUSHED_PROPERTY = "pushed"  # PushedModel

@@ -26,4 +26,5 @@ DATA_ROOT_PARAMETER = "data_root"
 # version) or a Model artifact. KFP's cache keys on this string: a base path that got a newer
 # version since a cached run needs `kubeflow submit --no-cache` (or name the version's folder).
 WARM_START_PARAMETER = "warm_start"
+TEACHER_PARAMETER = "teacher"  # --teacher's SavedModels, comma-separated, resolved by the Teacher task
 # The Trainer's runtime parameters are declared from pipeline/options.py (runtime_parameter_fields).

@@ -19,7 +19,8 @@ from tfx.orchestration import data_types
 
 from components.fer_infra_validator import component as infra_validation
 from kubeflow.config import (DATA_ROOT_PARAMETER, DEFAULT_BEAM_ARGS, DEFAULT_DATA_ROOT, DEFAULT_IMAGE,
-                             DEFAULT_PIPELINE_ROOT, IMAGE_SCHEMA_FILE, WARM_START_PARAMETER)
+                             DEFAULT_PIPELINE_ROOT, IMAGE_SCHEMA_FILE, TEACHER_PARAMETER,
+                             WARM_START_PARAMETER)
 from models.train_config import TrainConfig
 from pipeline import configs, options as pipeline_options
 from pipeline.options import PipelineOptions
@@ -49,19 +50,21 @@ class CompileOptions:
 def runtime_parameter_defaults(options: CompileOptions) -> Dict[str, Any]:
     """data_root, the Trainer's runtime knobs, each defaulting to what this run resolves to
     (the options' value, else the model's recipe, else TrainConfig's), and with --warm-start
-    the warm start as given (WarmStart resolves it in the cluster)."""
+    and --teacher their models as given (WarmStart and Teacher resolve them in the cluster)."""
     defaults: Dict[str, Any] = {DATA_ROOT_PARAMETER: options.data_root}
     resolved = TrainConfig.from_dict(options.pipeline.training.train_config())
     for name, ptype in pipeline_options.runtime_parameter_fields().items():
         defaults[name] = ptype(getattr(resolved, name))
     if options.pipeline.warm_start:
         defaults[WARM_START_PARAMETER] = options.pipeline.warm_start
+    if options.pipeline.teacher:
+        defaults[TEACHER_PARAMETER] = options.pipeline.teacher
     return defaults
 
 
 def build_pipeline(options: CompileOptions) -> tfx.dsl.Pipeline:
-    """create_pipeline() with the data root, the trainer knobs and the warm start as runtime
-    parameters."""
+    """create_pipeline() with the data root, the trainer knobs, the warm start and the teacher
+    as runtime parameters."""
     defaults = runtime_parameter_defaults(options)
     parameter = lambda name, ptype: data_types.RuntimeParameter(name=name, ptype=ptype,  # noqa: E731
                                                                 default=defaults[name])
@@ -69,6 +72,8 @@ def build_pipeline(options: CompileOptions) -> tfx.dsl.Pipeline:
     pipeline = options.pipeline
     if pipeline.warm_start:  # WarmStart resolves it at run time: a run may start from another model
         pipeline = pipeline.replace(warm_start=parameter(WARM_START_PARAMETER, str))
+    if pipeline.teacher:  # likewise Teacher resolves it at run time
+        pipeline = pipeline.replace(teacher=parameter(TEACHER_PARAMETER, str))
     beam_args = options.pipeline.beam_args
     return create_pipeline(
         configs.PIPELINE_NAME,

@@ -48,10 +48,11 @@ def is_uri(path: str) -> bool:
     return "://" in path
 
 
-def resolve(path_or_name: str, files=LocalFiles) -> str:
+def resolve(path_or_name: str, files=LocalFiles, flag: str = "--warm-start") -> str:
     """A SavedModel directory: `shipped` or the shipped model's name; a SavedModel directory;
     a Model artifact folder (its Format-Serving/); or a TF Serving base path (its newest
-    numeric version). `files` (isfile, isdir, listdir) reads the filesystem."""
+    numeric version). `files` (isfile, isdir, listdir) reads the filesystem; `flag` names the
+    option an error is about."""
     if path_or_name in (SHIPPED, features.SHIPPED_MODEL_NAME) and not (files.isdir(path_or_name) or files.isfile(path_or_name)):
         path_or_name = features.SHIPPED_MODEL_BASE_PATH
     path = path_or_name.rstrip("/") if is_uri(path_or_name) else os.path.abspath(path_or_name)
@@ -65,9 +66,9 @@ def resolve(path_or_name: str, files=LocalFiles) -> str:
                            and files.isfile(os.path.join(path, v, "saved_model.pb"))), reverse=True)
         if versions:
             return os.path.join(path, str(versions[0]))
-        raise WarmStartError(f"--warm-start {path_or_name}: no saved_model.pb in it, in its {MODEL_ARTIFACT_SUBDIR}/ "
+        raise WarmStartError(f"{flag} {path_or_name}: no saved_model.pb in it, in its {MODEL_ARTIFACT_SUBDIR}/ "
                              "nor in a numeric version folder under it")
-    raise WarmStartError(f"--warm-start {path_or_name}: no such folder (give `{SHIPPED}`, a SavedModel, a Model "
+    raise WarmStartError(f"{flag} {path_or_name}: no such folder (give `{SHIPPED}`, a SavedModel, a Model "
                          "artifact or a pushed model's base path)")
 
 

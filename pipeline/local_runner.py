@@ -60,6 +60,15 @@ def pin_warm_start(path_or_name: str) -> str:
     return warm_start.resolve(path_or_name)
 
 
+def pin_teacher(sources: str) -> str:
+    """--teacher with each SavedModel pinned as pin_warm_start pins one (comma-separated, in
+    order): a newer version pushed under a base path is a new cache key."""
+    from components.teacher import logic
+    from models import warm_start
+
+    return ",".join(warm_start.resolve(source, flag=logic.FLAG) for source in logic.split_sources(sources))
+
+
 def default_beam_args(estimated_rows: int) -> List[str]:
     """DirectRunner options sized to the data: multi_processing over all cores for large
     inputs, in_memory for small ones."""
@@ -215,6 +224,10 @@ def build(data: str, output_dir: str, options: PipelineOptions, stream=None):
         options = options.replace(warm_start=pin_warm_start(options.warm_start))
         if stream is not None:
             print(f"Warm start: {options.warm_start}", file=stream, flush=True)
+    if options.teacher:
+        options = options.replace(teacher=pin_teacher(options.teacher))
+        if stream is not None:
+            print(f"Teacher: {options.teacher}", file=stream, flush=True)
     if options.training.checkpoint_dir is None:
         options = options.replace(checkpoint_dir=configs.checkpoint_dir(output_dir, options.training.model))
     pipeline = create_pipeline(

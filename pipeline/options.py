@@ -98,6 +98,11 @@ class PipelineOptions:
                                              "model's folder or its base path (newest version), with the fine-tuning "
                                              "recipe of models/warm_start.py; the Evaluator then blesses against it",
                                        metavar="PATH")
+    teacher: Optional[str] = option(None, "distil from a teacher: one or more SavedModels, comma-separated, each as "
+                                          "--warm-start takes it (`shipped`, a pushed model's folder or base path); "
+                                          "their averaged probabilities blend into the training targets "
+                                          "(--distill-alpha, --distill-temperature; models/distillation.py)",
+                                    metavar="PATHS")
     # Not capped at 1: a bound above it declines every model, which evaluates without pushing.
     accuracy_lower_bound: float = option(configs.DEFAULT_ACCURACY_LOWER_BOUND,
                                          "blessing: lowest overall PublicTest accuracy (above 1: never bless)",

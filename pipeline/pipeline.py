@@ -4,7 +4,8 @@ FerExampleGen (a CSV) or FerImageGen (image folders) -> ImportSchemaGen -> Stati
                                                \-> ClassBalanceCheck
 -> Transform -> [Tuner] -> FerTrainer -> (latest blessed model, or [WarmStart]) -> Evaluator -> [FerInfraValidator] -> FerPusher
                                                                   \-> TestEvaluator (PrivateTest, reported only)
-With --warm-start, WarmStart's Model is FerTrainer's base_model and the Evaluator's baseline.
+With --warm-start, WarmStart's Model is FerTrainer's base_model and the Evaluator's baseline;
+with --teacher, [Teacher]'s Model is FerTrainer's `teacher` (distillation).
 Model selection (the Trainer's early stopping and plateau, the Tuner's scoring) sees only the
 `valid` carve of Training; the Evaluators report on `eval` (PublicTest) and `test`.
 """
@@ -23,6 +24,7 @@ from components.fer_image_gen.component import FerImageGen
 from components.fer_infra_validator import component as infra_validation
 from components.fer_pusher.component import FerPusher
 from components.fer_trainer import component as fer_trainer
+from components.teacher.component import Teacher
 from components.warm_start.component import WarmStart
 from core import features
 from models import tuning
@@ -114,6 +116,9 @@ def create_pipeline(
     # base path or a Model artifact; a str, or a RuntimeParameter on Kubeflow) where the task runs
     # and copies it into a Model artifact.
     warm_start = WarmStart(source=options.warm_start).with_id("warm_start") if options.warm_start else None
+    # --teacher: distillation. Teacher resolves the SavedModels where the task runs and copies them
+    # into one Model artifact, FerTrainer's `teacher` input.
+    teacher = Teacher(sources=options.teacher).with_id("teacher") if options.teacher else None
     trainer = fer_trainer.FerTrainer(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -122,6 +127,7 @@ def create_pipeline(
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         run_fn=run_fn,
         base_model=warm_start.outputs["model"] if warm_start else None,
+        teacher=teacher.outputs["model"] if teacher else None,
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[features.VALID_SPLIT]),
         custom_config=options.trainer_config(),
@@ -167,7 +173,7 @@ def create_pipeline(
     components: List[base_node.BaseNode] = [example_gen, schema_gen, statistics_gen, example_validator, class_balance,
                                             transform]
     if options.enable_training:
-        components += ([tuner] if tuner else []) + [warm_start or model_resolver, trainer, evaluator, test_evaluator] + ([infra_validator] if infra_validator else []) + [pusher]
+        components += ([tuner] if tuner else []) + ([teacher] if teacher else []) + [warm_start or model_resolver, trainer, evaluator, test_evaluator] + ([infra_validator] if infra_validator else []) + [pusher]
     if options.enable_inferred_schema:
         components.insert(3, tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"]).with_id("InferredSchemaGen"))
     return tfx.dsl.Pipeline(

@@ -69,6 +69,12 @@ def headline(node_id: str, outputs: Dict[str, List], held_out: Dict[str, str] = 
             return "no model"
         source = run_reader.prop(model, names.WARM_START_SAVED_MODEL_PROPERTY, "?")
         return f"fine-tuning from {source}, copied to {model.uri}; the Evaluator's baseline"
+    if node_id == "teacher":  # --teacher's Teacher
+        model = one("model")
+        if not model:
+            return "no model"
+        members = json.loads(run_reader.prop(model, names.TEACHER_SAVED_MODELS_PROPERTY, "[]"))
+        return f"{len(members)} model(s) to distil from ({', '.join(members)}), copied to {model.uri}"
     if node_id == "ExampleValidator":
         anomalies = one("anomalies")
         return anomalies_headline(anomalies.uri) if anomalies else "no anomalies output"
@@ -88,6 +94,8 @@ def headline(node_id: str, outputs: Dict[str, List], held_out: Dict[str, str] = 
             + (", stopped early" if summary["stopped_early"] else "")
             + (f"; the warm start's val accuracy was {summary['warm_start_val_accuracy']:.4f}"
                if summary.get("warm_start_val_accuracy") is not None else "")
+            + (f"; the teacher's val accuracy was {summary['teacher_val_accuracy']:.4f}"
+               if summary.get("teacher_val_accuracy") is not None else "")
             + (f"; resumed from epoch {summary['resumed_from_epoch']}, "
                f"{format_duration(summary['train_seconds_total'])} of training in {summary['pieces']} pieces"
                if summary.get("pieces", 1) > 1 else "")

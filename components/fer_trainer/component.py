@@ -1,10 +1,11 @@
-"""FerTrainer: TFX's Trainer plus an optional `class_balance` input and typed knobs.
+"""FerTrainer: TFX's Trainer plus optional `class_balance` and `teacher` inputs and typed knobs.
 
 TFX's Trainer has no slot for a custom artifact, and the class weights the validation
 step computes must reach run_fn. This component keeps the Trainer's spec, executor and
 behaviour and adds the input; its executor reads the report and hands the balanced weights
 to run_fn as custom_config['class_weights'] ({class id: weight}), so models/ never reads a
-component's artifact.
+component's artifact. Likewise a `teacher` Model (components/teacher) reaches run_fn as
+custom_config['teacher_dirs'], its members' SavedModel folders.
 
 `custom_config` is one JSON string, so an orchestrator cannot set a single value in it at
 run time. The knobs users change per run (models/train_config.py declares them with
@@ -28,10 +29,12 @@ from tfx.types.standard_component_specs import TrainerSpec
 from tfx.utils import json_utils
 
 from components.class_balance import logic as class_balance_logic
+from components.teacher import logic as teacher_logic
 from fer_artifacts import ClassBalance
 from models.train_config import RUNTIME_KNOBS
 
 CLASS_BALANCE_KEY = "class_balance"
+TEACHER_KEY = "teacher"
 # Execution parameter name -> its type: TrainConfig's runtime knobs.
 KNOBS = RUNTIME_KNOBS
 
@@ -50,7 +53,8 @@ def as_knob(name: str, value: Any) -> Knob:
 
 
 class FerTrainerSpec(TrainerSpec):
-    INPUTS = {**TrainerSpec.INPUTS, CLASS_BALANCE_KEY: ChannelParameter(type=ClassBalance, optional=True)}
+    INPUTS = {**TrainerSpec.INPUTS, CLASS_BALANCE_KEY: ChannelParameter(type=ClassBalance, optional=True),
+              TEACHER_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True)}
     PARAMETERS = {
         **TrainerSpec.PARAMETERS,
         **{name: ExecutionParameter(type=ptype, optional=True) for name, ptype in KNOBS.items()},
@@ -67,6 +71,8 @@ class Executor(trainer_executor.GenericExecutor):
         if input_dict.get(CLASS_BALANCE_KEY):
             report = class_balance_logic.read_report(artifact_utils.get_single_uri(input_dict[CLASS_BALANCE_KEY]))
             config["class_weights"] = class_balance_logic.report_class_weights(report)
+        if input_dict.get(TEACHER_KEY):
+            config["teacher_dirs"] = teacher_logic.member_dirs(artifact_utils.get_single_uri(input_dict[TEACHER_KEY]))
         fn_args.custom_config = config
         return fn_args
 
@@ -83,6 +89,7 @@ class FerTrainer(base_component.BaseComponent):
         schema: Optional[types.BaseChannel] = None,
         class_balance: Optional[types.BaseChannel] = None,
         base_model: Optional[types.BaseChannel] = None,
+        teacher: Optional[types.BaseChannel] = None,
         hyperparameters: Optional[types.BaseChannel] = None,
         train_args: Optional[trainer_pb2.TrainArgs] = None,
         eval_args: Optional[trainer_pb2.EvalArgs] = None,
@@ -102,6 +109,7 @@ class FerTrainer(base_component.BaseComponent):
             base_model=base_model,
             hyperparameters=hyperparameters,
             class_balance=class_balance,
+            teacher=teacher,
             train_args=train_args or trainer_pb2.TrainArgs(),
             eval_args=eval_args or trainer_pb2.EvalArgs(),
             run_fn=run_fn,

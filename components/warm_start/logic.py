@@ -49,9 +49,9 @@ def version_of(saved_model: str) -> str:
     return os.path.basename(folder)
 
 
-def resolve(source: str) -> str:
-    """The SavedModel folder `source` names (WarmStartError, one line naming it, if none)."""
-    return warm_start.resolve(source, GFiles)
+def resolve(source: str, flag: str = "--warm-start") -> str:
+    """The SavedModel folder `source` names (WarmStartError, one line naming it and `flag`, if none)."""
+    return warm_start.resolve(source, GFiles, flag)
 
 
 def copy_tree(source_dir: str, destination: str) -> None:

@@ -18,7 +18,7 @@ def _artifact(cls, uri, splits=None):
     return a
 
 
-def _fn_args(tmp_path, with_balance, **knobs):
+def _fn_args(tmp_path, with_balance, teacher=None, **knobs):
     inputs = {
         "examples": [_artifact(standard_artifacts.Examples, tmp_path / "ex", ["train", "eval"])],
         "transform_graph": [_artifact(standard_artifacts.TransformGraph, tmp_path / "tg")],
@@ -28,6 +28,8 @@ def _fn_args(tmp_path, with_balance, **knobs):
 
         logic.write_report(logic.analyze({"train": [10, 1, 10, 10, 10, 10, 10]}), str(tmp_path / "cb"))
         inputs["class_balance"] = [_artifact(ClassBalance, tmp_path / "cb")]
+    if teacher:
+        inputs["teacher"] = [_artifact(standard_artifacts.Model, teacher)]
     outputs = {
         "model": [_artifact(standard_artifacts.Model, tmp_path / "model")],
         "model_run": [_artifact(standard_artifacts.ModelRun, tmp_path / "run")],
@@ -63,3 +65,17 @@ def test_knobs_are_optional_typed_execution_parameters():
     for name, ptype in component.KNOBS.items():
         parameter = component.FerTrainerSpec.PARAMETERS[name]
         assert parameter.type is ptype and parameter.optional
+
+
+def test_executor_hands_over_the_teachers_members(tmp_path):
+    from components.teacher import logic
+    from models import warm_start
+
+    artifact = tmp_path / "teacher"
+    logic.stage("shipped,shipped", str(artifact))
+    fn_args = _fn_args(tmp_path, with_balance=False, teacher=artifact)
+    assert fn_args.custom_config == {"epochs": 3, "teacher_dirs": [str(artifact / "members" / "00"),
+                                                                   str(artifact / "members" / "01")]}
+    assert warm_start.resolve(fn_args.custom_config["teacher_dirs"][1]) == str(artifact / "members" / "01")
+    spec_input = component.FerTrainerSpec.INPUTS[component.TEACHER_KEY]
+    assert spec_input.type is standard_artifacts.Model and spec_input.optional

@@ -263,3 +263,30 @@ def test_a_warm_start_of_shipped_compiles_and_loads_with_kfp(tmp_path, capsys):
     assert source.component_input_parameter == config.WARM_START_PARAMETER
     assert "base_model" in root.dag.tasks["FerTrainer"].inputs.artifacts
     assert config.WARM_START_PARAMETER in components.load_component_from_file(path).component_spec.inputs
+
+
+def test_a_teacher_compiles_to_a_teacher_task_whose_sources_are_a_runtime_parameter(tmp_path, capsys):
+    """--teacher on Kubeflow: the Trainer's `teacher` input comes from Teacher, which resolves the
+    teacher runtime parameter (default: the list compiled in) in the cluster; the YAML loads with
+    kfp's own loaders."""
+    from kfp import components
+    from kfp.client import client as kfp_client
+
+    from cli.main import main
+
+    sources = "shipped,gs://b/root/fer/FerTrainer/model/7"
+    path = str(tmp_path / "p.yaml")
+    assert main(["kubeflow", "compile", "--output", path, "--teacher", sources, "--distill-alpha", "0.7",
+                 "--no-infra-validation", "--image", "i:1", "--pipeline-root", "gs://b/root"]) == 0
+    assert f"teacher={sources}" in capsys.readouterr().out
+    root = kfp_client._extract_pipeline_yaml(path).pipeline_spec.root
+    parameter = root.input_definitions.parameters[config.TEACHER_PARAMETER]
+    assert parameter.default_value.string_value == sources and parameter.is_optional
+    assert root.dag.tasks["teacher"].inputs.parameters["sources"].component_input_parameter == config.TEACHER_PARAMETER
+    produced = root.dag.tasks["FerTrainer"].inputs.artifacts["teacher"].task_output_artifact
+    assert (produced.producer_task, produced.output_artifact_key) == ("teacher", "model")
+    assert RESOLVERS & set(root.dag.tasks)  # the baseline is still the latest blessed model
+    custom_config = root.dag.tasks["FerTrainer"].inputs.parameters["custom_config"].runtime_value.constant
+    assert json.loads(custom_config.string_value)["distill_alpha"] == 0.7
+    assert config.TEACHER_PARAMETER in components.load_component_from_file(path).component_spec.inputs
+    assert config.TEACHER_PARAMETER not in runner.runtime_parameter_defaults(runner.CompileOptions())

@@ -16,7 +16,8 @@ from pipeline.options import PipelineOptions, TrainingOptions
 # A value for every training field that differs from its default and from vgg_bn's recipe.
 EVERY_FIELD = TrainingOptions(model="vgg_bn", epochs=7, batch_size=48, learning_rate=0.003, optimizer="rmsprop",
                               lr_schedule="cosine", warmup_epochs=3, patience=6, label_smoothing=0.2, mixup=0.3,
-                              random_erasing=0.4, augment=False, tta=False, precision="mixed_bfloat16", resume=True,
+                              random_erasing=0.4, distill_alpha=0.7, distill_temperature=3.0, augment=False, tta=False,
+                              precision="mixed_bfloat16", resume=True,
                               checkpoint_dir="/ckpt/vgg")
 
 
@@ -82,11 +83,13 @@ def test_the_command_line_gives_the_same_options():
     args = parser.parse_args(["--model", "vgg_bn", "--epochs", "7", "--batch-size", "48", "--learning-rate", "0.003",
                               "--optimizer", "rmsprop", "--lr-schedule", "cosine", "--warmup-epochs", "3",
                               "--patience", "6", "--label-smoothing", "0.2", "--mixup", "0.3", "--random-erasing", "0.4",
-                              "--no-augment", "--no-tta", "--precision", "mixed_bfloat16", "--resume",
+                              "--distill-alpha", "0.7", "--distill-temperature", "3", "--no-augment", "--no-tta", "--precision", "mixed_bfloat16", "--resume",
                               "--max-rows", "50", "--class-weights", "--tune", "--beam-arg=--a=1", "--beam-arg=--b=2"])
     built = options.from_args(args, checkpoint_dir="/ckpt/vgg")
     assert built == PipelineOptions(training=EVERY_FIELD, max_rows_per_split=50, enable_class_weights=True, tune=True,
                                     beam_args=("--a=1", "--b=2"))
+    teacher = options.from_args(parser.parse_args(["--teacher", "shipped,/runs/fer"]))
+    assert teacher == PipelineOptions(teacher="shipped,/runs/fer")
     assert options.from_args(parser.parse_args([])) == PipelineOptions()
 
 

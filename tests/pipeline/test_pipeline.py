@@ -140,6 +140,18 @@ def test_image_folders_take_fer_image_gen_with_the_same_downstream():
     assert components["Evaluator"].inputs["examples"] is gen.outputs["examples"]
 
 
+def test_a_teacher_feeds_the_trainers_teacher_input_and_the_baseline_stays_the_latest_blessed():
+    pipeline = build(teacher="/runs/a/1,/runs/b/2")
+    components = {c.id: c for c in pipeline.components}
+    staged = components["teacher"]  # Teacher: resolves the list and copies it into one Model artifact
+    assert staged.exec_properties["sources"] == "/runs/a/1,/runs/b/2"
+    assert components["FerTrainer"].inputs["teacher"] is staged.outputs["model"]
+    assert components["Evaluator"].inputs["baseline_model"] is components["latest_blessed_model_resolver"].outputs["model"]
+    ordered = ids(pipeline)
+    assert ordered.index("teacher") < ordered.index("FerTrainer")
+    assert "teacher" not in ids(build())
+
+
 def test_a_warm_start_feeds_the_trainer_and_is_the_evaluators_baseline():
     pipeline = build(warm_start="/runs/warm_start/1795896638")
     components = {c.id: c for c in pipeline.components}

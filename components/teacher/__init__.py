@@ -1,0 +1,1 @@
+"""--teacher as a Model artifact: its SavedModels resolved and copied where the pipeline runs."""
