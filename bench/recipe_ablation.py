@@ -10,6 +10,8 @@ it was reached, training images/s, and the time to reach TARGET valid accuracy.
     .venv/bin/python bench/recipe_ablation.py --run runs/paper_cnn --out runs/ablation \
         --results bench/results/recipe_ablation.jsonl [--epochs 15] [--cells base,v1,...] [--teacher A,B]
     .venv/bin/python bench/recipe_ablation.py --results bench/results/recipe_ablation.jsonl --report
+    .venv/bin/python bench/recipe_ablation.py --run runs/paper_cnn --out runs/ablation --results - \
+        --teacher A,B --teacher-accuracy
 
 Cells run one after another, each in its own process (a clean Keras state), and resume: a
 cell with a result line is skipped, a cell that was killed continues from its last epoch.
@@ -142,6 +144,24 @@ def run_cell(name, args):
     }), flush=True)
 
 
+def teacher_accuracy(args):
+    """The --teacher ensemble's and each member's accuracy on the valid carve (one JSON line)."""
+    import tensorflow as tf
+
+    from models import distillation
+
+    vx, vy = load_split(args.run, "valid", os.path.join(args.out, "data"))
+    members = distillation.load_teacher(args.teacher.split(","))
+    valid = tf.data.Dataset.from_tensor_slices((vx, vy)).batch(256)
+    print(json.dumps({
+        "teacher": [{"model": m.name, "tta": m.tta, "saved_model": m.saved_model} for m in members],
+        "valid_images": int(len(vy)), "teacher_valid_accuracy": round(distillation.ensemble_accuracy(members, valid), 4),
+        "members_valid_accuracy": [round(distillation.ensemble_accuracy([m], valid), 4) for m in members],
+        "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }), flush=True)
+    return 0
+
+
 def lever(name):
     """What a cell changes against the base recipe, in words."""
     if name in ("base", "v1"):
@@ -175,11 +195,17 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=15, help="the fixed budget of every cell")
     parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated, from: " + ", ".join(CELLS))
     parser.add_argument("--teacher", help="comma-separated SavedModels: the teacher of the *_teacher cells")
+    parser.add_argument("--teacher-accuracy", action="store_true",
+                        help="print the --teacher ensemble's valid accuracy (and each member's) and exit")
     parser.add_argument("--cell", help=argparse.SUPPRESS)  # one cell, in this process
     parser.add_argument("--report", action="store_true", help="print the results file as a markdown table and exit")
     args = parser.parse_args(argv)
     if args.cell:
         return run_cell(args.cell, args)
+    if args.teacher_accuracy:
+        if not (args.teacher and args.run and args.out):
+            parser.error("--teacher-accuracy needs --teacher, --run and --out")
+        return teacher_accuracy(args)
     if args.report:
         with open(args.results) as f:
             print(report([json.loads(line) for line in f if line.strip()], args.epochs))
