@@ -168,9 +168,11 @@ def _run(args) -> int:
             return 2
 
     log_path = local_runner.new_log_path(args.output)
-    with quiet.native_output_to(log_path):  # TensorFlow's and Beam's own lines go to the run's log
+    # TensorFlow's and Beam's own lines go to the run's log; the stage lines and the components'
+    # lines, printed from different threads, stay whole.
+    with quiet.native_output_to(log_path), quiet.whole_lines_on_stdout():
         try:
-            local_runner.run(args.data, args.output, options.from_args(args), log_path=log_path)
+            local_runner.run(args.data, args.output, options.from_args(args), stream=sys.stdout, log_path=log_path)
         except Exception as e:  # the traceback is in the run's log file; the reason goes to the console
             print(f"error: the pipeline run failed: {type(e).__name__}: {e} (details: {log_path})", file=sys.stderr)
             return 1

@@ -112,3 +112,57 @@ def native_output_to(path: str):
         # `console` stays open: logging handlers made during the run hold it, and it still
         # writes to the console.
         log.close()
+
+
+class WholeLines(io.TextIOBase):
+    """A text stream that passes on whole lines only, each in one write under a lock. print()
+    writes its text and its newline separately, so two threads printing at once (the console's
+    stage reporter and a component's executor) could splice one line into the middle of
+    another; here each thread's text waits for its newline. A flush passes on what waits."""
+
+    def __init__(self, stream):
+        super().__init__()
+        self.stream = stream
+        self._lock = threading.Lock()
+        self._pending = threading.local()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        pending = getattr(self._pending, "text", "") + text
+        complete, newline, rest = pending.rpartition("\n")
+        self._pending.text = rest
+        if newline:
+            with self._lock:
+                self.stream.write(complete + newline)
+        return len(text)
+
+    def flush(self) -> None:
+        rest, self._pending.text = getattr(self._pending, "text", ""), ""
+        with self._lock:
+            if rest:
+                self.stream.write(rest)
+            self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self):
+        return self.stream.encoding
+
+
+@contextlib.contextmanager
+def whole_lines_on_stdout():
+    """sys.stdout as WholeLines while the block runs; then flushed and put back."""
+    saved = sys.stdout
+    sys.stdout = WholeLines(saved)
+    try:
+        yield sys.stdout
+    finally:
+        sys.stdout.flush()
+        sys.stdout = saved
