@@ -15,6 +15,17 @@ def raw_examples(n=12, seed=0):
     ]
 
 
+def foreign_saved_model(path) -> str:
+    """A SavedModel whose `model` child's variables fit no catalogue model."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.model = tf.Module()
+    module.model.v = tf.Variable(np.zeros(3, np.float32))
+    tf.saved_model.save(module, str(path))
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def transform_output_dir(tmp_path_factory):
     """A real tf.Transform run of models.preprocessing.preprocessing_fn (tft_beam), written

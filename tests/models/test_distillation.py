@@ -13,6 +13,7 @@ import tensorflow as tf
 from core import features
 from models import augmentation, distillation, trainer, warm_start
 from models.train_config import TrainConfig
+from tests.models.conftest import foreign_saved_model
 
 
 @pytest.fixture(scope="module")
@@ -113,12 +114,8 @@ def test_config_refuses_alpha_outside_0_1_and_a_temperature_of_0():
 
 
 def test_a_teacher_that_is_no_model_of_ours_is_one_line_naming_the_flag(tmp_path):
-    module = tf.Module()
-    module.model = tf.Module()
-    module.model.v = tf.Variable(np.zeros(3, np.float32))
-    tf.saved_model.save(module, str(tmp_path / "m"))
     with pytest.raises(warm_start.WarmStartError, match="^--teacher .*fit none of the catalogue's models"):
-        distillation.load_teacher([str(tmp_path / "m")])
+        distillation.load_teacher([foreign_saved_model(tmp_path / "m")])
 
 
 def test_a_teacher_loaded_under_bf16_computes_in_bf16_and_leaves_the_policy_as_it_was(shipped):
