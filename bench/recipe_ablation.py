@@ -117,7 +117,7 @@ def run_cell(name, args):
     if values.pop("teacher", False):
         if not args.teacher:
             raise SystemExit(f"cell {name} distils: give --teacher")
-        values["teacher_dirs"] = args.teacher.split(",")
+        values["teacher_dirs"] = [part.strip() for part in args.teacher.split(",")]
     config = TrainConfig.from_dict(values)
     train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=42).batch(config.batch_size)
     valid_ds = tf.data.Dataset.from_tensor_slices((vx, vy)).batch(256)
@@ -213,6 +213,8 @@ def main(argv=None):
     if not (args.run and args.out):
         parser.error("--run and --out are required to run cells")
     names = cells.chosen(parser, args.cells, CELLS)
+    if not args.teacher and any(CELLS[name].get("teacher") for name in names):
+        parser.error("the *_teacher cells distil: give --teacher (or leave them out of --cells)")
     return cells.run_cells(names, args.results, lambda name: [
         __file__, "--run", args.run, "--out", args.out, "--results", args.results, "--epochs", str(args.epochs),
         "--cell", name] + (["--teacher", args.teacher] if args.teacher else []), keep=lambda record: record.get("epochs") == args.epochs)

@@ -150,6 +150,10 @@ def _run(args) -> int:
         except warm_start.WarmStartError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    problem = options.distillation_problem(options.from_args(args))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.teacher:  # likewise each of the teacher's SavedModels
         from models import warm_start
 
@@ -182,6 +186,12 @@ def _run(args) -> int:
 
 def _kubeflow_compile(args) -> int:
     from kubeflow import config
+    from pipeline import options as pipeline_options
+
+    problem = pipeline_options.distillation_problem(pipeline_options.from_args(args))
+    if problem:  # the Teacher task would fail in the cluster: say it now
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
 
     # The defaults let a compile run anywhere; a cluster needs its own of both.
     if args.image is None:
@@ -193,7 +203,6 @@ def _kubeflow_compile(args) -> int:
         print(f"warning: no --pipeline-root: artifacts go to {config.DEFAULT_PIPELINE_ROOT}, a bucket you do not "
               "own; pass --pipeline-root gs://YOUR_BUCKET/fer or a path every pod mounts", file=sys.stderr)
     from kubeflow import runner
-    from pipeline import options as pipeline_options
 
     options = runner.CompileOptions(
         pipeline=pipeline_options.from_args(args), image=args.image, pipeline_root=args.pipeline_root,

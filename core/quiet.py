@@ -118,13 +118,17 @@ class WholeLines(io.TextIOBase):
     """A text stream that passes on whole lines only, each in one write under a lock. print()
     writes its text and its newline separately, so two threads printing at once (the console's
     stage reporter and a component's executor) could splice one line into the middle of
-    another; here each thread's text waits for its newline. A flush passes on what waits."""
+    another; here each thread's text waits for its newline. A flush passes on what waits (the
+    calling thread's). Anything else (buffer, errors, ...) is the wrapped stream's."""
 
     def __init__(self, stream):
         super().__init__()
         self.stream = stream
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a signal handler may print while a write holds it
         self._pending = threading.local()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
     def writable(self) -> bool:
         return True
@@ -154,6 +158,10 @@ class WholeLines(io.TextIOBase):
     @property
     def encoding(self):
         return self.stream.encoding
+
+    @property
+    def errors(self):
+        return self.stream.errors
 
 
 @contextlib.contextmanager

@@ -8,8 +8,10 @@ pushed ones, earlier runs' Trainer models): an ensemble whose members are averag
 very batch the student sees, after augmentation and mixup, so the teacher judges what the
 student is shown. Training on that target with cross-entropy is Hinton et al.'s loss at the
 student's temperature 1: (1 - alpha) CE(label) + alpha CE(teacher). T > 1 softens the
-teacher's distribution, which is all the temperature does here. Each member serves as it was
-exported: a member whose recipe has flip TTA averages each face with its mirror image.
+teacher's distribution, which is all the temperature does here. A recipe with label smoothing
+smooths the whole blended target (Keras' CategoricalCrossentropy), the teacher's share too.
+Each member answers as its serving signature does: whether it averages a face with its mirror
+image (flip TTA) is read from the signature itself, on a probe batch, when it is loaded.
 
 The teacher runs in the input pipeline (no gradient, inference mode) under the run's precision
 policy; only the training batches get teacher targets, so val accuracy stays the plain one.
@@ -21,17 +23,36 @@ import dataclasses
 from typing import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from models import augmentation, catalog, registry, warm_start
+from core import features
+from models import augmentation, registry, warm_start
 
 
 @dataclasses.dataclass(frozen=True)
 class Member:
     name: str  # the catalogue architecture its weights fill
     model: keras.Model
-    tta: bool  # its recipe serves the mean of a face and its mirror image
+    tta: bool  # its serving signature answers the mean of a face and its mirror image
     saved_model: str
+
+
+def served_with_tta(saved_model_dir: str, model: keras.Model) -> bool:
+    """Whether the SavedModel's serving_default averages a face with its mirror image: its
+    answers on a probe batch of random faces against the restored float32 model's, plain and
+    with flip TTA (WarmStartError, one line, when they match neither)."""
+    images = np.random.default_rng(0).integers(0, 256, (4,) + features.IMAGE_SHAPE).astype(np.uint8)
+    serve = tf.saved_model.load(saved_model_dir).signatures["serving_default"]
+    served = serve(**{features.SERVING_IMAGE_INPUT: tf.constant(images)})[features.SERVING_PROBABILITIES_OUTPUT]
+    scaled = tf.constant(images.astype(np.float32) / 255.0)
+    plain = model(scaled, training=False)
+    mirrored = model(augmentation.flip_horizontally(scaled), training=False)
+    for tta, answer in ((False, plain), (True, (plain + mirrored) / 2)):
+        if np.allclose(answer.numpy(), served.numpy(), atol=1e-4):
+            return tta
+    raise warm_start.WarmStartError(f"--teacher {saved_model_dir}: its serving signature answers neither as its "
+                                    "weights do nor as their flip TTA does")
 
 
 def load_teacher(saved_model_dirs: Sequence[str]) -> list:
@@ -40,11 +61,12 @@ def load_teacher(saved_model_dirs: Sequence[str]) -> list:
     members = []
     for directory in saved_model_dirs:
         name, model = warm_start.restore(directory, flag="--teacher")  # float32
+        tta = served_with_tta(directory, model)
         if keras.mixed_precision.global_policy().name != "float32":  # the run's policy: bf16 is faster
             weights, model = model.get_weights(), registry.build(name)
             model.set_weights(weights)
         model.trainable = False
-        members.append(Member(name, model, bool(catalog.train_defaults(name).get("tta", False)), directory))
+        members.append(Member(name, model, tta, directory))
     if not members:
         raise ValueError("a teacher needs at least one SavedModel")
     return members

@@ -139,7 +139,7 @@ def prepare_batches(dataset: tf.data.Dataset, config: TrainConfig, training: boo
     `teacher`, training targets blend the labels with its probabilities on the same images."""
     def prepare(images, labels):
         labels = tf.reshape(labels, [-1])
-        if config.soft_labels:
+        if config.soft_labels or teacher:
             labels = tf.one_hot(labels, features.NUM_CLASSES)
         if training and config.augment:
             images = augmentation.augment_images(images)
@@ -264,6 +264,39 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
             model.load_weights(path)
 
 
+def training_targets(config: TrainConfig, teacher: Sequence[distillation.Member] = ()) -> dict:
+    """What the run's loss is computed against, as the checkpoint records it: one-hot or class
+    ids, and the teacher (its members' architectures, alpha, T). The teacher's folders may move
+    between pieces (a pipeline's artifact), so its members are named by architecture."""
+    targets = {"soft_labels": bool(config.soft_labels or teacher)}
+    if teacher:
+        targets["teacher"] = {"models": [m.name for m in teacher], "distill_alpha": config.distill_alpha,
+                              "distill_temperature": config.distill_temperature}
+    return targets
+
+
+def check_same_targets(state: dict, config: TrainConfig, checkpoint_dir: str) -> None:
+    """A resumed run must train against what its checkpoint did (its compiled loss expects those
+    labels): ValueError, one line, when the label format, --teacher or its settings changed. A
+    checkpoint from before targets were recorded passes."""
+    recorded = state.get("targets")
+    if recorded is None:
+        return
+    if recorded["soft_labels"] != config.soft_labels:
+        raise ValueError(f"--resume: the checkpoint in {checkpoint_dir} was trained on "
+                         f"{'one-hot targets' if recorded['soft_labels'] else 'class ids'}; this run's settings "
+                         "(label smoothing, mixup, --teacher) give the other: resume with the same settings, or "
+                         "train afresh in another --output")
+    teacher = recorded.get("teacher")
+    if bool(teacher) != bool(config.teacher_dirs) or (teacher and (
+            teacher["distill_alpha"], teacher["distill_temperature"]) != (config.distill_alpha,
+                                                                          config.distill_temperature)):
+        was = (f"with a teacher ({', '.join(teacher['models'])}, distill_alpha {teacher['distill_alpha']:g}, "
+               f"distill_temperature {teacher['distill_temperature']:g})" if teacher else "without a teacher")
+        raise ValueError(f"--resume: the checkpoint in {checkpoint_dir} was trained {was}; resume with the same "
+                         "distillation settings, or train afresh in another --output")
+
+
 def checkpoint_file(checkpoint_dir: str, key: str = "best_weights") -> Optional[str]:
     """The file a checkpoint directory's state names: 'best_weights' or 'last_model'."""
     stopper = ResumableEarlyStopping(checkpoint_dir, patience=0)
@@ -300,6 +333,7 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
     initial_epoch = 0
     warm_start_accuracy = None
     if config.resume and stopper.load() and stopper.path("last_model"):
+        check_same_targets(stopper.state, config, checkpoint_dir)
         model = keras.models.load_model(stopper.path("last_model"))
         initial_epoch = stopper.state["epoch"]
         print(f"[Trainer] resuming {config.model} from epoch {initial_epoch} "
@@ -331,6 +365,7 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
         class_weight = {int(k): float(v) for k, v in config.class_weights.items()}
         print(f"[Trainer] balanced class weights: {class_weight}", flush=True)
 
+    stopper.state["targets"] = training_targets(config, teacher)
     started = stopper.fit_started = time.time()
     if stopper.state["stopped_early"] or initial_epoch >= config.epochs:
         print("[Trainer] the checkpointed run had already finished; restoring its best weights", flush=True)

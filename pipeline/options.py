@@ -141,6 +141,26 @@ class PipelineOptions:
         return dataclasses.replace(self, **changes)
 
 
+def distillation_problem(options: PipelineOptions) -> Optional[str]:
+    """What is wrong with the options' distillation, in one line, or None. The teacher's list is
+    only split here; whether each entry is a model is checked where it is resolved."""
+    from components.teacher import logic as teacher_logic
+    from models import warm_start
+
+    distill = {name: getattr(options.training, name) for name in ("distill_alpha", "distill_temperature")}
+    if options.teacher is None:
+        given = [f"--{name.replace('_', '-')}" for name, value in distill.items() if value is not None]
+        return f"{' and '.join(given)} without --teacher: nothing to distil from" if given else None
+    try:
+        teacher_logic.split_sources(options.teacher)
+    except warm_start.WarmStartError as e:
+        return str(e)
+    if options.enable_class_weights:
+        # Keras weighs each image by its target's argmax, which the teacher's share can move.
+        return "--class-weights with --teacher: the blended targets would pick the class weights; give one or the other"
+    return None
+
+
 _TRAINING_FIELDS = {f.name for f in dataclasses.fields(TrainingOptions)}
 _HINTS = {cls: typing.get_type_hints(cls) for cls in (TrainingOptions, PipelineOptions)}
 

@@ -57,3 +57,9 @@ def test_stdout_is_put_back_after_the_block():
     with quiet.whole_lines_on_stdout() as stream:
         assert sys.stdout is stream and isinstance(stream, quiet.WholeLines)
     assert sys.stdout is saved
+
+
+def test_what_it_does_not_handle_is_the_wrapped_streams():
+    underlying = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace")
+    stream = quiet.WholeLines(underlying)
+    assert (stream.encoding, stream.errors, stream.buffer) == ("utf-8", "replace", underlying.buffer)

@@ -130,3 +130,60 @@ def test_a_teacher_loaded_under_bf16_computes_in_bf16_and_leaves_the_policy_as_i
                                    distillation.teacher_probabilities([plain], images).numpy(), atol=0.05)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_whether_a_member_has_flip_tta_is_read_from_its_serving_signature(transform_output_dir, tmp_path, tta):
+    import tensorflow_transform as tft
+
+    from models import export
+
+    def dense():  # Flatten + Dense sees where pixels are, so a mirror image scores differently
+        inputs = keras.Input(features.IMAGE_SHAPE, name=features.IMAGE_KEY)
+        return keras.Model(inputs, keras.layers.Dense(features.NUM_CLASSES, activation="softmax")(
+            keras.layers.Flatten()(inputs)))
+
+    model = dense()
+    path = export.export_serving_model(model, tft.TFTransformOutput(transform_output_dir[0]), str(tmp_path / "1"),
+                                       tta=tta)
+    assert distillation.served_with_tta(path, model) is tta
+    with pytest.raises(warm_start.WarmStartError, match="answers neither as its weights do"):
+        distillation.served_with_tta(path, dense())  # other weights: the signature is not this model's
+
+
+def test_training_distils_every_training_batch(tmp_path, shipped, monkeypatch):
+    monkeypatch.setitem(trainer.registry.MODELS, "tiny48", trainer.registry.catalog.ModelEntry(
+        "tiny48", None, "test model", builder=_tiny_student))
+    blended = []
+    original = distillation.blend_targets
+    monkeypatch.setattr(distillation, "blend_targets", lambda *a: blended.append(a) or original(*a))
+    config = TrainConfig(model="tiny48", epochs=1, learning_rate=0.01, teacher_dirs=[shipped])
+    trainer.train(config, _batches(), _batches(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
+    assert blended  # traced into the training input pipeline
+
+
+def test_a_resume_that_changes_the_distillation_is_one_line(tmp_path, shipped, monkeypatch):
+    monkeypatch.setitem(trainer.registry.MODELS, "tiny48", trainer.registry.catalog.ModelEntry(
+        "tiny48", None, "test model", builder=_tiny_student))
+    first = TrainConfig(model="tiny48", epochs=1, learning_rate=0.01, teacher_dirs=[shipped], distill_alpha=0.3)
+    trainer.train(first, _batches(), _batches(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
+    state = json.load(open(tmp_path / "c" / trainer.CHECKPOINT_STATE_FILE))
+    assert state["targets"] == {"soft_labels": True, "teacher": {
+        "models": [features.SHIPPED_MODEL_NAME], "distill_alpha": 0.3, "distill_temperature": 1.0}}
+    for changed, words in (({"teacher_dirs": None}, "trained on one-hot targets"),
+                           ({"teacher_dirs": None, "label_smoothing": 0.1}, "with a teacher"),
+                           ({"distill_alpha": 0.5}, "distill_alpha 0.3")):
+        again = TrainConfig(**{**dataclasses_values(first), "epochs": 2, "resume": True, **changed})
+        with pytest.raises(ValueError) as raised:
+            trainer.train(again, _batches(), _batches(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
+        assert str(raised.value).startswith("--resume: ") and words in str(raised.value)
+        assert "\n" not in str(raised.value)
+    same = TrainConfig(**{**dataclasses_values(first), "epochs": 2, "resume": True})
+    _, summary = trainer.train(same, _batches(), _batches(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
+    assert summary["resumed_from_epoch"] == 1 and summary["epochs_run"] == 2
+
+
+def dataclasses_values(config):
+    import dataclasses
+
+    return dataclasses.asdict(config)
