@@ -117,7 +117,7 @@ def run_cell(name, args):
     if values.pop("teacher", False):
         if not args.teacher:
             raise SystemExit(f"cell {name} distils: give --teacher")
-        values["teacher_dirs"] = [part.strip() for part in args.teacher.split(",")]
+        values["teacher_dirs"] = split_sources(args.teacher)
     config = TrainConfig.from_dict(values)
     train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=42).batch(config.batch_size)
     valid_ds = tf.data.Dataset.from_tensor_slices((vx, vy)).batch(256)
@@ -151,7 +151,7 @@ def teacher_accuracy(args):
     from models import distillation
 
     vx, vy = load_split(args.run, "valid", os.path.join(args.out, "data"))
-    members = distillation.load_teacher(args.teacher.split(","))
+    members = distillation.load_teacher(split_sources(args.teacher))
     valid = tf.data.Dataset.from_tensor_slices((vx, vy)).batch(256)
     print(json.dumps({
         "teacher": [{"model": m.name, "tta": m.tta, "saved_model": m.saved_model} for m in members],
@@ -160,6 +160,13 @@ def teacher_accuracy(args):
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }), flush=True)
     return 0
+
+
+def split_sources(teacher):
+    """--teacher's list, as the pipeline splits it (components/teacher)."""
+    from components.teacher import logic
+
+    return logic.split_sources(teacher)
 
 
 def lever(name):

@@ -150,7 +150,8 @@ def _run(args) -> int:
         except warm_start.WarmStartError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-    problem = options.distillation_problem(options.from_args(args))
+    run_options = options.from_args(args)
+    problem = options.distillation_problem(run_options)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -176,7 +177,7 @@ def _run(args) -> int:
     # lines, printed from different threads, stay whole.
     with quiet.native_output_to(log_path), quiet.whole_lines_on_stdout():
         try:
-            local_runner.run(args.data, args.output, options.from_args(args), stream=sys.stdout, log_path=log_path)
+            local_runner.run(args.data, args.output, run_options, stream=sys.stdout, log_path=log_path)
         except Exception as e:  # the traceback is in the run's log file; the reason goes to the console
             print(f"error: the pipeline run failed: {type(e).__name__}: {e} (details: {log_path})", file=sys.stderr)
             return 1
@@ -188,7 +189,8 @@ def _kubeflow_compile(args) -> int:
     from kubeflow import config
     from pipeline import options as pipeline_options
 
-    problem = pipeline_options.distillation_problem(pipeline_options.from_args(args))
+    pipeline = pipeline_options.from_args(args)
+    problem = pipeline_options.distillation_problem(pipeline)
     if problem:  # the Teacher task would fail in the cluster: say it now
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -205,7 +207,7 @@ def _kubeflow_compile(args) -> int:
     from kubeflow import runner
 
     options = runner.CompileOptions(
-        pipeline=pipeline_options.from_args(args), image=args.image, pipeline_root=args.pipeline_root,
+        pipeline=pipeline, image=args.image, pipeline_root=args.pipeline_root,
         data_root=args.data_root, serving_model_dir=args.serving_model_dir,
         enable_infra_validation=not args.no_infra_validation, serving_tag=args.serving_tag)
     job = runner.compile_pipeline(args.output, options)

@@ -151,7 +151,7 @@ def test_whether_a_member_has_flip_tta_is_read_from_its_serving_signature(transf
         distillation.served_with_tta(path, dense())  # other weights: the signature is not this model's
 
 
-def test_training_distils_every_training_batch(tmp_path, shipped, monkeypatch):
+def test_the_training_input_blends_the_teachers_targets(tmp_path, shipped, monkeypatch):
     monkeypatch.setitem(trainer.registry.MODELS, "tiny48", trainer.registry.catalog.ModelEntry(
         "tiny48", None, "test model", builder=_tiny_student))
     blended = []
