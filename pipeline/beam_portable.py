@@ -54,7 +54,8 @@ def portable_beam_args(pool_address: str, workers: int) -> List[str]:
             f"--environment_config={pool_address}", f"--sdk_worker_parallelism={workers}"]
 
 
-def _arg(beam_args: List[str], name: str) -> Optional[str]:
+def beam_arg(beam_args: List[str], name: str) -> Optional[str]:
+    """The value of Beam option `name` in `beam_args` (the last one given), or None."""
     value = None
     for i, arg in enumerate(beam_args):
         if arg.startswith(f"--{name}="):
@@ -68,13 +69,13 @@ def external_pool_address(beam_args: List[str]) -> Optional[str]:
     """The worker pool's address when `beam_args` run on the embedded job service with an
     EXTERNAL environment; None for any other configuration (DirectRunner, a real cluster's
     job server), which these guards leave alone."""
-    if (_arg(beam_args, "runner") or "").lower() not in ("portablerunner", "portable_runner"):
+    if (beam_arg(beam_args, "runner") or "").lower() not in ("portablerunner", "portable_runner"):
         return None
-    if (_arg(beam_args, "job_endpoint") or "embed") != "embed":
+    if (beam_arg(beam_args, "job_endpoint") or "embed") != "embed":
         return None
-    if (_arg(beam_args, "environment_type") or "").upper() != "EXTERNAL":
+    if (beam_arg(beam_args, "environment_type") or "").upper() != "EXTERNAL":
         return None
-    return _arg(beam_args, "environment_config")
+    return beam_arg(beam_args, "environment_config")
 
 
 def check_pool(address: str, timeout_s: float = POOL_CHECK_TIMEOUT_S) -> None:

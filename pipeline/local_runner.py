@@ -17,7 +17,7 @@ import time
 from typing import Dict, List, Optional
 
 from models import catalog
-from pipeline import beam_portable, configs
+from pipeline import beam_dependencies, beam_portable, configs
 from pipeline.console import StageReporter, StageResult
 from pipeline.options import CSV_INPUT, IMAGES_INPUT, PipelineOptions
 
@@ -275,6 +275,8 @@ def _run(data: str, output_dir: str, options: PipelineOptions, stream, log_path:
         with contextlib.ExitStack() as scope:
             if pool_address:  # Beam's internals are guarded for this run only
                 guards = scope.enter_context(beam_portable.runner_guards())
+            if beam_dependencies.workers_run_here(beam_args):  # no TFX package to build for them
+                scope.enter_context(beam_dependencies.installed_dependencies())
             with reporter:
                 tfx.orchestration.LocalDagRunner().run(pipeline)
     except Exception as e:

@@ -6,6 +6,7 @@ import io
 import os
 
 import pytest
+from tfx.utils import dependency_utils
 
 from pipeline import local_runner
 from pipeline.options import PipelineOptions
@@ -20,8 +21,17 @@ NON_DEFAULT = ["--runner=DirectRunner", "--direct_running_mode=multi_processing"
 def two_runs(demo_csv, direct_run, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("multi_processing"))
     stream = io.StringIO()
-    local_runner.run(demo_csv, out, PipelineOptions(beam_args=tuple(NON_DEFAULT), enable_training=False), stream=stream)
-    return {"default": direct_run, "multi_processing": (os.path.join(out, "pipeline_root"), stream.getvalue())}
+    packages = []  # TFX's ephemeral package of itself, for workers that lack TFX
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dependency_utils, "build_ephemeral_package", lambda: packages.append(1) or "/nowhere.tar.gz")
+        local_runner.run(demo_csv, out, PipelineOptions(beam_args=tuple(NON_DEFAULT), enable_training=False),
+                         stream=stream)
+    return {"default": direct_run, "multi_processing": (os.path.join(out, "pipeline_root"), stream.getvalue()),
+            "packages_built": packages}
+
+
+def test_no_tfx_package_is_built_for_workers_that_run_here(two_runs):
+    assert two_runs["packages_built"] == []
 
 
 def test_each_run_used_its_beam_configuration(two_runs):
@@ -43,5 +53,5 @@ def test_same_statistics(two_runs, split):
 
 
 def test_same_transform_output_schema(two_runs):
-    schemas = [beam_outputs.transform_output_schema(root) for root, _ in two_runs.values()]
+    schemas = [beam_outputs.transform_output_schema(two_runs[run][0]) for run in ("default", "multi_processing")]
     assert schemas[0] == schemas[1]

@@ -30,7 +30,6 @@ def foreign_saved_model(path) -> str:
 def transform_output_dir(tmp_path_factory):
     """A real tf.Transform run of models.preprocessing.preprocessing_fn (tft_beam), written
     the way the Transform component writes its graph."""
-    import tempfile
 
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import schema_utils
@@ -45,7 +44,7 @@ def transform_output_dir(tmp_path_factory):
 
     metadata = dataset_metadata.DatasetMetadata.from_feature_spec(raw_metadata)
     out = str(tmp_path_factory.mktemp("transform"))
-    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
+    with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft_tmp")), force_tf_compat_v1=False):
         (transformed, transformed_metadata), transform_fn = (raw_examples(), metadata) | tft_beam.AnalyzeAndTransformDataset(
             preprocessing_fn
         )

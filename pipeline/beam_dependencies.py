@@ -1,0 +1,54 @@
+"""Keeps TFX from packaging itself for Beam workers that already have it.
+
+Each Beam-powered TFX executor (StatisticsGen, Transform, Evaluator, ...) that gets Beam
+arguments without a dependency flag calls `tfx.utils.dependency_utils.make_beam_dependency_flags`,
+which copies the installed TFX (48 MB) into a new temporary directory, runs `setup.py sdist`
+there and adds the result as `--extra_package`, for remote workers that lack TFX. The
+directory is never deleted: every component of every local run left about 49 MB in /tmp
+(1,374 such directories, 67 GB, had filled this machine's disk), and each build cost 1.5 s.
+
+The workers of the runners `fer-pipeline run` uses locally run in this very environment: the
+DirectRunner in this process or in subprocesses of this interpreter, and the embedded job
+service's EXTERNAL pool, which `fer-pipeline beam-workers` starts from the same installation
+(pipeline/beam_portable.py). For those, `installed_dependencies()` makes the inference a no-op
+for one run. Any other runner (a Flink or Spark job server, Dataflow) keeps TFX's inference,
+which is what its remote workers need unless the Beam arguments name a container or package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, List
+
+from pipeline import beam_portable
+
+# Beam's names for its DirectRunners, without the optional "runner" ending Beam also accepts;
+# "" is no --runner, which is the DirectRunner.
+_DIRECT_RUNNERS = ("", "direct", "bundlebaseddirect", "switchingdirect")
+
+
+def workers_run_here(beam_args: List[str]) -> bool:
+    """True when `beam_args` run the Beam stages on the DirectRunner or on the embedded job
+    service with an EXTERNAL worker pool, whose workers import this installation."""
+    runner = (beam_portable.beam_arg(beam_args, "runner") or "").lower()
+    if runner.endswith("runner"):
+        runner = runner[:-len("runner")]
+    return runner in _DIRECT_RUNNERS or beam_portable.external_pool_address(beam_args) is not None
+
+
+def _unchanged(beam_pipeline_args: List[str]) -> List[str]:
+    return beam_pipeline_args
+
+
+@contextlib.contextmanager
+def installed_dependencies() -> Iterator[None]:
+    """For the with-block, TFX's executors take their Beam arguments as given instead of
+    building a TFX package for the workers; TFX's function is put back on exit."""
+    from tfx.utils import dependency_utils
+
+    saved = dependency_utils.make_beam_dependency_flags
+    dependency_utils.make_beam_dependency_flags = _unchanged
+    try:
+        yield
+    finally:
+        dependency_utils.make_beam_dependency_flags = saved

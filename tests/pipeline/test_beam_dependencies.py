@@ -1,0 +1,53 @@
+"""TFX packages itself for Beam workers only where the workers are not this installation."""
+
+import pytest
+from tfx.utils import dependency_utils
+
+from pipeline import beam_dependencies, beam_portable, local_runner
+
+
+@pytest.mark.parametrize("beam_args", [
+    [],
+    local_runner.default_beam_args(10),
+    local_runner.default_beam_args(10 ** 6),
+    ["--runner=DirectRunner"],
+    ["--runner", "direct"],
+    ["--runner=BundleBasedDirectRunner"],
+    ["--runner=SwitchingDirectRunner"],
+    beam_portable.portable_beam_args("localhost:50000", 2),
+])
+def test_local_runners_run_their_workers_here(beam_args):
+    assert beam_dependencies.workers_run_here(beam_args)
+
+
+@pytest.mark.parametrize("beam_args", [
+    ["--runner=DataflowRunner", "--project=p", "--region=r"],
+    ["--runner=FlinkRunner", "--flink_master=host:8081"],
+    ["--runner=PortableRunner", "--job_endpoint=host:8099"],  # a real cluster's job server
+    ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=DOCKER"],
+    ["--runner=DirectRunner", "--runner=SparkRunner"],  # the last --runner counts, as in Beam
+])
+def test_other_runners_keep_tfx_packaging_for_their_workers(beam_args):
+    assert not beam_dependencies.workers_run_here(beam_args)
+
+
+def test_no_package_is_built_inside_and_tfx_is_put_back_after(monkeypatch):
+    built = []
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", lambda: built.append(1) or "/x.tar.gz")
+    original = dependency_utils.make_beam_dependency_flags
+    args = ["--direct_running_mode=in_memory"]
+    with beam_dependencies.installed_dependencies():
+        assert dependency_utils.make_beam_dependency_flags(list(args)) == args
+    assert built == []
+    assert dependency_utils.make_beam_dependency_flags is original
+    # Outside, TFX's inference is back: it builds the package and names it.
+    assert dependency_utils.make_beam_dependency_flags(list(args)) == args + ["--extra_package=/x.tar.gz"]
+    assert built == [1]
+
+
+def test_tfx_is_put_back_when_the_run_fails():
+    original = dependency_utils.make_beam_dependency_flags
+    with pytest.raises(RuntimeError):
+        with beam_dependencies.installed_dependencies():
+            raise RuntimeError("the run failed")
+    assert dependency_utils.make_beam_dependency_flags is original
