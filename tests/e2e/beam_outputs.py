@@ -77,7 +77,7 @@ def evaluate_again(output_dir, beam_args, destination, node_id="Evaluator"):
     from tfx.orchestration.portable.mlmd import execution_lib
 
     from components.fer_evaluator.component import Executor
-    from pipeline import configs
+    from pipeline import beam_dependencies, configs
 
     connection = metadata.sqlite_metadata_connection_config(configs.metadata_path(output_dir))
     with metadata.Metadata(connection) as m:
@@ -94,5 +94,6 @@ def evaluate_again(output_dir, beam_args, destination, node_id="Evaluator"):
             os.makedirs(artifact.uri, exist_ok=True)
     context = base_beam_executor.BaseBeamExecutor.Context(
         beam_pipeline_args=beam_args, tmp_dir=os.path.join(destination, "tmp"), unique_id="again")
-    Executor(context).Do(inputs, outputs, properties)
+    with beam_dependencies.installed_dependencies():  # as fer-pipeline run: its workers run here
+        Executor(context).Do(inputs, outputs, properties)
     return destination
