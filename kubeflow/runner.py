@@ -22,7 +22,7 @@ from kubeflow.config import (DATA_ROOT_PARAMETER, DEFAULT_BEAM_ARGS, DEFAULT_DAT
                              DEFAULT_PIPELINE_ROOT, IMAGE_SCHEMA_FILE, TEACHER_PARAMETER,
                              WARM_START_PARAMETER)
 from models.train_config import TrainConfig
-from pipeline import configs, options as pipeline_options
+from pipeline import beam_dependencies, configs, options as pipeline_options
 from pipeline.options import PipelineOptions
 from pipeline.pipeline import create_pipeline
 
@@ -85,7 +85,8 @@ def build_pipeline(options: CompileOptions) -> tfx.dsl.Pipeline:
         runtime_knobs=knobs,
         enable_infra_validation=options.enable_infra_validation,
         infra_validation_serving_spec=infra_validation.kubernetes_serving_spec(options.serving_image, options.serving_tag),
-        beam_pipeline_args=list(DEFAULT_BEAM_ARGS if beam_args is None else beam_args),
+        beam_pipeline_args=beam_dependencies.in_pipeline_image(DEFAULT_BEAM_ARGS if beam_args is None else beam_args,
+                                                               options.image),
     )
 
 

@@ -13,6 +13,11 @@ service's EXTERNAL pool, which `fer-pipeline beam-workers` starts from the same 
 (pipeline/beam_portable.py). For those, `installed_dependencies()` makes the inference a no-op
 for one run. Any other runner (a Flink or Spark job server, Dataflow) keeps TFX's inference,
 which is what its remote workers need unless the Beam arguments name a container or package.
+
+On Kubeflow each Beam task runs TFX's container entrypoint in the pipeline image, where no
+function of ours is in the way; there `in_pipeline_image()` names that image as the
+DirectRunner's SDK container, one of the flags that tell TFX the workers have their
+dependencies (TFX checks them in `make_beam_dependency_flags`).
 """
 
 from __future__ import annotations
@@ -27,13 +32,37 @@ from pipeline import beam_portable
 _DIRECT_RUNNERS = ("", "direct", "bundlebaseddirect", "switchingdirect")
 
 
-def workers_run_here(beam_args: List[str]) -> bool:
-    """True when `beam_args` run the Beam stages on the DirectRunner or on the embedded job
-    service with an EXTERNAL worker pool, whose workers import this installation."""
+# The Beam options whose presence makes TFX leave the dependencies to the user (as TFX 1.16's
+# make_beam_dependency_flags lists them).
+_DEPENDENCY_OPTIONS = ("extra_packages", "setup_file", "requirements_file", "worker_harness_container_image",
+                       "sdk_container_image")
+
+
+def on_direct_runner(beam_args: List[str]) -> bool:
+    """True when `beam_args` run the Beam stages on one of Beam's DirectRunners."""
     runner = (beam_portable.beam_arg(beam_args, "runner") or "").lower()
     if runner.endswith("runner"):
         runner = runner[:-len("runner")]
-    return runner in _DIRECT_RUNNERS or beam_portable.external_pool_address(beam_args) is not None
+    return runner in _DIRECT_RUNNERS
+
+
+def workers_run_here(beam_args: List[str]) -> bool:
+    """True when `beam_args` run the Beam stages on the DirectRunner or on the embedded job
+    service with an EXTERNAL worker pool, whose workers import this installation."""
+    return on_direct_runner(beam_args) or beam_portable.external_pool_address(beam_args) is not None
+
+
+def in_pipeline_image(beam_args: List[str], image: str) -> List[str]:
+    """`beam_args` for tasks that run in the pipeline image `image`: on the DirectRunner, whose
+    workers run inside the task's container, the image is named as their SDK container, so TFX
+    builds no package of itself in each task. Other runners, and arguments that already name the
+    workers' dependencies, are returned as given."""
+    from apache_beam.options import pipeline_options
+
+    given = pipeline_options.PipelineOptions(flags=list(beam_args)).get_all_options()
+    if not on_direct_runner(beam_args) or any(given.get(name) for name in _DEPENDENCY_OPTIONS):
+        return list(beam_args)
+    return [*beam_args, f"--sdk_container_image={image}"]
 
 
 def _unchanged(beam_pipeline_args: List[str]) -> List[str]:

@@ -38,9 +38,18 @@ def launched(trainable_csv, tmp_path_factory):
     launcher = LocalLauncher(job, str(tmp / "tasks"), project_dir=REPO,
                              parameters={"data_root": str(data_root), "epochs": 10, "batch_size": 32,
                                          "learning_rate": 1e-3})
-    for task in ORDER:
-        launcher.run(task)
+    with pytest.MonkeyPatch.context() as patch:  # the tasks' temporary files, as a pod's /tmp
+        patch.setenv("TMPDIR", str(tmp / "task_tmp"))
+        (tmp / "task_tmp").mkdir()
+        for task in ORDER:
+            launcher.run(task)
     return launcher, tmp
+
+
+def test_no_task_built_a_tfx_package_for_its_beam_workers(launched):
+    _, tmp = launched
+    left = [os.path.join(d, name) for d, dirs, _ in os.walk(tmp / "task_tmp") for name in dirs]
+    assert not [path for path in left if path.endswith(os.path.join("build", "tfx"))], left
 
 
 def _uri(launcher, task, output):

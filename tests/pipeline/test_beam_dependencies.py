@@ -51,3 +51,29 @@ def test_tfx_is_put_back_when_the_run_fails():
         with beam_dependencies.installed_dependencies():
             raise RuntimeError("the run failed")
     assert dependency_utils.make_beam_dependency_flags is original
+
+
+@pytest.mark.parametrize("beam_args", [
+    ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"],
+    ["--direct_running_mode=in_memory"],
+])
+def test_direct_runner_tasks_in_the_image_name_it_as_their_workers_container(beam_args):
+    assert beam_dependencies.in_pipeline_image(beam_args, "registry/fer:1") == [
+        *beam_args, "--sdk_container_image=registry/fer:1"]
+
+
+@pytest.mark.parametrize("beam_args", [
+    ["--runner=DataflowRunner", "--project=p", "--region=r"],  # its workers are not the task's container
+    ["--runner=PortableRunner", "--job_endpoint=host:8099", "--environment_type=EXTERNAL"],
+    ["--extra_package=/packages/x.tar.gz"],  # the user named the dependencies
+    ["--setup_file", "./setup.py"],
+    ["--sdk_container_image=registry/other:2"],
+])
+def test_other_arguments_stay_as_given(beam_args):
+    assert beam_dependencies.in_pipeline_image(beam_args, "registry/fer:1") == beam_args
+
+
+def test_tfx_builds_no_package_for_the_arguments_in_the_image(monkeypatch):
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", lambda: pytest.fail("TFX built its package"))
+    args = beam_dependencies.in_pipeline_image(["--direct_running_mode=in_memory"], "registry/fer:1")
+    assert dependency_utils.make_beam_dependency_flags(list(args)) == args
