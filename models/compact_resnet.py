@@ -52,7 +52,7 @@ def _module(x, filters):
 def build(num_classes: int = features.NUM_CLASSES, stem_filters: int = STEM_FILTERS,
           module_filters=MODULE_FILTERS, name: str = NAME) -> keras.Model:
     """Version 1's widths by default; other widths make the wider variants (models/catalog.py),
-    version 2 (the shipped model) among them."""
+    compact_resnet_v2 (the shipped model's network) among them."""
     inputs = keras.Input(shape=features.IMAGE_SHAPE, name=features.IMAGE_KEY)
     x = _bn_relu(_conv(inputs, stem_filters))
     x = keras.layers.MaxPooling2D(2)(x)  # the 48x48 stage stays thin: the modules start at 24x24

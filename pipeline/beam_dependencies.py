@@ -4,8 +4,9 @@ Each Beam-powered TFX executor (StatisticsGen, Transform, Evaluator, ...) that g
 arguments without a dependency flag calls `tfx.utils.dependency_utils.make_beam_dependency_flags`,
 which copies the installed TFX (48 MB) into a new temporary directory, runs `setup.py sdist`
 there and adds the result as `--extra_package`, for remote workers that lack TFX. The
-directory is never deleted: every component of every local run left about 49 MB in /tmp
-(1,374 such directories, 67 GB, had filled this machine's disk), and each build cost 1.5 s.
+directory is never deleted: every component of every local run left about 49 MB on disk in
+/tmp (1,374 such directories, 67 GB, had filled this machine's disk), and a small run's five
+builds cost about 15 s (bench/results/run_tempfiles.md).
 
 The workers of the runners `fer-pipeline run` uses locally run in this very environment: the
 DirectRunner in this process or in subprocesses of this interpreter, and the embedded job
@@ -23,13 +24,14 @@ dependencies (TFX checks them in `make_beam_dependency_flags`).
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, List
+import threading
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from pipeline import beam_portable
 
 # Beam's names for its DirectRunners, without the optional "runner" ending Beam also accepts;
 # "" is no --runner, which is the DirectRunner.
-_DIRECT_RUNNERS = ("", "direct", "bundlebaseddirect", "switchingdirect")
+_DIRECT_RUNNERS = ("", "direct", "bundlebaseddirect", "switchingdirect", "testdirect")
 
 
 # The Beam options whose presence makes TFX leave the dependencies to the user (as TFX 1.16's
@@ -38,9 +40,24 @@ _DEPENDENCY_OPTIONS = ("extra_packages", "setup_file", "requirements_file", "wor
                        "sdk_container_image")
 
 
+def _given_options(beam_args: List[str]) -> Optional[Dict[str, Any]]:
+    """The options as Beam itself parses `beam_args` (abbreviations included), or None when
+    Beam refuses them (it then fails the Beam stage with its own message)."""
+    from apache_beam.options import pipeline_options
+
+    try:
+        return pipeline_options.PipelineOptions(flags=list(beam_args)).get_all_options()
+    except (SystemExit, Exception):  # argparse exits on a bad value
+        return None
+
+
 def on_direct_runner(beam_args: List[str]) -> bool:
-    """True when `beam_args` run the Beam stages on one of Beam's DirectRunners."""
-    runner = (beam_portable.beam_arg(beam_args, "runner") or "").lower()
+    """True when `beam_args` run the Beam stages on one of Beam's DirectRunners (by name, in
+    any case, with or without "Runner", or by its module path)."""
+    given = _given_options(beam_args)
+    if given is None:
+        return False
+    runner = (given.get("runner") or "").rsplit(".", 1)[-1].lower()
     if runner.endswith("runner"):
         runner = runner[:-len("runner")]
     return runner in _DIRECT_RUNNERS
@@ -57,10 +74,8 @@ def in_pipeline_image(beam_args: List[str], image: str) -> List[str]:
     workers run inside the task's container, the image is named as their SDK container, so TFX
     builds no package of itself in each task. Other runners, and arguments that already name the
     workers' dependencies, are returned as given."""
-    from apache_beam.options import pipeline_options
-
-    given = pipeline_options.PipelineOptions(flags=list(beam_args)).get_all_options()
-    if not on_direct_runner(beam_args) or any(given.get(name) for name in _DEPENDENCY_OPTIONS):
+    given = _given_options(beam_args)
+    if given is None or not on_direct_runner(beam_args) or any(given.get(name) for name in _DEPENDENCY_OPTIONS):
         return list(beam_args)
     return [*beam_args, f"--sdk_container_image={image}"]
 
@@ -69,15 +84,27 @@ def _unchanged(beam_pipeline_args: List[str]) -> List[str]:
     return beam_pipeline_args
 
 
+_lock = threading.Lock()
+_users = 0
+_saved: Optional[Callable[[List[str]], List[str]]] = None
+
+
 @contextlib.contextmanager
 def installed_dependencies() -> Iterator[None]:
     """For the with-block, TFX's executors take their Beam arguments as given instead of
     building a TFX package for the workers; TFX's function is put back on exit."""
     from tfx.utils import dependency_utils
 
-    saved = dependency_utils.make_beam_dependency_flags
-    dependency_utils.make_beam_dependency_flags = _unchanged
+    global _users, _saved
+    with _lock:  # overlapping runs in threads: TFX's function comes back when the last one ends
+        if _users == 0:
+            _saved = dependency_utils.make_beam_dependency_flags
+            dependency_utils.make_beam_dependency_flags = _unchanged
+        _users += 1
     try:
         yield
     finally:
-        dependency_utils.make_beam_dependency_flags = saved
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                dependency_utils.make_beam_dependency_flags = _saved

@@ -39,7 +39,10 @@ def test_lines_of_other_settings_are_left_out(tmp_path, capsys):
     args = argparse.Namespace(target=0.606, v2_epochs=15)
     keep = tta.same_settings(args)
     assert keep({"target_valid_accuracy": 0.606, "recipe": {"model": "compact_resnet"}})
-    assert keep({"target_valid_accuracy": 0.606, "recipe": {"model": "compact_resnet_v2", "epochs": 15}})
+    assert keep({"target_valid_accuracy": 0.606, "recipe": {"model": "compact_resnet_v2", "epochs": 15,
+                                                             "mixup": tta.SHIPPED_MIXUP}})
+    # a line without its mixup was version 2's recipe (mixup 0), not the catalogue's shipped one
+    assert not keep({"target_valid_accuracy": 0.606, "recipe": {"model": "compact_resnet_v2", "epochs": 15}})
     assert not keep({"target_valid_accuracy": 0.606, "recipe": {"model": "compact_resnet_v2", "epochs": 30}})
     assert not keep({"target_valid_accuracy": 0.62, "recipe": {"model": "compact_resnet"}})
     results = tmp_path / "r.jsonl"

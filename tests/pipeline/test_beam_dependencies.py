@@ -14,6 +14,7 @@ from pipeline import beam_dependencies, beam_portable, local_runner
     ["--runner", "direct"],
     ["--runner=BundleBasedDirectRunner"],
     ["--runner=SwitchingDirectRunner"],
+    ["--runner=apache_beam.runners.direct.direct_runner.DirectRunner"],
     beam_portable.portable_beam_args("localhost:50000", 2),
 ])
 def test_local_runners_run_their_workers_here(beam_args):
@@ -26,6 +27,8 @@ def test_local_runners_run_their_workers_here(beam_args):
     ["--runner=PortableRunner", "--job_endpoint=host:8099"],  # a real cluster's job server
     ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=DOCKER"],
     ["--runner=DirectRunner", "--runner=SparkRunner"],  # the last --runner counts, as in Beam
+    ["--runne=DataflowRunner"],  # Beam takes an abbreviated option, so this runs on Dataflow
+    ["--direct_num_workers=abc"],  # Beam refuses it: nothing is assumed
 ])
 def test_other_runners_keep_tfx_packaging_for_their_workers(beam_args):
     assert not beam_dependencies.workers_run_here(beam_args)
@@ -43,6 +46,17 @@ def test_no_package_is_built_inside_and_tfx_is_put_back_after(monkeypatch):
     # Outside, TFX's inference is back: it builds the package and names it.
     assert dependency_utils.make_beam_dependency_flags(list(args)) == args + ["--extra_package=/x.tar.gz"]
     assert built == [1]
+
+
+def test_overlapping_runs_put_tfx_back_when_the_last_one_ends():
+    original = dependency_utils.make_beam_dependency_flags
+    outer = beam_dependencies.installed_dependencies()
+    outer.__enter__()
+    with beam_dependencies.installed_dependencies():
+        assert dependency_utils.make_beam_dependency_flags is not original
+    assert dependency_utils.make_beam_dependency_flags is not original  # the outer run still goes on
+    outer.__exit__(None, None, None)
+    assert dependency_utils.make_beam_dependency_flags is original
 
 
 def test_tfx_is_put_back_when_the_run_fails():
@@ -68,6 +82,7 @@ def test_direct_runner_tasks_in_the_image_name_it_as_their_workers_container(bea
     ["--extra_package=/packages/x.tar.gz"],  # the user named the dependencies
     ["--setup_file", "./setup.py"],
     ["--sdk_container_image=registry/other:2"],
+    ["--direct_num_workers=abc"],  # Beam refuses it where it runs; compiling does not exit here
 ])
 def test_other_arguments_stay_as_given(beam_args):
     assert beam_dependencies.in_pipeline_image(beam_args, "registry/fer:1") == beam_args
