@@ -35,7 +35,7 @@ def one_run(csv, variant, options):
 
     out, tmp = tempfile.mkdtemp(prefix="bench-run-"), tempfile.mkdtemp(prefix="bench-tmp-")
     built, build = [], dependency_utils.build_ephemeral_package
-    saved_tempdir, saved_here, saved_build = tempfile.tempdir, beam_dependencies.workers_run_here, build
+    saved_tempdir, saved_here = tempfile.tempdir, beam_dependencies.workers_run_here
     tempfile.tempdir = tmp  # everything the run puts in "the" temporary directory lands here
     dependency_utils.build_ephemeral_package = lambda: built.append(1) or build()
     if variant == "baseline":  # TFX's default: package TFX for the workers whatever the runner
@@ -47,7 +47,7 @@ def one_run(csv, variant, options):
     finally:
         tempfile.tempdir = saved_tempdir
         beam_dependencies.workers_run_here = saved_here
-        dependency_utils.build_ephemeral_package = saved_build
+        dependency_utils.build_ephemeral_package = build
     left = {"bytes": tree_bytes(tmp), "entries": len(os.listdir(tmp))}
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)

@@ -51,16 +51,19 @@ def _given_options(beam_args: List[str]) -> Optional[Dict[str, Any]]:
         return None
 
 
-def on_direct_runner(beam_args: List[str]) -> bool:
-    """True when `beam_args` run the Beam stages on one of Beam's DirectRunners (by name, in
-    any case, with or without "Runner", or by its module path)."""
-    given = _given_options(beam_args)
+def _names_direct_runner(given: Optional[Dict[str, Any]]) -> bool:
     if given is None:
         return False
     runner = (given.get("runner") or "").rsplit(".", 1)[-1].lower()
     if runner.endswith("runner"):
         runner = runner[:-len("runner")]
     return runner in _DIRECT_RUNNERS
+
+
+def on_direct_runner(beam_args: List[str]) -> bool:
+    """True when `beam_args` run the Beam stages on one of Beam's DirectRunners (by name, in
+    any case, with or without "Runner", or by its module path)."""
+    return _names_direct_runner(_given_options(beam_args))
 
 
 def workers_run_here(beam_args: List[str]) -> bool:
@@ -75,7 +78,7 @@ def in_pipeline_image(beam_args: List[str], image: str) -> List[str]:
     builds no package of itself in each task. Other runners, and arguments that already name the
     workers' dependencies, are returned as given."""
     given = _given_options(beam_args)
-    if given is None or not on_direct_runner(beam_args) or any(given.get(name) for name in _DEPENDENCY_OPTIONS):
+    if not _names_direct_runner(given) or any(given.get(name) for name in _DEPENDENCY_OPTIONS):
         return list(beam_args)
     return [*beam_args, f"--sdk_container_image={image}"]
 
