@@ -28,7 +28,7 @@ import tensorflow as tf
 from absl import logging
 
 from core import features, names, progress
-from models import augmentation, distillation, export, registry, warm_start
+from models import augmentation, distillation, export, registry, train_config, warm_start
 from models.train_config import TrainConfig
 
 TRAINING_SUMMARY_FILE = names.TRAINING_SUMMARY_FILE
@@ -297,6 +297,41 @@ def check_same_targets(state: dict, config: TrainConfig, checkpoint_dir: str) ->
                          "distillation settings, or train afresh in another --output")
 
 
+# TrainConfig fields a resumed run may change: how far it goes (epochs, patience), what is
+# exported (tta), and where things are (the teacher's folders move between a pipeline's
+# pieces; its models and settings are in `targets`). class_weights come from the data.
+RESUMABLE_CHANGES = ("epochs", "patience", "tta", "resume", "checkpoint_dir", "teacher_dirs", "class_weights")
+
+
+def training_recipe(config: TrainConfig) -> dict:
+    """The settings that shape the weights a run trains, as the checkpoint records them."""
+    return {name: value for name, value in dataclasses.asdict(config).items() if name not in RESUMABLE_CHANGES}
+
+
+def check_same_recipe(state: dict, config: TrainConfig, checkpoint_dir: str) -> None:
+    """A resumed run goes on as the checkpoint's run would have: ValueError, one line naming
+    each setting that differs (a run resumed with newer code whose catalogue recipe changed
+    would otherwise train the rest on another recipe). epochs and patience may change
+    (planned_changes says so). A checkpoint from before the recipe was recorded passes."""
+    recorded = state.get("recipe")
+    if recorded is None:
+        return
+    now = training_recipe(config)
+    knobs = train_config.knobs()
+    changed = [f"{'--' + name.replace('_', '-') if name in knobs else name} {recorded[name]!r} "
+               f"(this run: {now[name]!r})" for name in recorded if name in now and now[name] != recorded[name]]
+    if changed:
+        raise ValueError(f"--resume: the checkpoint in {checkpoint_dir} was trained with {', '.join(changed)}; "
+                         "resume with the checkpoint's settings, or train afresh in another --output")
+
+
+def planned_changes(state: dict, config: TrainConfig) -> list:
+    """What a resumed run changes of the checkpoint's plan (epochs, patience), as console lines."""
+    planned = state.get("planned", {})
+    return [f"[Trainer] --{name} {getattr(config, name)}: the checkpoint's run was planned with {planned[name]}"
+            for name in ("epochs", "patience") if planned.get(name) not in (None, getattr(config, name))]
+
+
 def checkpoint_file(checkpoint_dir: str, key: str = "best_weights") -> Optional[str]:
     """The file a checkpoint directory's state names: 'best_weights' or 'last_model'."""
     stopper = ResumableEarlyStopping(checkpoint_dir, patience=0)
@@ -334,11 +369,14 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
     warm_start_accuracy = None
     if config.resume and stopper.load() and stopper.path("last_model"):
         check_same_targets(stopper.state, config, checkpoint_dir)
+        check_same_recipe(stopper.state, config, checkpoint_dir)
         model = keras.models.load_model(stopper.path("last_model"))
         initial_epoch = stopper.state["epoch"]
         print(f"[Trainer] resuming {config.model} from epoch {initial_epoch} "
               f"({progress.format_duration(stopper.trained_seconds)} trained in {stopper.state['pieces']} "
               f"piece(s) so far; {checkpoint_dir})", flush=True)
+        for line in planned_changes(stopper.state, config):
+            print(line, flush=True)
     elif warm_start_model is not None:
         frozen, trained = warm_start.freeze_batch_norm(warm_start_model)
         model = compile_model(warm_start_model, config)
@@ -366,6 +404,8 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
         print(f"[Trainer] balanced class weights: {class_weight}", flush=True)
 
     stopper.state["targets"] = training_targets(config, teacher)
+    stopper.state["recipe"] = training_recipe(config)
+    stopper.state["planned"] = {"epochs": config.epochs, "patience": config.patience}
     started = stopper.fit_started = time.time()
     if stopper.state["stopped_early"] or initial_epoch >= config.epochs:
         print("[Trainer] the checkpointed run had already finished; restoring its best weights", flush=True)

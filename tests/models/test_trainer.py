@@ -284,6 +284,32 @@ def test_resume_restores_optimizer_schedule_counters_best_weights_and_epoch(tmp_
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_resume_with_another_recipe_is_one_line_naming_each_change(tmp_path, tiny_registry, capsys):
+    """A run resumed with newer code whose catalogue recipe changed, or with other flags, would
+    train its remaining epochs on another recipe: refused, naming what differs."""
+    ckpt = str(tmp_path / "ckpt")
+    first = trainer.TrainConfig(model="tiny", epochs=2, learning_rate=0.01, label_smoothing=0.1, patience=10)
+    trainer.train(first, _data(), _data(seed=1), str(tmp_path / "l"), ckpt)
+    state = json.load(open(os.path.join(ckpt, trainer.CHECKPOINT_STATE_FILE)))
+    assert state["recipe"]["mixup"] == 0.0 and state["recipe"]["learning_rate"] == 0.01
+    assert "epochs" not in state["recipe"] and state["planned"] == {"epochs": 2, "patience": 10}
+    for changed, words in (({"mixup": 0.2}, "--mixup 0.0 (this run: 0.2)"),
+                           ({"learning_rate": 0.05, "batch_size": 64, "seed": 1},
+                            "--batch-size 128 (this run: 64), --learning-rate 0.01 (this run: 0.05), seed 42 (this run: 1)")):
+        again = dataclasses.replace(first, epochs=3, resume=True, **changed)
+        with pytest.raises(ValueError) as raised:
+            trainer.train(again, _data(), _data(seed=1), str(tmp_path / "l"), ckpt)
+        message = str(raised.value)
+        assert message.startswith("--resume: ") and words in message and "\n" not in message
+    assert json.load(open(os.path.join(ckpt, trainer.CHECKPOINT_STATE_FILE)))["epoch"] == 2  # nothing trained
+    capsys.readouterr()
+    _, summary = trainer.train(dataclasses.replace(first, epochs=3, resume=True), _data(), _data(seed=1),
+                               str(tmp_path / "l"), ckpt)
+    assert summary["resumed_from_epoch"] == 2 and summary["epochs_run"] == 3
+    out = capsys.readouterr().out
+    assert "resuming tiny from epoch 2" in out and "[Trainer] --epochs 3: the checkpoint's run was planned with 2" in out
+
+
 def test_a_kill_while_a_checkpoint_is_written_leaves_the_previous_one_loadable(tmp_path, tiny_registry, monkeypatch):
     ckpt = str(tmp_path / "ckpt")
     config = trainer.TrainConfig(model="tiny", epochs=2, learning_rate=0.01, patience=10)
