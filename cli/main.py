@@ -176,6 +176,10 @@ def _run(args) -> int:
     # TensorFlow's and Beam's own lines go to the run's log; the stage lines and the components'
     # lines, printed from different threads, stay whole.
     with quiet.native_output_to(log_path), quiet.whole_lines_on_stdout():
+        problem = options.beam_args_problem(run_options)  # Beam's import warns: the log takes it
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         try:
             local_runner.run(args.data, args.output, run_options, stream=sys.stdout, log_path=log_path)
         except Exception as e:  # the traceback is in the run's log file; the reason goes to the console
@@ -190,8 +194,9 @@ def _kubeflow_compile(args) -> int:
     from pipeline import options as pipeline_options
 
     pipeline = pipeline_options.from_args(args)
-    problem = pipeline_options.distillation_problem(pipeline)
-    if problem:  # the Teacher task would fail in the cluster: say it now
+    # the Teacher task, or every Beam task, would fail in the cluster: say it now
+    problem = pipeline_options.distillation_problem(pipeline) or pipeline_options.beam_args_problem(pipeline)
+    if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
 

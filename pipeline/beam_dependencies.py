@@ -40,30 +40,14 @@ _DEPENDENCY_OPTIONS = ("extra_packages", "setup_file", "requirements_file", "wor
                        "sdk_container_image")
 
 
-def _given_options(beam_args: List[str]) -> Optional[Dict[str, Any]]:
-    """The options as Beam itself parses `beam_args` (abbreviations included), or None when
-    Beam refuses them (it then fails the Beam stage with its own message)."""
-    from apache_beam.options import pipeline_options
-
-    try:
-        return pipeline_options.PipelineOptions(flags=list(beam_args)).get_all_options()
-    except (SystemExit, Exception):  # argparse exits on a bad value
-        return None
-
-
 def _names_direct_runner(given: Optional[Dict[str, Any]]) -> bool:
-    if given is None:
-        return False
-    runner = (given.get("runner") or "").rsplit(".", 1)[-1].lower()
-    if runner.endswith("runner"):
-        runner = runner[:-len("runner")]
-    return runner in _DIRECT_RUNNERS
+    return beam_portable.runner_name(given) in _DIRECT_RUNNERS
 
 
 def on_direct_runner(beam_args: List[str]) -> bool:
     """True when `beam_args` run the Beam stages on one of Beam's DirectRunners (by name, in
     any case, with or without "Runner", or by its module path)."""
-    return _names_direct_runner(_given_options(beam_args))
+    return _names_direct_runner(beam_portable.given_options(beam_args))
 
 
 def workers_run_here(beam_args: List[str]) -> bool:
@@ -77,7 +61,7 @@ def in_pipeline_image(beam_args: List[str], image: str) -> List[str]:
     workers run inside the task's container, the image is named as their SDK container, so TFX
     builds no package of itself in each task. Other runners, and arguments that already name the
     workers' dependencies, are returned as given."""
-    given = _given_options(beam_args)
+    given = beam_portable.given_options(beam_args)
     if not _names_direct_runner(given) or any(given.get(name) for name in _DEPENDENCY_OPTIONS):
         return list(beam_args)
     return [*beam_args, f"--sdk_container_image={image}"]

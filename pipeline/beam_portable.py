@@ -31,10 +31,11 @@ against the installed Beam, so an upgrade that moves them fails there.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import threading
 import time
-from typing import Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 WRITTEN_FOR_BEAM = "2.59.0"  # the Beam whose internals the guards replace (constraints.txt pins it)
 DEFAULT_CONNECT_TIMEOUT_S = 60.0
@@ -54,28 +55,58 @@ def portable_beam_args(pool_address: str, workers: int) -> List[str]:
             f"--environment_config={pool_address}", f"--sdk_worker_parallelism={workers}"]
 
 
-def beam_arg(beam_args: List[str], name: str) -> Optional[str]:
-    """The value of Beam option `name` in `beam_args` (the last one given), or None."""
-    value = None
-    for i, arg in enumerate(beam_args):
-        if arg.startswith(f"--{name}="):
-            value = arg.split("=", 1)[1]
-        elif arg == f"--{name}" and i + 1 < len(beam_args):
-            value = beam_args[i + 1]
-    return value
+def _parse(beam_args: List[str]) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """(the options as Beam parses them, None) or (None, Beam's reason for refusing them)."""
+    from apache_beam.options import pipeline_options
+
+    told = io.StringIO()
+    try:
+        # Beam's argparse prints its whole usage (hundreds of lines) before it exits; only the
+        # reason, its last line, is of use. The redirect lasts for this parse only.
+        with contextlib.redirect_stderr(told):
+            return pipeline_options.PipelineOptions(flags=list(beam_args)).get_all_options(), None
+    except SystemExit:  # argparse's exit on a value its type refuses
+        lines = told.getvalue().strip().splitlines()
+        return None, lines[-1].split(" error: ", 1)[-1] if lines else "Beam refuses them"
+    except Exception as e:  # noqa: BLE001 - Beam's own checks raise what they like
+        return None, f"{type(e).__name__}: {e}"
+
+
+def given_options(beam_args: List[str]) -> Optional[Dict[str, Any]]:
+    """The options as Beam itself parses `beam_args` (abbreviations and the two-word form
+    included), or None when Beam refuses them (refusal() says why)."""
+    return _parse(beam_args)[0]
+
+
+def refusal(beam_args: Optional[List[str]]) -> Optional[str]:
+    """Beam's one-line reason for refusing `beam_args` (e.g. "argument --direct_num_workers:
+    invalid int value: 'x'"), or None when Beam takes them."""
+    return _parse(beam_args)[1] if beam_args else None
+
+
+def runner_name(given: Optional[Dict[str, Any]]) -> Optional[str]:
+    """The runner the parsed options name, as Beam resolves it, without its module path and its
+    optional "Runner" ending, in lower case: "" for none given (the DirectRunner), "portable"
+    for PortableRunner, Portable or apache_beam...portable_runner.PortableRunner; None when
+    Beam refused the options."""
+    if given is None:
+        return None
+    name = (given.get("runner") or "").rsplit(".", 1)[-1].lower()
+    return name[:-len("runner")] if name.endswith("runner") else name
 
 
 def external_pool_address(beam_args: List[str]) -> Optional[str]:
     """The worker pool's address when `beam_args` run on the embedded job service with an
     EXTERNAL environment; None for any other configuration (DirectRunner, a real cluster's
     job server), which these guards leave alone."""
-    if (beam_arg(beam_args, "runner") or "").lower() not in ("portablerunner", "portable_runner"):
+    given = given_options(beam_args)
+    if runner_name(given) != "portable":
         return None
-    if (beam_arg(beam_args, "job_endpoint") or "embed") != "embed":
+    if (given.get("job_endpoint") or "embed") != "embed":
         return None
-    if (beam_arg(beam_args, "environment_type") or "").upper() != "EXTERNAL":
+    if (given.get("environment_type") or "").upper() != "EXTERNAL":
         return None
-    return beam_arg(beam_args, "environment_config")
+    return given.get("environment_config")
 
 
 def check_pool(address: str, timeout_s: float = POOL_CHECK_TIMEOUT_S) -> None:

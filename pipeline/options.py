@@ -161,6 +161,15 @@ def distillation_problem(options: PipelineOptions) -> Optional[str]:
     return None
 
 
+def beam_args_problem(options: PipelineOptions) -> Optional[str]:
+    """Beam's reason for refusing the --beam-arg list, in one line, or None. Beam would
+    otherwise print its whole usage and exit inside the first Beam stage."""
+    from pipeline import beam_portable
+
+    reason = beam_portable.refusal(options.beam_args)
+    return f"--beam-arg: Beam refuses the list ({reason})" if reason else None
+
+
 _TRAINING_FIELDS = {f.name for f in dataclasses.fields(TrainingOptions)}
 _HINTS = {cls: typing.get_type_hints(cls) for cls in (TrainingOptions, PipelineOptions)}
 

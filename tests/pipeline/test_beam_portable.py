@@ -26,8 +26,22 @@ def test_portable_args_are_recognised_as_an_external_pool():
                                                 "--environment_config", "h:1"]) == "h:1"
 
 
+@pytest.mark.parametrize("runner", ["PortableRunner", "Portable", "portable",
+                                    "apache_beam.runners.portability.portable_runner.PortableRunner"])
+def test_every_name_beam_gives_the_portable_runner_is_recognised(runner):
+    """Beam resolves these names to its PortableRunner (runners/runner.py's create_runner), and
+    the Beam options may be abbreviated as argparse allows."""
+    assert beam_portable.external_pool_address([f"--runner={runner}", "--job_endpoint=embed",
+                                                "--environment_type=EXTERNAL", "--environment_config=h:2"]) == "h:2"
+    assert beam_portable.external_pool_address([f"--runner={runner}", "--environment_type=external",
+                                                "--environment_conf=h:3"]) == "h:3"
+
+
 @pytest.mark.parametrize("args", [
     [],
+    ["--runner=FlinkRunner", "--environment_type=EXTERNAL", "--environment_config=localhost:50000"],
+    ["--runner=PortableRunner", "--environment_type=EXTERNAL", "--environment_config=localhost:50000",
+     "--direct_num_workers=two"],  # Beam refuses these: it fails the stage itself
     ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
     ["--runner=PortableRunner", "--job_endpoint=flink-job-server:8099", "--environment_type=EXTERNAL",
      "--environment_config=localhost:50000"],  # a cluster's job server: its runner, not ours
