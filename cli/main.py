@@ -163,6 +163,11 @@ def _run(args) -> int:
         except warm_start.WarmStartError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    with quiet.import_warnings_ignored():  # Beam's import: google packages' FutureWarnings
+        problem = options.beam_args_problem(run_options)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if os.path.isdir(args.data):  # a folder that is no data set: its one line, before anything starts
         from components.fer_image_gen import folders
 
@@ -176,10 +181,6 @@ def _run(args) -> int:
     # TensorFlow's and Beam's own lines go to the run's log; the stage lines and the components'
     # lines, printed from different threads, stay whole.
     with quiet.native_output_to(log_path), quiet.whole_lines_on_stdout():
-        problem = options.beam_args_problem(run_options)  # Beam's import warns: the log takes it
-        if problem:
-            print(f"error: {problem}", file=sys.stderr)
-            return 2
         try:
             local_runner.run(args.data, args.output, run_options, stream=sys.stdout, log_path=log_path)
         except Exception as e:  # the traceback is in the run's log file; the reason goes to the console

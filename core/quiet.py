@@ -30,6 +30,15 @@ def quiet_imports() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=_IMPORT_WARNINGS)
 
 
+@contextlib.contextmanager
+def import_warnings_ignored():
+    """For an entry point, around a first import that would warn before its log exists: the
+    import-time FutureWarnings of google packages are ignored for the with-block."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=_IMPORT_WARNINGS)
+        yield
+
+
 def quiet_libraries() -> None:
     """For an entry point: libraries' own log lines (matplotlib's font cache) held to errors."""
     for name in _NOISY_LOGGERS:

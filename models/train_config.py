@@ -97,7 +97,9 @@ class TrainConfig:
     tta: bool = knob(False, "serving averages each face and its mirror image")
     precision: str = knob("float32", "training precision: mixed_bfloat16 computes in bf16 (float32 weights; "
                                      "the export is float32), faster on CPUs with bf16 units", choices=PRECISIONS)
-    resume: bool = knob(False, "continue training from the checkpoint directory's last epoch", recipe=False,
+    resume: bool = knob(False, "continue training from the checkpoint directory's last epoch, with the recipe "
+                               "it records (--epochs, except under the cosine schedule, --patience and --tta "
+                               "may change)", recipe=False,
                         runners=("local",))
     # The Trainer's model_run dir when None; the local runner gives OUTPUT/checkpoints/<model>.
     checkpoint_dir: Optional[str] = knob(None, "training checkpoints (default: OUTPUT/checkpoints/<model>)",
@@ -111,6 +113,9 @@ class TrainConfig:
     # The teacher's SavedModels (models/distillation.py), handed over by the FerTrainer executor
     # from its `teacher` input.
     teacher_dirs: Optional[List[str]] = None
+    # The fields the Tuner's best hyperparameters set (with_hyperparameters): a resume that
+    # another tuning changed names them so.
+    tuned_fields: Tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -150,7 +155,8 @@ class TrainConfig:
         if not hyperparameters:
             return self
         values = hyperparameters.get("values", hyperparameters)
-        return dataclasses.replace(self, **{k: type(getattr(self, k))(values[k]) for k in TUNED_FIELDS if k in values})
+        tuned = {k: type(getattr(self, k))(values[k]) for k in TUNED_FIELDS if k in values}
+        return dataclasses.replace(self, **tuned, tuned_fields=tuple(tuned))
 
 
 def knobs() -> Dict[str, dataclasses.Field]:

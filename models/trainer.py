@@ -297,29 +297,50 @@ def check_same_targets(state: dict, config: TrainConfig, checkpoint_dir: str) ->
                          "distillation settings, or train afresh in another --output")
 
 
-# TrainConfig fields a resumed run may change: how far it goes (epochs, patience), what is
-# exported (tta), and where things are (the teacher's folders move between a pipeline's
-# pieces; its models and settings are in `targets`). class_weights come from the data.
-RESUMABLE_CHANGES = ("epochs", "patience", "tta", "resume", "checkpoint_dir", "teacher_dirs", "class_weights")
+# TrainConfig fields a resumed run may change: how far it goes (epochs, except under the cosine
+# schedule, whose curve it sets; patience), what is exported (tta), and where things are (the
+# teacher's folders move between a pipeline's pieces; its models and settings are in
+# `targets`). class_weights come from the data; tuned_fields only says where values came from.
+RESUMABLE_CHANGES = ("epochs", "patience", "tta", "resume", "checkpoint_dir", "teacher_dirs", "class_weights",
+                     "tuned_fields")
+# Settings whose flag is not `--` + their name (pipeline/options.py: --class-weights sets
+# PipelineOptions.enable_class_weights, which the Trainer gets as use_class_weights).
+_FLAGS = {"use_class_weights": "class-weights"}
 
 
 def training_recipe(config: TrainConfig) -> dict:
     """The settings that shape the weights a run trains, as the checkpoint records them."""
-    return {name: value for name, value in dataclasses.asdict(config).items() if name not in RESUMABLE_CHANGES}
+    recipe = {name: value for name, value in dataclasses.asdict(config).items() if name not in RESUMABLE_CHANGES}
+    if config.lr_schedule == "cosine":  # the cosine curve ends at the last epoch
+        recipe["epochs"] = config.epochs
+    return recipe
+
+
+def _setting(name: str, value, tuned: Sequence[str] = ()) -> str:
+    """A setting as the command line gives it: `--mixup 0.2`, `--augment` / `--no-augment`; a
+    setting with no flag by its name (`seed 42`)."""
+    flag = _FLAGS.get(name, name.replace("_", "-"))
+    if name not in train_config.knobs() and name not in _FLAGS:
+        text = f"{name} {value!r}"
+    elif isinstance(value, bool):
+        text = f"--{'' if value else 'no-'}{flag}"
+    else:
+        text = f"--{flag} {value!r}"
+    return text + (" (the Tuner's best)" if name in tuned else "")
 
 
 def check_same_recipe(state: dict, config: TrainConfig, checkpoint_dir: str) -> None:
     """A resumed run goes on as the checkpoint's run would have: ValueError, one line naming
     each setting that differs (a run resumed with newer code whose catalogue recipe changed
-    would otherwise train the rest on another recipe). epochs and patience may change
-    (planned_changes says so). A checkpoint from before the recipe was recorded passes."""
+    would otherwise train the rest on another recipe). epochs (but under the cosine schedule)
+    and patience may change; planned_changes says so. A checkpoint from before the recipe was
+    recorded passes."""
     recorded = state.get("recipe")
     if recorded is None:
         return
     now = training_recipe(config)
-    knobs = train_config.knobs()
-    changed = [f"{'--' + name.replace('_', '-') if name in knobs else name} {recorded[name]!r} "
-               f"(this run: {now[name]!r})" for name in recorded if name in now and now[name] != recorded[name]]
+    changed = [f"{_setting(name, recorded[name])} (this run: {_setting(name, now[name], config.tuned_fields)})"
+               for name in recorded if name in now and now[name] != recorded[name]]
     if changed:
         raise ValueError(f"--resume: the checkpoint in {checkpoint_dir} was trained with {', '.join(changed)}; "
                          "resume with the checkpoint's settings, or train afresh in another --output")

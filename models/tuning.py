@@ -79,7 +79,9 @@ def make_tuner(base: trainer.TrainConfig, make_datasets: Callable[[int], tuple],
 
 # The Trainer's values that trials leave out: trials train with the run's recipe but never
 # with the Trainer's checkpoints, and the Tuner has no class-balance input to weigh classes by.
-TRAINER_ONLY = ("checkpoint_dir", "resume", "use_class_weights")
+# Trials run their own epochs without early stopping or export, so the run's epochs, patience
+# and tta are left out too: a resume that extends the run keeps the Tuner's cached result.
+TRAINER_ONLY = ("checkpoint_dir", "resume", "use_class_weights", "epochs", "patience", "tta")
 
 
 def tuner_config(train_config: Dict[str, Any], max_trials: int, epochs_per_trial: int) -> Dict[str, Any]:

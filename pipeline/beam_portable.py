@@ -31,7 +31,6 @@ against the installed Beam, so an upgrade that moves them fails there.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import threading
 import time
@@ -55,21 +54,48 @@ def portable_beam_args(pool_address: str, workers: int) -> List[str]:
             f"--environment_config={pool_address}", f"--sdk_worker_parallelism={workers}"]
 
 
+HELP_REFUSED = "-h/--help asks for Beam's usage, which is no pipeline option"
+
+
+class _Refused(Exception):
+    """Beam's argument parser refused the list; the message is its reason."""
+
+
+def _raise_instead_of_exiting(parser) -> None:
+    """Beam's argument parser, made to raise its reason instead of printing its whole usage
+    (hundreds of lines) and exiting; what Beam itself lets pass (ambiguous abbreviations) still
+    passes. For -h/--help, which would print Beam's help and exit 0, likewise."""
+    beam_error = parser.error
+
+    def error(message):
+        if message.startswith("ambiguous option: "):  # Beam ignores these (its _BeamArgumentParser)
+            return beam_error(message)
+        raise _Refused(message)
+
+    def exit(status=0, message=None):
+        raise _Refused(HELP_REFUSED)
+
+    parser.error, parser.exit, parser.print_help = error, exit, lambda file=None: None
+
+
 def _parse(beam_args: List[str]) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
     """(the options as Beam parses them, None) or (None, Beam's reason for refusing them)."""
     from apache_beam.options import pipeline_options
 
-    told = io.StringIO()
+    # PipelineOptions' own parser, which no hook reaches, prints the help for -h, --help and
+    # its abbreviations and exits.
+    if any(arg == "-h" or "--help".startswith(arg.split("=", 1)[0]) and len(arg.split("=", 1)[0]) > 2
+           for arg in beam_args):
+        return None, HELP_REFUSED
     try:
-        # Beam's argparse prints its whole usage (hundreds of lines) before it exits; only the
-        # reason, its last line, is of use. The redirect lasts for this parse only.
-        with contextlib.redirect_stderr(told):
-            return pipeline_options.PipelineOptions(flags=list(beam_args)).get_all_options(), None
-    except SystemExit:  # argparse's exit on a value its type refuses
-        lines = told.getvalue().strip().splitlines()
-        return None, lines[-1].split(" error: ", 1)[-1] if lines else "Beam refuses them"
+        options = pipeline_options.PipelineOptions(flags=list(beam_args))
+        return options.get_all_options(add_extra_args_fn=_raise_instead_of_exiting), None
+    except _Refused as e:
+        return None, str(e)
+    except SystemExit:  # an exit our hook did not reach
+        return None, "Beam's argument parser exits on them"
     except Exception as e:  # noqa: BLE001 - Beam's own checks raise what they like
-        return None, f"{type(e).__name__}: {e}"
+        return None, f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
 
 
 def given_options(beam_args: List[str]) -> Optional[Dict[str, Any]]:

@@ -293,9 +293,10 @@ def test_a_resume_with_another_recipe_is_one_line_naming_each_change(tmp_path, t
     state = json.load(open(os.path.join(ckpt, trainer.CHECKPOINT_STATE_FILE)))
     assert state["recipe"]["mixup"] == 0.0 and state["recipe"]["learning_rate"] == 0.01
     assert "epochs" not in state["recipe"] and state["planned"] == {"epochs": 2, "patience": 10}
-    for changed, words in (({"mixup": 0.2}, "--mixup 0.0 (this run: 0.2)"),
+    for changed, words in (({"mixup": 0.2}, "--mixup 0.0 (this run: --mixup 0.2)"),
                            ({"learning_rate": 0.05, "batch_size": 64, "seed": 1},
-                            "--batch-size 128 (this run: 64), --learning-rate 0.01 (this run: 0.05), seed 42 (this run: 1)")):
+                            "--batch-size 128 (this run: --batch-size 64), --learning-rate 0.01 (this run: "
+                            "--learning-rate 0.05), seed 42 (this run: seed 1)")):
         again = dataclasses.replace(first, epochs=3, resume=True, **changed)
         with pytest.raises(ValueError) as raised:
             trainer.train(again, _data(), _data(seed=1), str(tmp_path / "l"), ckpt)
@@ -308,6 +309,46 @@ def test_a_resume_with_another_recipe_is_one_line_naming_each_change(tmp_path, t
     assert summary["resumed_from_epoch"] == 2 and summary["epochs_run"] == 3
     out = capsys.readouterr().out
     assert "resuming tiny from epoch 2" in out and "[Trainer] --epochs 3: the checkpoint's run was planned with 2" in out
+
+
+def test_a_resume_names_flags_as_given_and_the_tuner_s_values_as_its(tmp_path, tiny_registry):
+    ckpt = str(tmp_path / "ckpt")
+    first = trainer.TrainConfig(model="tiny", epochs=1, learning_rate=0.01)
+    trainer.train(first, _data(), _data(seed=1), str(tmp_path / "l"), ckpt)
+    again = dataclasses.replace(first, epochs=2, resume=True, augment=True, use_class_weights=True,
+                                class_weights={0: 1.0}).with_hyperparameters({"values": {"learning_rate": 0.02}})
+    with pytest.raises(ValueError) as raised:
+        trainer.train(again, _data(), _data(seed=1), str(tmp_path / "l"), ckpt)
+    assert ("--learning-rate 0.01 (this run: --learning-rate 0.02 (the Tuner's best)), --no-augment (this run: "
+            "--augment), --no-class-weights (this run: --class-weights)") in str(raised.value)
+
+
+def test_under_the_cosine_schedule_a_resume_keeps_the_epochs(tmp_path, tiny_registry, capsys):
+    """The cosine curve ends at the last epoch: another --epochs would bend the rest of it."""
+    ckpt = str(tmp_path / "ckpt")
+    first = trainer.TrainConfig(model="tiny", epochs=2, learning_rate=0.01, lr_schedule="cosine", patience=10)
+    trainer.train(first, _data(), _data(seed=1), str(tmp_path / "l"), ckpt)
+    with pytest.raises(ValueError, match=r"--epochs 2 \(this run: --epochs 3\)"):
+        trainer.train(dataclasses.replace(first, epochs=3, resume=True), _data(), _data(seed=1),
+                      str(tmp_path / "l"), ckpt)
+    capsys.readouterr()
+    _, summary = trainer.train(dataclasses.replace(first, patience=5, resume=True), _data(), _data(seed=1),
+                               str(tmp_path / "l"), ckpt)
+    assert summary["epochs_run"] == 2
+    assert "[Trainer] --patience 5: the checkpoint's run was planned with 10" in capsys.readouterr().out
+
+
+def test_a_checkpoint_without_a_recorded_recipe_resumes_unchecked(tmp_path, tiny_registry):
+    ckpt = tmp_path / "ckpt"
+    first = trainer.TrainConfig(model="tiny", epochs=1, learning_rate=0.01)
+    trainer.train(first, _data(), _data(seed=1), str(tmp_path / "l"), str(ckpt))
+    state = json.load(open(ckpt / trainer.CHECKPOINT_STATE_FILE))
+    for key in ("recipe", "planned"):
+        state.pop(key)
+    (ckpt / trainer.CHECKPOINT_STATE_FILE).write_text(json.dumps(state))
+    _, summary = trainer.train(dataclasses.replace(first, epochs=2, learning_rate=0.02, resume=True), _data(),
+                               _data(seed=1), str(tmp_path / "l"), str(ckpt))
+    assert summary["resumed_from_epoch"] == 1 and summary["epochs_run"] == 2
 
 
 def test_a_kill_while_a_checkpoint_is_written_leaves_the_previous_one_loadable(tmp_path, tiny_registry, monkeypatch):

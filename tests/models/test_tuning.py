@@ -30,6 +30,14 @@ def test_search_space_is_table_v():
     assert space["learning_rate"].sampling == "log"
 
 
+def test_a_resume_that_extends_the_run_keeps_the_tuner_s_config():
+    """Trials run their own epochs without early stopping or export: the run's epochs, patience
+    and tta stay out of the Tuner's config (and so out of its cache key)."""
+    short = tuning.tuner_config({"model": "vgg_bn", "epochs": 10, "patience": 4, "tta": True, "mixup": 0.2}, 3, 1)
+    longer = tuning.tuner_config({"model": "vgg_bn", "epochs": 30, "patience": 8, "tta": False, "mixup": 0.2}, 3, 1)
+    assert short == longer and short[tuning.TRAIN_CONFIG_KEY] == {"model": "vgg_bn", "mixup": 0.2}
+
+
 def test_tuner_config_validates_the_budget():
     config = tuning.tuner_config({"model": "vgg_bn"}, 3, 1)
     assert config == {"train_config": {"model": "vgg_bn"}, "max_trials": 3, "epochs_per_trial": 1}

@@ -51,6 +51,33 @@ def test_other_configurations_are_left_alone(args):
     assert beam_portable.external_pool_address(args) is None
 
 
+@pytest.mark.parametrize("args, reason", [
+    (["--direct_num_workers=two"], "argument --direct_num_workers: invalid int value: 'two'"),
+    (["--direct_running_mode=bogus"], "argument --direct_running_mode: invalid choice: 'bogus'"),
+    (["--help"], beam_portable.HELP_REFUSED),
+    (["--runner=DirectRunner", "-h"], beam_portable.HELP_REFUSED),
+])
+def test_a_list_beam_refuses_is_its_one_line_reason_and_nothing_printed(args, reason, capsys):
+    assert beam_portable.refusal(args).startswith(reason)
+    assert beam_portable.given_options(args) is None
+    assert capsys.readouterr() == ("", "")  # not Beam's usage
+
+
+def test_beam_s_own_failures_are_one_line(monkeypatch):
+    from apache_beam.options import pipeline_options
+
+    def fails(self, **kwargs):
+        raise RuntimeError("first line\nsecond line")
+
+    monkeypatch.setattr(pipeline_options.PipelineOptions, "get_all_options", fails)
+    assert beam_portable.refusal(["--runner=DirectRunner"]) == "RuntimeError: first line"
+
+
+def test_a_list_beam_takes_is_no_refusal():
+    assert beam_portable.refusal(None) is None and beam_portable.refusal([]) is None
+    assert beam_portable.refusal(["--direct_running_mode=multi_processing", "--direct_num_workers=0"]) is None
+
+
 def test_check_pool_names_the_address_and_the_command_when_nothing_answers():
     port = _free_port()
     started = time.monotonic()
