@@ -1,4 +1,5 @@
-"""FerPusher: TFX's Pusher, except that a model already being served is not copied again.
+"""FerPusher: TFX's Pusher, except that a model already being served is not copied again,
+and that a push to a local folder appears whole or not at all.
 
 Re-running the pipeline on unchanged inputs reuses the Trainer's cached model, but the
 Evaluator runs again (its baseline input changed: the first run's model is now the latest
@@ -6,10 +7,22 @@ blessed one) and blesses the same model, so the stock Pusher would copy it under
 version number and TF Serving would reload an identical model. This executor looks for a
 version in the destination with byte-identical files first and, when there is one, records
 that version as the push.
+
+The stock Pusher copies into <base>/<version> file by file (saved_model.pb last). A run killed
+during that copy leaves a version folder that is partly written, and one whose saved_model.pb
+is cut short is one TF Serving tries to load; the resumed run then pushes under a new version
+beside it. To a local folder this executor copies into a hidden staging folder beside the
+versions (`.pushing-<version>-<host>-<pid>`: TF Serving and `fer-pipeline serve` look at numeric
+names only) and renames it to <base>/<version>, which is atomic on one filesystem; the next
+push removes what a killed push of this host left there. Other filesystems (gs://, ...) get
+TFX's copy.
 """
 
 import hashlib
 import os
+import re
+import socket
+import time
 from typing import Any, Dict, List, Optional
 
 from absl import logging
@@ -57,6 +70,56 @@ def find_identical_version(model_dir: str, base_directory: str) -> Optional[str]
     return None
 
 
+STAGING_PREFIX = ".pushing-"
+
+
+def _staging_name(version: str) -> str:
+    return f"{STAGING_PREFIX}{version}-{socket.gethostname()}-{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_unfinished_pushes(base_directory: str) -> List[str]:
+    """Removes the staging folders that pushes of this host left when they were killed (their
+    process is gone); another host's, and a running push's, stay. Returns the removed paths."""
+    pattern = re.compile(re.escape(STAGING_PREFIX) + r"\d+-(?P<host>.+)-(?P<pid>\d+)$")
+    removed = []
+    for name in os.listdir(base_directory) if os.path.isdir(base_directory) else ():
+        match = pattern.match(name)
+        if match and match["host"] == socket.gethostname() and not _alive(int(match["pid"])):
+            path = os.path.join(base_directory, name)
+            fileio.rmtree(path)
+            removed.append(path)
+    return removed
+
+
+def push_atomically(model_path: str, base_directory: str, version: str) -> Optional[str]:
+    """Copies model_path to <base_directory>/<version> through a staging folder and a rename;
+    None when that version exists already (the stock Pusher skips such a push too)."""
+    serving_path = os.path.join(base_directory, version)
+    if os.path.exists(serving_path):
+        return None
+    os.makedirs(base_directory, exist_ok=True)
+    for path in remove_unfinished_pushes(base_directory):
+        logging.info("Removed %s, left by a push that was killed.", path)
+    staging = os.path.join(base_directory, _staging_name(version))
+    io_utils.copy_dir(model_path, staging)
+    os.rename(staging, serving_path)
+    return serving_path
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
 class Executor(pusher_executor.Executor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
@@ -72,7 +135,27 @@ class Executor(pusher_executor.Executor):
                 model_push.set_int_custom_property(REUSED_VERSION_PROPERTY, 1)
                 logging.info("Model already served as %s; not copied again.", existing)
                 return
+            versioning = destination.filesystem.versioning
+            if _is_local(destination.filesystem.base_directory) and versioning in (
+                    pusher_pb2.Versioning.AUTO, pusher_pb2.Versioning.UNIX_TIMESTAMP):
+                self._push_locally(model_path, destination.filesystem.base_directory, output_dict)
+                return
         super().Do(input_dict, output_dict, exec_properties)
+
+    def _push_locally(self, model_path: str, base_directory: str, output_dict) -> None:
+        """The stock Pusher's push (a Unix-time version; the archive copy in the artifact), with
+        the copy to the destination made atomic."""
+        model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        version = str(int(time.time()))
+        serving_path = push_atomically(model_path, base_directory, version)
+        if serving_path is None:
+            serving_path = os.path.join(base_directory, version)
+            logging.info("Destination directory %s already exists, skipping current push.", serving_path)
+        else:
+            logging.info("Model written to serving path %s.", serving_path)
+        io_utils.copy_dir(model_path, model_push.uri)
+        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+        logging.info("Model pushed to %s.", model_push.uri)
 
 
 class FerPusher(Pusher):
