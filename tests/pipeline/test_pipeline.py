@@ -123,7 +123,8 @@ def test_tuning_runs_the_tuner_before_the_trainer_and_feeds_it_the_best_hyperpar
     assert tuner.exec_properties["tuner_fn"] == configs.TUNER_FN
     custom = json.loads(tuner.exec_properties["custom_config"])
     # trials use the run's model and recipe, never the Trainer's checkpoints
-    assert custom == {"train_config": {"model": "vgg_bn", "epochs": 5}, "max_trials": 3, "epochs_per_trial": 1}
+    # the run's epochs stay out of the trials' config (models/tuning.TRAINER_ONLY)
+    assert custom == {"train_config": {"model": "vgg_bn"}, "max_trials": 3, "epochs_per_trial": 1}
     assert tuner.inputs["examples"] is not None and "transform_graph" in tuner.inputs
     assert trainer.inputs["hyperparameters"].producer_component_id == "Tuner"
 
