@@ -12,6 +12,7 @@ it was reached, training images/s, and the time to reach TARGET valid accuracy.
     .venv/bin/python bench/recipe_ablation.py --results bench/results/recipe_ablation.jsonl --report
     .venv/bin/python bench/recipe_ablation.py --run runs/paper_cnn --out runs/ablation --results - \
         --teacher A,B --teacher-accuracy
+    .venv/bin/python bench/recipe_ablation.py --out runs/ablation --results - --valid-metrics
 
 Cells run one after another, each in its own process (a clean Keras state), and resume: a
 cell with a result line is skipped, a cell that was killed continues from its last epoch.
@@ -162,6 +163,29 @@ def teacher_accuracy(args):
     return 0
 
 
+def valid_metrics(args, names):
+    """Each finished or started cell's best weights on the valid carve: accuracy, top-2 and
+    macro-F1 without TTA (one JSON line a cell; cells without a checkpoint are skipped)."""
+    from models import registry, trainer
+    from tools import evaluate
+
+    register_variants()
+    vx, vy = load_split(args.run, "valid", os.path.join(args.out, "data"))
+    for name in names:
+        weights = trainer.checkpoint_file(os.path.join(args.out, name, "checkpoints"))
+        if not weights:
+            continue
+        model = registry.build(CELLS[name]["model"])
+        model.load_weights(weights)
+        result = evaluate.evaluation_metrics(vy, model.predict(vx, batch_size=256, verbose=0))
+        print(json.dumps({
+            "cell": name, "weights": os.path.relpath(weights, args.out), "valid_images": int(len(vy)),
+            **{key: round(float(result[key]), 4) for key in ("accuracy", "top2_accuracy", "macro_f1")},
+            "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        }), flush=True)
+    return 0
+
+
 def split_sources(teacher):
     """--teacher's list, as the pipeline splits it (components/teacher)."""
     from components.teacher import logic
@@ -204,6 +228,8 @@ def main(argv=None):
     parser.add_argument("--teacher", help="comma-separated SavedModels: the teacher of the *_teacher cells")
     parser.add_argument("--teacher-accuracy", action="store_true",
                         help="print the --teacher ensemble's valid accuracy (and each member's) and exit")
+    parser.add_argument("--valid-metrics", action="store_true",
+                        help="print each --cells cell's best weights' valid accuracy, top-2 and macro-F1 and exit")
     parser.add_argument("--cell", help=argparse.SUPPRESS)  # one cell, in this process
     parser.add_argument("--report", action="store_true", help="print the results file as a markdown table and exit")
     args = parser.parse_args(argv)
@@ -213,6 +239,10 @@ def main(argv=None):
         if not (args.teacher and args.run and args.out):
             parser.error("--teacher-accuracy needs --teacher, --run and --out")
         return teacher_accuracy(args)
+    if args.valid_metrics:
+        if not args.out:
+            parser.error("--valid-metrics needs --out (and --run when the data cache is not there)")
+        return valid_metrics(args, cells.chosen(parser, args.cells, CELLS))
     if args.report:
         with open(args.results) as f:
             print(report([json.loads(line) for line in f if line.strip()], args.epochs))
