@@ -3,13 +3,14 @@ faces with and without --teacher (models/distillation.py runs the teacher on eve
 batch), alternated in one run so both see the same machine.
 
     .venv/bin/python bench/distill_cost.py --run runs/paper_cnn --out runs/ablation \
-        --teacher models/pretrained/compact_resnet_v2/1796088740 [--images 4096] [--rounds 2]
+        --teacher shipped [--images 4096] [--epochs 4] [--rounds 2]
 
 Each measurement trains `--epochs` epochs of the catalogue's `--model` recipe (its precision,
 batch size, mixup) from scratch on the first --images faces of the run's transformed train
 split, validating on 256 valid faces; each epoch after the first (which traces the graphs) gives
-an images/s figure, and the ratio compares the two modes' medians. The data comes from bench/recipe_ablation.py's cache under --out (made from
---run when it is not there). One JSON document on stdout.
+an images/s figure, and the ratio compares the two modes' medians. The data comes from
+bench/recipe_ablation.py's cache under --out (made from --run when it is not there). One JSON
+document on stdout.
 """
 
 import argparse
