@@ -163,15 +163,16 @@ def teacher_accuracy(args):
     return 0
 
 
-def valid_metrics(args, names):
+def valid_metrics(args, cell_names):
     """Each finished or started cell's best weights on the valid carve: accuracy, top-2 and
     macro-F1 without TTA (one JSON line a cell; cells without a checkpoint are skipped)."""
+    from core import names
     from models import registry, trainer
     from tools import evaluate
 
     register_variants()
     vx, vy = load_split(args.run, "valid", os.path.join(args.out, "data"))
-    for name in names:
+    for name in cell_names:
         weights = trainer.checkpoint_file(os.path.join(args.out, name, "checkpoints"))
         if not weights:
             continue
@@ -180,7 +181,7 @@ def valid_metrics(args, names):
         result = evaluate.evaluation_metrics(vy, model.predict(vx, batch_size=256, verbose=0))
         print(json.dumps({
             "cell": name, "weights": os.path.relpath(weights, args.out), "valid_images": int(len(vy)),
-            **{key: round(float(result[key]), 4) for key in ("accuracy", "top2_accuracy", "macro_f1")},
+            **{key: round(float(result[key]), 4) for key in ("accuracy", names.TOP2_ACCURACY, names.MACRO_F1)},
             "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         }), flush=True)
     return 0
