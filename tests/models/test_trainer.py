@@ -315,20 +315,25 @@ def test_a_resume_after_the_catalogue_s_recipe_changed_is_refused(tmp_path, tiny
     """The same command (`--model tiny --resume`) after newer code changed the model's catalogue
     recipe, as compact_resnet_v2's changed from version 2's to version 3's (mixup 0 -> 0.2,
     100 -> 200 epochs under the cosine schedule)."""
+    class StopAfterOne(keras.callbacks.Callback):  # the run is stopped after epoch 1
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = True
+
     ckpt = str(tmp_path / "ckpt")
-    recipe = {"lr_schedule": "cosine", "learning_rate": 0.01, "label_smoothing": 0.1, "epochs": 2}
+    recipe = {"lr_schedule": "cosine", "learning_rate": 0.01, "label_smoothing": 0.1, "epochs": 3}
     entry = trainer.registry.catalog.ModelEntry("tiny", None, "test model", recipe, builder=_tiny_model)
     monkeypatch.setitem(trainer.registry.catalog.ENTRIES, "tiny", entry)
-    trainer.train(trainer.TrainConfig.from_dict({"model": "tiny"}), _data(), _data(seed=1), str(tmp_path / "l"), ckpt)
-    newer = dataclasses.replace(entry, train_defaults={**recipe, "mixup": 0.2, "epochs": 4})
+    trainer.train(trainer.TrainConfig.from_dict({"model": "tiny"}), _data(), _data(seed=1), str(tmp_path / "l"), ckpt,
+                  callbacks=[StopAfterOne()])
+    newer = dataclasses.replace(entry, train_defaults={**recipe, "mixup": 0.2, "epochs": 6})
     monkeypatch.setitem(trainer.registry.catalog.ENTRIES, "tiny", newer)
-    with pytest.raises(ValueError, match=r"--mixup 0\.0 \(this run: --mixup 0\.2\), --epochs 2 \(this run: --epochs 4\)"):
+    with pytest.raises(ValueError, match=r"--mixup 0\.0 \(this run: --mixup 0\.2\), --epochs 3 \(this run: --epochs 6\)"):
         trainer.train(trainer.TrainConfig.from_dict({"model": "tiny", "resume": True}), _data(), _data(seed=1),
                       str(tmp_path / "l"), ckpt)
     _, summary = trainer.train(trainer.TrainConfig.from_dict({"model": "tiny", "resume": True, "mixup": 0.0,
-                                                              "epochs": 2}), _data(), _data(seed=1),
+                                                              "epochs": 3}), _data(), _data(seed=1),
                                str(tmp_path / "l"), ckpt)  # the checkpoint's recipe given back: it goes on
-    assert summary["epochs_run"] == 2 and summary["pieces"] == 2
+    assert summary["resumed_from_epoch"] == 1 and summary["epochs_run"] == 3 and summary["pieces"] == 2
 
 
 def test_a_resume_names_flags_as_given_and_the_tuner_s_values_as_its(tmp_path, tiny_registry):
