@@ -11,19 +11,24 @@ that version as the push.
 The stock Pusher copies into <base>/<version> file by file (saved_model.pb last). A run killed
 during that copy leaves a version folder that is partly written, and one whose saved_model.pb
 is cut short is one TF Serving tries to load; the resumed run then pushes under a new version
-beside it. To a local folder this executor copies into a hidden staging folder beside the
-versions (`.pushing-<version>-<host>-<pid>`: TF Serving and `fer-pipeline serve` look at numeric
-names only) and renames it to <base>/<version>, which is atomic on one filesystem; the next
-push removes what a killed push of this host left there. Other filesystems (gs://, ...) get
-TFX's copy.
+beside it. To a local folder (a path or file://) this executor copies into a hidden staging
+folder beside the versions (`.pushing-<version>-<random>`: TF Serving and `fer-pipeline serve`
+look at numeric names only), holding an flock on its `.lock` file, and renames it to
+<base>/<version>, which is atomic on one filesystem. The kernel releases a killed push's lock,
+so the next push removes every staging folder whose lock is free, whichever host or container
+left it (on a shared volume, as far as its filesystem shares flocks). Other filesystems (gs://,
+...) get TFX's copy.
 """
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import os
-import re
-import socket
+import shutil
 import time
-from typing import Any, Dict, List, Optional
+import uuid
+from typing import Any, Dict, Iterator, List, Optional
 
 from absl import logging
 from tfx import types
@@ -71,53 +76,79 @@ def find_identical_version(model_dir: str, base_directory: str) -> Optional[str]
 
 
 STAGING_PREFIX = ".pushing-"
+LOCK_SUFFIX = ".lock"
 
 
-def _staging_name(version: str) -> str:
-    return f"{STAGING_PREFIX}{version}-{socket.gethostname()}-{os.getpid()}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+@contextlib.contextmanager
+def _locked(lock_path: str, wait: bool = True) -> Iterator[bool]:
+    """An exclusive flock on lock_path for the with-block: True when held (without `wait`, False
+    when another process holds it). The kernel releases it when its process dies, SIGKILL
+    included, so a held lock is a push still running, on this host or, on a filesystem that
+    shares locks, another."""
+    with open(lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def remove_unfinished_pushes(base_directory: str) -> List[str]:
-    """Removes the staging folders that pushes of this host left when they were killed (their
-    process is gone); another host's, and a running push's, stay. Returns the removed paths."""
-    pattern = re.compile(re.escape(STAGING_PREFIX) + r"\d+-(?P<host>.+)-(?P<pid>\d+)$")
+    """Removes the staging folders (and their lock files) of pushes that were killed: those
+    whose lock no process holds. A running push's stay. Returns the removed folders."""
     removed = []
-    for name in os.listdir(base_directory) if os.path.isdir(base_directory) else ():
-        match = pattern.match(name)
-        if match and match["host"] == socket.gethostname() and not _alive(int(match["pid"])):
-            path = os.path.join(base_directory, name)
-            fileio.rmtree(path)
-            removed.append(path)
+    names = os.listdir(base_directory) if os.path.isdir(base_directory) else []
+    for name in names:
+        if not name.startswith(STAGING_PREFIX) or name.endswith(LOCK_SUFFIX):
+            continue
+        staging = os.path.join(base_directory, name)
+        with _locked(staging + LOCK_SUFFIX, wait=False) as free:
+            if free and os.path.isdir(staging):  # (a push that just finished renamed it away)
+                shutil.rmtree(staging, ignore_errors=True)
+                removed.append(staging)
+        if not os.path.isdir(staging):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(staging + LOCK_SUFFIX)
     return removed
 
 
 def push_atomically(model_path: str, base_directory: str, version: str) -> Optional[str]:
-    """Copies model_path to <base_directory>/<version> through a staging folder and a rename;
-    None when that version exists already (the stock Pusher skips such a push too)."""
+    """Copies model_path to <base_directory>/<version> through a staging folder, held under its
+    lock, and a rename; None when that version exists (the stock Pusher skips such a push too).
+    A push that fails removes its staging folder; one that is killed leaves it to the next
+    push's remove_unfinished_pushes."""
     serving_path = os.path.join(base_directory, version)
     if os.path.exists(serving_path):
         return None
     os.makedirs(base_directory, exist_ok=True)
-    for path in remove_unfinished_pushes(base_directory):
-        logging.info("Removed %s, left by a push that was killed.", path)
-    staging = os.path.join(base_directory, _staging_name(version))
-    io_utils.copy_dir(model_path, staging)
-    os.rename(staging, serving_path)
+    staging = os.path.join(base_directory, f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:12]}")
+    with _locked(staging + LOCK_SUFFIX):
+        try:
+            io_utils.copy_dir(model_path, staging)
+            os.rename(staging, serving_path)  # fails on a version folder another push made meanwhile
+        except OSError as e:
+            shutil.rmtree(staging, ignore_errors=True)
+            if e.errno in (errno.EEXIST, errno.ENOTEMPTY) and os.path.isdir(serving_path):
+                return None
+            raise
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(staging + LOCK_SUFFIX)
     return serving_path
 
 
-def _is_local(path: str) -> bool:
-    return "://" not in path
+def local_path(path: str) -> Optional[str]:
+    """The local filesystem path a destination names (a plain path or file://), or None (gs://, ...)."""
+    if path.startswith("file://"):
+        return path[len("file://"):]
+    return None if "://" in path else path
 
 
 class Executor(pusher_executor.Executor):
@@ -127,6 +158,9 @@ class Executor(pusher_executor.Executor):
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         if destination.WhichOneof("destination") == "filesystem" and self.CheckBlessing(input_dict):
             model_path = self.GetModelPath(input_dict)
+            local = local_path(destination.filesystem.base_directory)
+            for path in remove_unfinished_pushes(local) if local else ():
+                logging.info("Removed %s, left by a push that was killed.", path)
             existing = find_identical_version(model_path, destination.filesystem.base_directory)
             if existing:
                 model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
@@ -135,10 +169,9 @@ class Executor(pusher_executor.Executor):
                 model_push.set_int_custom_property(REUSED_VERSION_PROPERTY, 1)
                 logging.info("Model already served as %s; not copied again.", existing)
                 return
-            versioning = destination.filesystem.versioning
-            if _is_local(destination.filesystem.base_directory) and versioning in (
-                    pusher_pb2.Versioning.AUTO, pusher_pb2.Versioning.UNIX_TIMESTAMP):
-                self._push_locally(model_path, destination.filesystem.base_directory, output_dict)
+            if local and destination.filesystem.versioning in (pusher_pb2.Versioning.AUTO,
+                                                               pusher_pb2.Versioning.UNIX_TIMESTAMP):
+                self._push_locally(model_path, local, output_dict)
                 return
         super().Do(input_dict, output_dict, exec_properties)
 

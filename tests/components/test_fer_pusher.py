@@ -4,7 +4,6 @@ push to a local folder appears whole or not at all."""
 import json
 import os
 import pathlib
-import socket
 
 from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
@@ -96,22 +95,70 @@ def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_push_cleans_up(tm
     killed = subprocess.run([sys.executable, "-c", _KILLED_PUSH, str(tmp_path / "killed"), base], cwd=REPO,
                             env={**os.environ, "PYTHONPATH": REPO}, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    [left] = os.listdir(base)
-    assert left.startswith(component.STAGING_PREFIX) and os.listdir(os.path.join(base, left)) == ["variables"]
+    staging, lock = sorted(os.listdir(base))  # no numeric folder
+    assert staging.startswith(component.STAGING_PREFIX) and lock == staging + component.LOCK_SUFFIX
+    assert os.listdir(os.path.join(base, staging)) == ["variables"]
 
     pushed = _run(tmp_path, base)
     [version] = os.listdir(base)
     assert version.isdigit() and pushed.get_string_custom_property("pushed_destination") == os.path.join(base, version)
     assert sorted(os.listdir(os.path.join(base, version))) == ["saved_model.pb", "variables"]
+    assert sorted(os.listdir(pushed.uri)) == ["saved_model.pb", "variables"]  # the artifact's archive copy
 
 
-def test_staging_folders_of_running_pushes_and_other_hosts_stay(tmp_path):
+def test_a_running_push_s_staging_folder_stays_until_its_lock_is_free(tmp_path):
+    import fcntl
+
     base = tmp_path / "serving"
-    running = base / f"{component.STAGING_PREFIX}100-{socket.gethostname()}-{os.getpid()}"
-    elsewhere = base / f"{component.STAGING_PREFIX}100-another-host-1"
-    for path in (running, elsewhere):
-        os.makedirs(path)
-    assert component.remove_unfinished_pushes(str(base)) == []
-    assert component.push_atomically(_model(str(tmp_path / "m")), str(base), "200") == str(base / "200")
-    assert sorted(os.listdir(base)) == sorted(["200", running.name, elsewhere.name])
-    assert component.push_atomically(str(tmp_path / "m"), str(base), "200") is None  # that version exists
+    staging = base / f"{component.STAGING_PREFIX}100-abc"
+    os.makedirs(staging)
+    with open(str(staging) + component.LOCK_SUFFIX, "a") as held:  # another push, copying now
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert component.remove_unfinished_pushes(str(base)) == []
+        assert staging.is_dir()
+    assert component.remove_unfinished_pushes(str(base)) == [str(staging)]  # its process ended
+    assert os.listdir(base) == []
+
+
+def test_a_push_that_fails_removes_its_staging_folder(tmp_path, monkeypatch):
+    import errno
+
+    import pytest
+
+    def disk_full(src, dst, *args, **kwargs):
+        os.makedirs(dst)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    model = _model(str(tmp_path / "m"))
+    monkeypatch.setattr(component.io_utils, "copy_dir", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        component.push_atomically(model, str(tmp_path / "serving"), "200")
+    assert os.listdir(tmp_path / "serving") == []
+
+
+def test_a_version_that_exists_is_not_pushed_again(tmp_path):
+    base = tmp_path / "serving"
+    model = _model(str(tmp_path / "m"))
+    assert component.push_atomically(model, str(base), "200") == str(base / "200")
+    assert component.push_atomically(model, str(base), "200") is None
+    assert os.listdir(base) == ["200"]
+
+
+def test_file_uris_are_local_and_other_schemes_are_not():
+    assert component.local_path("file:///srv/models/fer") == "/srv/models/fer"
+    assert component.local_path("runs/x/serving_model/fer") == "runs/x/serving_model/fer"
+    assert component.local_path("gs://bucket/fer") is None
+
+
+def test_a_version_another_push_made_during_the_copy_wins(tmp_path, monkeypatch):
+    base = tmp_path / "serving"
+    real_copy = component.io_utils.copy_dir
+
+    def meanwhile(src, dst, *args, **kwargs):  # another push renames its copy into place first
+        real_copy(src, dst)
+        _model(str(base / "200"), b"the other push's")
+
+    monkeypatch.setattr(component.io_utils, "copy_dir", meanwhile)
+    assert component.push_atomically(_model(str(tmp_path / "m")), str(base), "200") is None
+    assert os.listdir(base) == ["200"]
+    assert open(base / "200" / "variables" / "variables.data-00000-of-00001", "rb").read() == b"the other push's"
