@@ -1,6 +1,7 @@
 """What a teacher costs a training epoch: the shipped recipe's student trained on the same
 faces with and without --teacher (models/distillation.py runs the teacher on every training
-batch), alternated in one run so both see the same machine.
+batch), alternated in one run (each mode first in every other round) so both see the same
+machine.
 
     .venv/bin/python bench/distill_cost.py --run runs/paper_cnn --out runs/ablation \
         --teacher shipped [--images 4096] [--epochs 4] [--rounds 2]
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -67,10 +69,11 @@ def main(argv=None):
     x, y, vx, vy = x[:args.images], y[:args.images], vx[:VALID_IMAGES], vy[:VALID_IMAGES]
     load_before = os.getloadavg()
     rates = {"student_alone": [], "with_teacher": []}
-    for _ in range(args.rounds):  # alternated: both modes see the machine's same moments
-        rates["student_alone"] += images_per_second(args.model, x, y, vx, vy, args.epochs, None)
-        rates["with_teacher"] += images_per_second(args.model, x, y, vx, vy, args.epochs, teacher)
-    median = {mode: sorted(values)[len(values) // 2] for mode, values in rates.items()}
+    modes = [("student_alone", None), ("with_teacher", teacher)]
+    for round_ in range(args.rounds):  # alternated, each mode first in every other round
+        for mode, teacher_dirs in modes[::-1] if round_ % 2 else modes:
+            rates[mode] += images_per_second(args.model, x, y, vx, vy, args.epochs, teacher_dirs)
+    median = {mode: statistics.median(values) for mode, values in rates.items()}
     print(json.dumps({
         "model": args.model, "teacher": teacher, "images": int(len(x)), "epochs_each": args.epochs,
         "images_per_s": rates, "median_images_per_s": median,
