@@ -32,7 +32,7 @@ import recipe_ablation  # noqa: E402  (bench/recipe_ablation.py: the transformed
 VALID_IMAGES = 256
 
 
-def images_per_second(model, x, y, vx, vy, epochs, teacher_dirs):
+def epoch_rates(model, x, y, vx, vy, epochs, teacher_dirs):
     """Training images/s of each epoch after the first (fit and validation; the first traces
     the graphs)."""
     import tensorflow as tf
@@ -72,13 +72,14 @@ def main(argv=None):
     modes = [("student_alone", None), ("with_teacher", teacher)]
     for round_ in range(args.rounds):  # alternated, each mode first in every other round
         for mode, teacher_dirs in modes[::-1] if round_ % 2 else modes:
-            rates[mode] += images_per_second(args.model, x, y, vx, vy, args.epochs, teacher_dirs)
+            rates[mode] += epoch_rates(args.model, x, y, vx, vy, args.epochs, teacher_dirs)
     median = {mode: statistics.median(values) for mode, values in rates.items()}
     print(json.dumps({
         "model": args.model, "teacher": teacher, "images": int(len(x)), "epochs_each": args.epochs,
         "images_per_s": rates, "median_images_per_s": median,
         "epoch_time_ratio_with_teacher": round(median["student_alone"] / median["with_teacher"], 3),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "load_average_before": [round(v, 2) for v in load_before],
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load_average_before": [round(v, 2) for v in load_before],
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }, indent=1), flush=True)
     return 0

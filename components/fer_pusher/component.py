@@ -130,13 +130,10 @@ def push_atomically(model_path: str, base_directory: str, version: str) -> Optio
         try:
             io_utils.copy_dir(model_path, staging)
             os.rename(staging, serving_path)  # fails on a version folder another push made meanwhile
-        except OSError as e:
+        except BaseException as e:
             shutil.rmtree(staging, ignore_errors=True)
-            if e.errno in (errno.EEXIST, errno.ENOTEMPTY) and os.path.isdir(serving_path):
+            if isinstance(e, OSError) and e.errno in (errno.EEXIST, errno.ENOTEMPTY) and os.path.isdir(serving_path):
                 return None
-            raise
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
             raise
         finally:
             with contextlib.suppress(FileNotFoundError):
