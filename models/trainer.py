@@ -353,6 +353,15 @@ def planned_changes(state: dict, config: TrainConfig) -> list:
             for name in ("epochs", "patience") if planned.get(name) not in (None, getattr(config, name))]
 
 
+def cosine_cut_short(config: TrainConfig) -> Optional[str]:
+    """A console line when early stopping can end a cosine schedule before its last epoch, with
+    the rate still high (the valid accuracy of such a run climbs most as the rate decays)."""
+    if config.lr_schedule != "cosine" or config.patience >= config.epochs:
+        return None
+    return (f"[Trainer] note: --patience {config.patience} can stop this cosine schedule before its last epoch "
+            f"({config.epochs}), while its learning rate is still high; --patience {config.epochs} trains it to the end")
+
+
 def checkpoint_file(checkpoint_dir: str, key: str = "best_weights") -> Optional[str]:
     """The file a checkpoint directory's state names: 'best_weights' or 'last_model'."""
     stopper = ResumableEarlyStopping(checkpoint_dir, patience=0)
@@ -433,6 +442,9 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
     else:
         print(f"[Trainer] {config.model}: up to {config.epochs} epochs; TensorBoard: tensorboard --logdir {log_dir}",
               flush=True)
+        note = cosine_cut_short(config)
+        if note:
+            print(note, flush=True)
         model.fit(
             prepare_batches(train_ds, config, training=True, teacher=teacher),
             validation_data=prepare_batches(eval_ds, config, training=False),

@@ -191,6 +191,28 @@ def test_cosine_warms_up_linearly_then_decays_to_zero_at_the_last_epoch():
     assert all(a > b for a, b in zip(rates[2:], rates[3:])) and 0 < rates[-1] < 0.003
 
 
+def test_a_patience_shorter_than_a_cosine_schedule_is_pointed_out():
+    cosine = dict(lr_schedule="cosine", learning_rate=0.1, epochs=300)
+    assert trainer.cosine_cut_short(trainer.TrainConfig(**cosine, patience=300)) is None
+    assert trainer.cosine_cut_short(trainer.TrainConfig(lr_schedule="plateau", epochs=300, patience=8)) is None
+    assert trainer.cosine_cut_short(trainer.TrainConfig(**cosine, patience=100)) == (
+        "[Trainer] note: --patience 100 can stop this cosine schedule before its last epoch (300), while its "
+        "learning rate is still high; --patience 300 trains it to the end")
+
+
+def test_training_prints_the_note_on_a_cut_short_cosine_schedule(tmp_path, tiny_registry, capsys):
+    config = trainer.TrainConfig(model="tiny", epochs=2, patience=1, learning_rate=0.02, lr_schedule="cosine",
+                                 optimizer="nesterov")
+    trainer.train(config, _data(), _data(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
+    assert "[Trainer] note: --patience 1 can stop this cosine schedule" in capsys.readouterr().out
+
+
+def test_the_shipped_recipe_trains_its_whole_cosine_schedule():
+    shipped = trainer.TrainConfig.from_dict({"model": "compact_resnet_v2"})
+    assert shipped.lr_schedule == "cosine" and shipped.patience == shipped.epochs
+    assert trainer.cosine_cut_short(shipped) is None
+
+
 def test_cosine_schedule_sets_each_epochs_rate(tmp_path, tiny_registry):
     config = trainer.TrainConfig(model="tiny", epochs=4, patience=10, learning_rate=0.02, lr_schedule="cosine",
                                  warmup_epochs=1, optimizer="nesterov")
