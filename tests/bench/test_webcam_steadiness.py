@@ -102,3 +102,16 @@ def test_summarise_adds_the_tallies_of_runs():
     m = steadiness.summarise([one, two], True)
     assert m["accuracy"] == 0.5 and m["flicker_per_s"] == 0.5 and m["reaction_median_s"] == 0.2
     assert m["never"] == 2 and m["changes_followed"] == 3
+
+
+def test_faces_come_from_the_valid_carve_to_select_and_publictest_to_report(demo_csv):
+    from tools import evaluate
+
+    for faces in steadiness.FACES:
+        images, labels = steadiness.load_faces(demo_csv, faces)
+        expected_labels, expected_images, _ = evaluate.read_usage(demo_csv, faces)
+        assert images.shape == (len(expected_labels), 48, 48) and images.dtype == np.uint8
+        np.testing.assert_array_equal(labels, expected_labels)
+        np.testing.assert_array_equal(images, expected_images[..., 0])
+    carve, public = (steadiness.load_faces(demo_csv, faces)[1] for faces in ("valid", "PublicTest"))
+    assert len(public) == 30 and 0 < len(carve) < 240  # a carve of the 240 Training rows, not PublicTest
