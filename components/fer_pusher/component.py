@@ -14,10 +14,12 @@ is cut short is one TF Serving tries to load; the resumed run then pushes under 
 beside it. To a local folder (a path or file://) this executor copies into a hidden staging
 folder beside the versions (`.pushing-<version>-<random>`: TF Serving and `fer-pipeline serve`
 look at numeric names only), holding an flock on its `.lock` file, and renames it to
-<base>/<version>, which is atomic on one filesystem. The kernel releases a killed push's lock,
-so the next push removes every staging folder whose lock is free, whichever host or container
-left it (on a shared volume, as far as its filesystem shares flocks). Other filesystems (gs://,
-...) get TFX's copy.
+<base>/<version>, which is atomic on one filesystem; the copy is flushed to disk (fsync) before
+the rename, so not even a power cut leaves a version folder whose files were never written.
+The kernel releases a killed push's lock, so the next push removes every staging folder (and
+lone lock file) whose lock is free, whichever host or container left it (on a shared volume, as
+far as its filesystem shares flocks). A version number another push took meanwhile moves this
+push to the next free one. Other filesystems (gs://, ...) get TFX's copy.
 """
 
 import contextlib
@@ -27,6 +29,7 @@ import hashlib
 import os
 import shutil
 import time
+import urllib.parse
 import uuid
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -80,47 +83,91 @@ LOCK_SUFFIX = ".lock"
 
 
 @contextlib.contextmanager
-def _locked(lock_path: str, wait: bool = True) -> Iterator[bool]:
-    """An exclusive flock on lock_path for the with-block: True when held (without `wait`, False
-    when another process holds it). The kernel releases it when its process dies, SIGKILL
-    included, so a held lock is a push still running, on this host or, on a filesystem that
-    shares locks, another."""
-    with open(lock_path, "a") as handle:
+def _locked(lock_path: str, wait: bool = True, create: bool = True) -> Iterator[Optional[bool]]:
+    """An exclusive flock on lock_path for the with-block: True when held; False when another
+    process holds it (only without `wait`); None when there is no such file and `create` is
+    off (then nobody holds it: a holder's file stays until the holder removes it). The kernel
+    releases a lock when its process dies, SIGKILL included, so a held lock is a push still
+    running, on this host or, on a filesystem that shares locks, another. A cleaner that removed
+    the file between this open and this lock leaves a lock on nothing: then the file is opened
+    again. Without `create` the file is opened read-only, enough for flock, so another user's
+    lock file can be tested."""
+    while True:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT if create else os.O_RDONLY, 0o644)
+        except FileNotFoundError:
+            if create:
+                raise
+            yield None
             return
         try:
-            yield True
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                opened, named = os.fstat(fd), os.stat(lock_path)
+                current = (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
+            except FileNotFoundError:
+                current = False
+            if current:
+                try:
+                    yield True
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                return
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 def remove_unfinished_pushes(base_directory: str) -> List[str]:
-    """Removes the staging folders (and their lock files) of pushes that were killed: those
-    whose lock no process holds. A running push's stay. Returns the removed folders."""
+    """Removes the staging folders and lock files of pushes that were killed: those whose lock
+    no process holds. A running push's stay; one that cannot be tested (no permission, no lock
+    support) is logged and left. Returns the removed staging folders."""
     removed = []
-    names = os.listdir(base_directory) if os.path.isdir(base_directory) else []
+    names = sorted(os.listdir(base_directory)) if os.path.isdir(base_directory) else []
     for name in names:
-        if not name.startswith(STAGING_PREFIX) or name.endswith(LOCK_SUFFIX):
+        if not name.startswith(STAGING_PREFIX):
             continue
-        staging = os.path.join(base_directory, name)
-        with _locked(staging + LOCK_SUFFIX, wait=False) as free:
-            if free and os.path.isdir(staging):  # (a push that just finished renamed it away)
-                shutil.rmtree(staging, ignore_errors=True)
-                removed.append(staging)
-        if not os.path.isdir(staging):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(staging + LOCK_SUFFIX)
+        staging = os.path.join(base_directory, name[:-len(LOCK_SUFFIX)] if name.endswith(LOCK_SUFFIX) else name)
+        if name.endswith(LOCK_SUFFIX) and os.path.isdir(staging):
+            continue  # with its folder
+        try:
+            with _locked(staging + LOCK_SUFFIX, wait=False, create=False) as held:
+                if held is False:
+                    continue  # a push still running
+                if os.path.isdir(staging):
+                    shutil.rmtree(staging)
+                    removed.append(staging)
+                if held:  # removed while held: a push that opened it meanwhile opens it again
+                    os.remove(staging + LOCK_SUFFIX)
+        except OSError as e:
+            logging.warning("Left %s: could not tell whether a push is still writing it (%s).", staging, e)
     return removed
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _flush_to_disk(directory: str) -> None:
+    """fsync every file and folder under directory, and directory itself."""
+    for root, _, files in os.walk(directory, topdown=False):
+        for name in files:
+            _fsync(os.path.join(root, name))
+        _fsync(root)
 
 
 def push_atomically(model_path: str, base_directory: str, version: str) -> Optional[str]:
     """Copies model_path to <base_directory>/<version> through a staging folder, held under its
-    lock, and a rename; None when that version exists (the stock Pusher skips such a push too).
-    A push that fails removes its staging folder; one that is killed leaves it to the next
-    push's remove_unfinished_pushes."""
+    lock, flushed to disk, and a rename; None when that version exists. A push that fails
+    removes its staging folder; one that is killed leaves it to the next push's
+    remove_unfinished_pushes."""
     serving_path = os.path.join(base_directory, version)
     if os.path.exists(serving_path):
         return None
@@ -129,7 +176,9 @@ def push_atomically(model_path: str, base_directory: str, version: str) -> Optio
     with _locked(staging + LOCK_SUFFIX):
         try:
             io_utils.copy_dir(model_path, staging)
-            os.rename(staging, serving_path)  # fails on a version folder another push made meanwhile
+            _flush_to_disk(staging)
+            os.rename(staging, serving_path)  # fails on a non-empty version folder made meanwhile
+            _fsync(base_directory)  # the rename itself
         except BaseException as e:
             shutil.rmtree(staging, ignore_errors=True)
             if isinstance(e, OSError) and e.errno in (errno.EEXIST, errno.ENOTEMPTY) and os.path.isdir(serving_path):
@@ -142,9 +191,11 @@ def push_atomically(model_path: str, base_directory: str, version: str) -> Optio
 
 
 def local_path(path: str) -> Optional[str]:
-    """The local filesystem path a destination names (a plain path or file://), or None (gs://, ...)."""
+    """The local filesystem path a destination names (a plain path, or file:// with no host or
+    localhost), or None (gs://, a file:// URI naming another host, ...)."""
     if path.startswith("file://"):
-        return path[len("file://"):]
+        parts = urllib.parse.urlsplit(path)
+        return urllib.parse.unquote(parts.path) if parts.netloc in ("", "localhost") else None
     return None if "://" in path else path
 
 
@@ -176,13 +227,14 @@ class Executor(pusher_executor.Executor):
         """The stock Pusher's push (a Unix-time version; the archive copy in the artifact), with
         the copy to the destination made atomic."""
         model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
-        version = str(int(time.time()))
-        serving_path = push_atomically(model_path, base_directory, version)
-        if serving_path is None:
-            serving_path = os.path.join(base_directory, version)
-            logging.info("Destination directory %s already exists, skipping current push.", serving_path)
-        else:
-            logging.info("Model written to serving path %s.", serving_path)
+        version = int(time.time())
+        # A version folder that exists holds another model (find_identical_version looked):
+        # the next free number, so that this push is served rather than recorded and dropped.
+        while (serving_path := push_atomically(model_path, base_directory, str(version))) is None:
+            logging.info("Version %d exists in %s (another model); trying %d.", version, base_directory, version + 1)
+            version += 1
+        logging.info("Model written to serving path %s.", serving_path)
+        version = str(version)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
         logging.info("Model pushed to %s.", model_push.uri)

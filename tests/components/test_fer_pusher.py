@@ -146,6 +146,9 @@ def test_a_version_that_exists_is_not_pushed_again(tmp_path):
 
 def test_file_uris_are_local_and_other_schemes_are_not():
     assert component.local_path("file:///srv/models/fer") == "/srv/models/fer"
+    assert component.local_path("file://localhost/srv/models/fer") == "/srv/models/fer"
+    assert component.local_path("file:///srv/my%20models") == "/srv/my models"
+    assert component.local_path("file://otherhost/srv/models/fer") is None
     assert component.local_path("runs/x/serving_model/fer") == "runs/x/serving_model/fer"
     assert component.local_path("gs://bucket/fer") is None
 
@@ -162,3 +165,73 @@ def test_a_version_another_push_made_during_the_copy_wins(tmp_path, monkeypatch)
     assert component.push_atomically(_model(str(tmp_path / "m")), str(base), "200") is None
     assert os.listdir(base) == ["200"]
     assert open(base / "200" / "variables" / "variables.data-00000-of-00001", "rb").read() == b"the other push's"
+
+
+def test_a_version_number_another_model_holds_moves_the_push_to_the_next(tmp_path, monkeypatch):
+    """Two pipelines pushing in the same second: the second push is served under the next
+    number, not recorded as pushed to a folder that holds the other model."""
+    base = tmp_path / "serving"
+    _model(str(base / "1800000000"), b"the other pipeline's model")
+    monkeypatch.setattr(component.time, "time", lambda: 1800000000.5)
+    pushed = _run(tmp_path, str(base))
+    assert pushed.get_string_custom_property("pushed_destination") == str(base / "1800000001")
+    assert pushed.get_string_custom_property("pushed_version") == "1800000001"
+    assert sorted(os.listdir(base)) == ["1800000000", "1800000001"]
+    assert open(base / "1800000001" / "variables" / "variables.data-00000-of-00001", "rb").read() == b"weights"
+
+
+def test_lone_lock_files_of_killed_pushes_are_removed_and_held_ones_stay(tmp_path):
+    import fcntl
+
+    base = tmp_path / "serving"
+    os.makedirs(base)
+    killed_after_rename = base / f"{component.STAGING_PREFIX}100-abc{component.LOCK_SUFFIX}"
+    killed_after_rename.write_text("")
+    starting = base / f"{component.STAGING_PREFIX}200-def{component.LOCK_SUFFIX}"  # a push before its copy
+    with open(starting, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert component.remove_unfinished_pushes(str(base)) == []
+        assert os.listdir(base) == [starting.name]
+
+
+def test_a_lock_that_cannot_be_tested_is_logged_and_left(tmp_path, monkeypatch):
+    import errno
+
+    base = tmp_path / "serving"
+    staging = base / f"{component.STAGING_PREFIX}100-abc"
+    os.makedirs(staging)
+    (base / (staging.name + component.LOCK_SUFFIX)).write_text("")
+
+    def no_locks(fd, operation):  # an NFS volume without lockd
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(component.fcntl, "flock", no_locks)
+    assert component.remove_unfinished_pushes(str(base)) == []
+    assert staging.is_dir()
+
+
+def test_a_lock_file_removed_before_it_was_locked_is_opened_again(tmp_path, monkeypatch):
+    """A cleaner may remove a push's lock file between the push's open and its flock: the push
+    must then hold a lock on the file the name now points to, not on the removed one."""
+    import fcntl
+
+    lock = str(tmp_path / "x.lock")
+    real_flock, calls = fcntl.flock, []
+
+    def removed_first(fd, operation):
+        calls.append(operation)
+        if len(calls) == 1:
+            os.remove(lock)
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(component.fcntl, "flock", removed_first)
+    with component._locked(lock) as held:
+        assert held is True and os.path.exists(lock)
+        with open(lock) as other:  # the file at the name is the one locked
+            try:
+                real_flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked_elsewhere = False
+            except BlockingIOError:
+                locked_elsewhere = True
+        assert locked_elsewhere
+    assert calls.count(fcntl.LOCK_EX) == 2
