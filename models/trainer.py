@@ -297,6 +297,17 @@ def check_same_targets(state: dict, config: TrainConfig, checkpoint_dir: str) ->
                          "distillation settings, or train afresh in another --output")
 
 
+def check_same_teacher(state: dict, teacher: Sequence[distillation.Member], checkpoint_dir: str) -> None:
+    """The loaded teacher's members (by architecture) against the checkpoint's: ValueError, one
+    line, when a resume swapped them (check_same_targets compares its settings before it loads)."""
+    recorded = (state.get("targets") or {}).get("teacher")
+    now = [m.name for m in teacher]
+    if recorded and recorded["models"] != now:
+        raise ValueError(f"--resume: the checkpoint in {checkpoint_dir} was distilled from a teacher of "
+                         f"{', '.join(recorded['models'])}; this run's --teacher is {', '.join(now)}: resume with "
+                         "the same teacher, or train afresh in another --output")
+
+
 # TrainConfig fields a resumed run may change: how far it goes (epochs, except under the cosine
 # schedule, whose curve it sets; patience), what is exported (tta), and where things are (the
 # teacher's folders move between a pipeline's pieces; its models and settings are in
@@ -306,6 +317,8 @@ RESUMABLE_CHANGES = ("epochs", "patience", "tta", "resume", "checkpoint_dir", "t
 # Settings whose flag is not `--` + their name (pipeline/options.py: --class-weights sets
 # PipelineOptions.enable_class_weights, which the Trainer gets as use_class_weights).
 _FLAGS = {"use_class_weights": "class-weights"}
+# Of those, the ones whose flag only turns them on (no --no-<flag>).
+_ON_ONLY = ("use_class_weights",)
 
 
 def training_recipe(config: TrainConfig) -> dict:
@@ -322,6 +335,8 @@ def _setting(name: str, value, tuned: Sequence[str] = ()) -> str:
     flag = _FLAGS.get(name, name.replace("_", "-"))
     if name not in train_config.knobs() and name not in _FLAGS:
         text = f"{name} {value!r}"
+    elif isinstance(value, bool) and name in _ON_ONLY:
+        text = f"--{flag}" if value else f"no --{flag}"
     elif isinstance(value, bool):
         text = f"--{'' if value else 'no-'}{flag}"
     else:
@@ -339,11 +354,15 @@ def check_same_recipe(state: dict, config: TrainConfig, checkpoint_dir: str) -> 
     if recorded is None:
         return
     now = training_recipe(config)
+    names = [name for name in recorded if name in now and now[name] != recorded[name]]
     changed = [f"{_setting(name, recorded[name])} (this run: {_setting(name, now[name], config.tuned_fields)})"
-               for name in recorded if name in now and now[name] != recorded[name]]
+               for name in names]
     if changed:
+        # The Tuner's best values override flags: a tuning that chose others is left out.
+        how = ("without --tune, giving the checkpoint's values as flags" if set(names) & set(config.tuned_fields)
+               else "with the checkpoint's settings")
         raise ValueError(f"--resume: the checkpoint in {checkpoint_dir} was trained with {', '.join(changed)}; "
-                         "resume with the checkpoint's settings, or train afresh in another --output")
+                         f"resume {how}, or train afresh in another --output")
 
 
 def planned_changes(state: dict, config: TrainConfig) -> list:
@@ -356,7 +375,7 @@ def planned_changes(state: dict, config: TrainConfig) -> list:
 def cosine_cut_short(config: TrainConfig) -> Optional[str]:
     """A console line when early stopping can end a cosine schedule before its last epoch, with
     the rate still high (the valid accuracy of such a run climbs most as the rate decays)."""
-    if config.lr_schedule != "cosine" or config.patience >= config.epochs:
+    if config.lr_schedule != "cosine" or config.patience + 1 >= config.epochs:  # the first stop: epoch patience + 1
         return None
     return (f"[Trainer] note: --patience {config.patience} can stop this cosine schedule before its last epoch "
             f"({config.epochs}), while its learning rate is still high; --patience {config.epochs} trains it to the end")
@@ -407,6 +426,10 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
               f"piece(s) so far; {checkpoint_dir})", flush=True)
         for line in planned_changes(stopper.state, config):
             print(line, flush=True)
+        if stopper.state["stopped_early"] and stopper.state["wait"] < config.patience and initial_epoch < config.epochs:
+            stopper.state["stopped_early"] = False  # a longer patience than the one that stopped it
+            print(f"[Trainer] the run had stopped early after {stopper.state['wait']} epochs without a new best; "
+                  f"with --patience {config.patience} it trains on", flush=True)
     elif warm_start_model is not None:
         frozen, trained = warm_start.freeze_batch_norm(warm_start_model)
         model = compile_model(warm_start_model, config)
@@ -420,6 +443,8 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
     teacher, teacher_accuracy = (), None
     if config.teacher_dirs:
         teacher = distillation.load_teacher(config.teacher_dirs)
+        if initial_epoch:
+            check_same_teacher(stopper.state, teacher, checkpoint_dir)
         teacher_accuracy = distillation.ensemble_accuracy(teacher, eval_ds)
         print(f"[Trainer] distilling from a teacher of {len(teacher)} model(s) "
               f"({', '.join(m.name + (' with flip TTA' if m.tta else '') for m in teacher)}): valid accuracy "

@@ -178,6 +178,12 @@ def test_a_resume_that_changes_the_distillation_is_one_line(tmp_path, shipped, m
             trainer.train(again, _batches(), _batches(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
         assert str(raised.value).startswith("--resume: ") and words in str(raised.value)
         assert "\n" not in str(raised.value)
+    swapped = TrainConfig(**{**dataclasses_values(first), "epochs": 2, "resume": True,
+                             "teacher_dirs": [shipped, shipped]})
+    with pytest.raises(ValueError) as raised:
+        trainer.train(swapped, _batches(), _batches(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
+    assert str(raised.value).startswith("--resume: ") and (
+        f"this run's --teacher is {features.SHIPPED_MODEL_NAME}, {features.SHIPPED_MODEL_NAME}") in str(raised.value)
     same = TrainConfig(**{**dataclasses_values(first), "epochs": 2, "resume": True})
     _, summary = trainer.train(same, _batches(), _batches(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
     assert summary["resumed_from_epoch"] == 1 and summary["epochs_run"] == 2

@@ -194,6 +194,8 @@ def test_cosine_warms_up_linearly_then_decays_to_zero_at_the_last_epoch():
 def test_a_patience_shorter_than_a_cosine_schedule_is_pointed_out():
     cosine = dict(lr_schedule="cosine", learning_rate=0.1, epochs=300)
     assert trainer.cosine_cut_short(trainer.TrainConfig(**cosine, patience=300)) is None
+    assert trainer.cosine_cut_short(trainer.TrainConfig(**cosine, patience=299)) is None  # first stop: epoch 300
+    assert trainer.cosine_cut_short(trainer.TrainConfig(**cosine, patience=298)) is not None
     assert trainer.cosine_cut_short(trainer.TrainConfig(lr_schedule="plateau", epochs=300, patience=8)) is None
     assert trainer.cosine_cut_short(trainer.TrainConfig(**cosine, patience=100)) == (
         "[Trainer] note: --patience 100 can stop this cosine schedule before its last epoch (300), while its "
@@ -201,10 +203,11 @@ def test_a_patience_shorter_than_a_cosine_schedule_is_pointed_out():
 
 
 def test_training_prints_the_note_on_a_cut_short_cosine_schedule(tmp_path, tiny_registry, capsys):
-    config = trainer.TrainConfig(model="tiny", epochs=2, patience=1, learning_rate=0.02, lr_schedule="cosine",
+    config = trainer.TrainConfig(model="tiny", epochs=3, patience=1, learning_rate=0.02, lr_schedule="cosine",
                                  optimizer="nesterov")
     trainer.train(config, _data(), _data(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
-    assert "[Trainer] note: --patience 1 can stop this cosine schedule" in capsys.readouterr().out
+    assert "[Trainer] note: --patience 1 can stop this cosine schedule before its last epoch (3)" in (
+        capsys.readouterr().out)
 
 
 def test_the_shipped_recipe_trains_its_whole_cosine_schedule():
@@ -367,7 +370,27 @@ def test_a_resume_names_flags_as_given_and_the_tuner_s_values_as_its(tmp_path, t
     with pytest.raises(ValueError) as raised:
         trainer.train(again, _data(), _data(seed=1), str(tmp_path / "l"), ckpt)
     assert ("--learning-rate 0.01 (this run: --learning-rate 0.02 (the Tuner's best)), --no-augment (this run: "
-            "--augment), --no-class-weights (this run: --class-weights)") in str(raised.value)
+            "--augment), no --class-weights (this run: --class-weights)") in str(raised.value)
+    assert "resume without --tune, giving the checkpoint's values as flags" in str(raised.value)
+    untuned = dataclasses.replace(first, epochs=2, resume=True, augment=True)
+    with pytest.raises(ValueError, match="resume with the checkpoint's settings"):
+        trainer.train(untuned, _data(), _data(seed=1), str(tmp_path / "l"), ckpt)
+
+
+def test_a_run_that_stopped_early_trains_on_when_resumed_with_a_longer_patience(tmp_path, tiny_registry, capsys):
+    ckpt = str(tmp_path / "ckpt")
+    frozen = trainer.TrainConfig(model="tiny", epochs=6, learning_rate=0.0, patience=1)  # no new best after epoch 1
+    _, summary = trainer.train(frozen, _data(), _data(seed=1), str(tmp_path / "l"), ckpt)
+    assert summary["stopped_early"] and summary["epochs_run"] == 2
+    capsys.readouterr()
+    _, summary = trainer.train(dataclasses.replace(frozen, patience=3, resume=True), _data(), _data(seed=1),
+                               str(tmp_path / "l"), ckpt)
+    assert "[Trainer] the run had stopped early after 1 epochs without a new best; with --patience 3 it trains on" in (
+        capsys.readouterr().out)
+    assert summary["resumed_from_epoch"] == 2 and summary["epochs_run"] == 4 and summary["stopped_early"]
+    _, summary = trainer.train(dataclasses.replace(frozen, patience=3, resume=True), _data(), _data(seed=1),
+                               str(tmp_path / "l"), ckpt)
+    assert summary["epochs_run"] == 4 and "already finished" in capsys.readouterr().out  # the same patience: done
 
 
 def test_under_the_cosine_schedule_a_resume_keeps_the_epochs(tmp_path, tiny_registry, capsys):
