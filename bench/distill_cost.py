@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import recipe_ablation  # noqa: E402  (bench/recipe_ablation.py: the transformed splits' cache)
+from core import arg_types  # noqa: E402
 
 VALID_IMAGES = 256
 
@@ -58,9 +59,12 @@ def main(argv=None):
                                                          "takes them (`shipped`, a SavedModel or a base path)")
     parser.add_argument("--model", default="compact_resnet_v2", help="the student's catalogue entry (its recipe)")
     parser.add_argument("--images", type=int, default=4096)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--epochs", type=arg_types.ranged(int, 2, what="a whole number >= 2 (the first epoch traces "
+                                                                        "the graphs and is not timed)"), default=4)
+    parser.add_argument("--rounds", type=arg_types.positive_int, default=2)
     args = parser.parse_args(argv)
+    if recipe_ablation.missing_data(args.run, args.out):
+        parser.error(recipe_ablation.missing_data(args.run, args.out))
     from components.teacher import logic as teacher_logic
 
     teacher = teacher_logic.resolve(args.teacher)  # as the pipeline resolves --teacher (`shipped`, base paths)

@@ -72,6 +72,14 @@ def latest(pattern):
     return found[-1]
 
 
+def missing_data(run, out, splits=("train", "valid")):
+    """What a command that reads the splits lacks, in words, or None: --run builds the cache
+    under OUT/data, so it is needed only where the cache is not there."""
+    if run or all(os.path.exists(os.path.join(out, "data", f"{split}.npz")) for split in splits):
+        return None
+    return f"--run is needed: no data cache under {os.path.join(out, 'data')}"
+
+
 def load_split(run, split, cache):
     """The run's transformed split as in-memory arrays (cached as .npz)."""
     import numpy as np
@@ -243,6 +251,8 @@ def main(argv=None):
     if args.valid_metrics:
         if not args.out:
             parser.error("--valid-metrics needs --out (and --run when the data cache is not there)")
+        if missing_data(args.run, args.out, ("valid",)):
+            parser.error(missing_data(args.run, args.out, ("valid",)))
         return valid_metrics(args, cells.chosen(parser, args.cells, CELLS))
     if args.report:
         with open(args.results) as f:

@@ -33,10 +33,18 @@ def quiet_imports() -> None:
 @contextlib.contextmanager
 def import_warnings_ignored():
     """For an entry point, around a first import that would warn before its log exists: the
-    import-time FutureWarnings of google packages are ignored for the with-block."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning, module=_IMPORT_WARNINGS)
+    import-time FutureWarnings of google packages are ignored for the with-block. Only this
+    filter is taken away afterwards: the filters the imported modules install stay (Beam's
+    `once` for its deprecation warnings; warnings.catch_warnings would drop them)."""
+    before = list(warnings.filters)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=_IMPORT_WARNINGS)
+    ours = warnings.filters[0]
+    try:
         yield
+    finally:
+        if ours not in before and ours in warnings.filters:
+            warnings.filters.remove(ours)
+            warnings._filters_mutated()  # what filterwarnings itself calls: cached decisions are redone
 
 
 def quiet_libraries() -> None:

@@ -27,3 +27,14 @@ def test_one_round_times_each_mode_after_its_first_epoch(tmp_path, capsys):
     assert result["images"] == 128 and result["teacher"][0].startswith(os.path.join(REPO, "models", "pretrained"))
     assert [len(v) for v in result["images_per_s"].values()] == [1, 1]  # epoch 2 of each mode
     assert result["epoch_time_ratio_with_teacher"] > 0
+
+
+def test_arguments_it_cannot_run_with_are_one_line_errors(tmp_path, capsys):
+    import pytest
+
+    for args, words in ((["--epochs", "1"], "argument --epochs: 1 is outside [2, inf)"),
+                        (["--rounds", "0"], "argument --rounds"),
+                        ([], f"--run is needed: no data cache under {tmp_path / 'data'}")):
+        with pytest.raises(SystemExit) as stopped:
+            distill_cost.main(["--out", str(tmp_path), "--teacher", "shipped", *args])
+        assert stopped.value.code == 2 and words in capsys.readouterr().err

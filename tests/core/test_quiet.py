@@ -1,8 +1,10 @@
-"""core/quiet.py's WholeLines: lines printed from several threads at once stay whole."""
+"""core/quiet.py's WholeLines: lines printed from several threads at once stay whole; the
+import-warning filter leaves the filters an import installs."""
 
 import io
 import sys
 import threading
+import warnings
 
 from core import quiet
 
@@ -63,3 +65,23 @@ def test_what_it_does_not_handle_is_the_wrapped_streams():
     underlying = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace")
     stream = quiet.WholeLines(underlying)
     assert (stream.encoding, stream.errors, stream.buffer) == ("utf-8", "replace", underlying.buffer)
+
+
+class LibraryWarning(UserWarning):
+    pass
+
+
+def test_the_import_filter_is_taken_away_and_the_imported_modules_filters_stay():
+    with warnings.catch_warnings():  # this test's own sandbox, every warning shown
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        before = list(warnings.filters)
+        with quiet.import_warnings_ignored():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.warn_explicit("old Python", FutureWarning, "x.py", 1, module="google.api_core")
+            assert caught == []
+            warnings.simplefilter("once", LibraryWarning)  # what an imported module (Beam) installs
+        assert warnings.filters[0][2] is LibraryWarning and warnings.filters[1:] == before
+        with warnings.catch_warnings(record=True) as caught:  # the filters as they are now
+            warnings.warn_explicit("old Python", FutureWarning, "x.py", 1, module="google.api_core")
+        assert [w.category for w in caught] == [FutureWarning]
