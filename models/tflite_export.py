@@ -11,9 +11,14 @@ Quantization: "float32" (the same numbers), "float16" (weights in half precision
 "int8" (weights and activations in 8 bits, calibrated on real faces given as
 `calibration`; inputs and outputs stay uint8 and float32). bench/tflite_bench.py measures
 each against the SavedModel on PublicTest and in time.
+
+The Trainer ships the int8 twin only when `check_twin` finds it within TWIN_TOLERANCE of the
+model's accuracy on the valid carve (the split that selects; PublicTest only reports):
+quantization error depends on the weights, so a twin that held for one model is no promise
+for the next.
 """
 
-from typing import Iterable, Optional
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 import keras
 import numpy as np
@@ -25,6 +30,9 @@ from models import augmentation, preprocessing, registry
 TFLITE_FILE = "fer.tflite"  # written inside the SavedModel's directory, so it travels with it
 QUANTIZATIONS = ("float32", "float16", "int8")
 CALIBRATION_FACES = 500
+# How far below its model's accuracy a twin may score and still ship (a fraction): version 1's
+# int8 twin was 0.06 points below its SavedModel (bench/results/tflite.md).
+TWIN_TOLERANCE = 0.005
 
 
 def serving_function(model: keras.Model, tta: bool):
@@ -72,14 +80,52 @@ def keras_model_from_saved_model(saved_model_dir: str, model_name: str) -> keras
     return model
 
 
+def _as_served(images) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(images) * 255.0), 0, 255).astype(np.uint8)
+
+
 def first_faces(batches: Iterable, limit: int = CALIBRATION_FACES) -> np.ndarray:
     """Up to `limit` uint8 faces from (float image [B,48,48,1] in [0,1], label) batches: the
     Trainer's transformed training data, back in the served input's type."""
     taken, count = [], 0
     for images, _ in batches:
-        pixels = np.clip(np.rint(np.asarray(images) * 255.0), 0, 255).astype(np.uint8)
-        taken.append(pixels[:limit - count])
+        taken.append(_as_served(images)[:limit - count])
         count += len(taken[-1])
         if count >= limit:
             break
     return np.concatenate(taken) if taken else np.zeros((0,) + features.IMAGE_SHAPE, np.uint8)
+
+
+def faces_and_labels(batches: Iterable) -> Tuple[np.ndarray, np.ndarray]:
+    """Every uint8 face and class id of (float image, class id) batches (the valid carve)."""
+    faces, labels = [], []
+    for images, ids in batches:
+        faces.append(_as_served(images))
+        labels.append(np.asarray(ids).reshape(-1))
+    if not faces:
+        return np.zeros((0,) + features.IMAGE_SHAPE, np.uint8), np.zeros((0,), np.int64)
+    return np.concatenate(faces), np.concatenate(labels)
+
+
+def run_twin(flatbuffer: bytes, faces: np.ndarray) -> np.ndarray:
+    """Probabilities [N, 7] of uint8 faces [N, 48, 48, 1] through the flatbuffer, one call."""
+    interpreter = tf.lite.Interpreter(model_content=flatbuffer, num_threads=1)
+    source, result = interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
+    interpreter.resize_tensor_input(source, list(faces.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(source, np.ascontiguousarray(faces, np.uint8))
+    interpreter.invoke()
+    return interpreter.get_tensor(result)
+
+
+def check_twin(flatbuffer: bytes, serve: Callable[[np.ndarray], np.ndarray], faces: np.ndarray,
+               labels: np.ndarray, tolerance: float = TWIN_TOLERANCE) -> Dict:
+    """The twin against the model it was made from on labelled faces: both accuracies, their
+    top-1 agreement, and whether the twin is within `tolerance` of the model's accuracy.
+    `serve`: uint8 faces -> the model's probabilities (its serving computation)."""
+    twin = run_twin(flatbuffer, faces).argmax(1)
+    model = np.concatenate([np.asarray(serve(faces[i:i + 256])) for i in range(0, len(faces), 256)]).argmax(1)
+    model_accuracy, twin_accuracy = float((model == labels).mean()), float((twin == labels).mean())
+    return {"faces": int(len(labels)), "model_accuracy": round(model_accuracy, 4), "twin_accuracy": round(twin_accuracy, 4),
+            "agreement": round(float((twin == model).mean()), 4),
+            "accepted": bool(twin_accuracy >= model_accuracy - tolerance)}

@@ -508,11 +508,13 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
     return model, summary
 
 
-def write_tflite_twin(model: keras.Model, config: TrainConfig, train_batches, serving_model_dir: str) -> Optional[str]:
+def write_tflite_twin(model: keras.Model, config: TrainConfig, train_batches, valid_batches,
+                      serving_model_dir: str) -> Optional[dict]:
     """The served model as int8 TFLite (calibrated on training faces) beside the SavedModel,
-    for in-process use (fer-webcam; bench/results/tflite.md measured it within 0.5 points of
-    the SavedModel on PublicTest). A model the converter cannot take still ships its
-    SavedModel: the reason is printed, nothing else changes."""
+    for in-process use (fer-webcam), when it scores within tflite_export.TWIN_TOLERANCE of the
+    model on the valid carve. Returns that check (None when there is no twin to check). A model
+    the converter cannot take, or a twin that falls short, still ships its SavedModel: the
+    reason is printed, nothing else changes."""
     from models import tflite_export
 
     path = os.path.join(serving_model_dir, tflite_export.TFLITE_FILE)
@@ -522,9 +524,24 @@ def write_tflite_twin(model: keras.Model, config: TrainConfig, train_batches, se
         print(f"[Trainer] no TFLite twin of {config.model}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
               flush=True)
         return None
+    faces, labels = tflite_export.faces_and_labels(valid_batches)
+    if not len(labels):
+        print("[Trainer] no TFLite twin: no valid faces to check it on", flush=True)
+        return None
+    serve = tflite_export.serving_function(model, config.tta)
+    check = tflite_export.check_twin(
+        flatbuffer, lambda batch: serve(tf.constant(batch))[features.SERVING_PROBABILITIES_OUTPUT].numpy(), faces, labels,
+        tflite_export.TWIN_TOLERANCE)
+    words = (f"valid accuracy {check['twin_accuracy']:.4f} against the model's {check['model_accuracy']:.4f} "
+             f"({check['faces']} faces; top-1 agreement {check['agreement']:.4f})")
+    if not check["accepted"]:
+        print(f"[Trainer] no TFLite twin: int8 scored {words}, more than "
+              f"{100 * tflite_export.TWIN_TOLERANCE:g} points below; in-process use runs the SavedModel", flush=True)
+        return check
     with tf.io.gfile.GFile(path, "wb") as f:
         f.write(flatbuffer)
-    return path
+    print(f"[Trainer] TFLite twin (int8): {words}", flush=True)
+    return check
 
 
 def run_fn(fn_args) -> None:
@@ -554,7 +571,8 @@ def run_fn(fn_args) -> None:
         warm_start_model,
     )
     export.export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, tta=config.tta)
-    write_tflite_twin(model, config, make(fn_args.train_files, False), fn_args.serving_model_dir)
+    summary["tflite_twin"] = write_tflite_twin(model, config, make(fn_args.train_files, False),
+                                               make(fn_args.eval_files, False), fn_args.serving_model_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TRAINING_SUMMARY_FILE), "w") as f:
         json.dump(summary, f, indent=1)
     logging.info("Trainer summary: %s", json.dumps({k: v for k, v in summary.items() if k != "history"}))

@@ -71,3 +71,56 @@ def test_a_saved_models_weights_restore_into_its_registry_model():
         **{features.SERVING_IMAGE_INPUT: tf.constant(faces)})[features.SERVING_PROBABILITIES_OUTPUT].numpy()
     np.testing.assert_allclose(run_tflite(tflite_export.to_tflite(model, card["config"]["tta"], "float32"), faces), served,
                                rtol=1e-4, atol=1e-5)
+
+
+def test_valid_batches_come_back_as_faces_and_class_ids():
+    faces = _faces(10)
+    batches = [(faces[:4].astype(np.float32) / 255.0, np.array([[1], [2], [3], [4]])),
+               (faces[4:].astype(np.float32) / 255.0, np.arange(6))]
+    got, labels = tflite_export.faces_and_labels(batches)
+    np.testing.assert_array_equal(got, faces)
+    np.testing.assert_array_equal(labels, [1, 2, 3, 4, 0, 1, 2, 3, 4, 5])
+    empty, none = tflite_export.faces_and_labels([])
+    assert empty.shape == (0,) + features.IMAGE_SHAPE and none.shape == (0,)
+
+
+def _serve(model):
+    serve = tflite_export.serving_function(model, False)
+    return lambda batch: serve(tf.constant(batch))[features.SERVING_PROBABILITIES_OUTPUT].numpy()
+
+
+def test_a_twin_is_accepted_within_the_tolerance_of_its_model_and_refused_below_it():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model, other = registry.build("simple_cnn"), registry.build("simple_cnn")
+    faces = _faces(64, seed=2)
+    labels = _serve(model)(faces).argmax(1)  # the model is right on every face
+    same = tflite_export.check_twin(tflite_export.to_tflite(model, False, "float32"), _serve(model), faces, labels)
+    assert same == {"faces": 64, "model_accuracy": 1.0, "twin_accuracy": 1.0, "agreement": 1.0, "accepted": True}
+    wrong = tflite_export.check_twin(tflite_export.to_tflite(other, False, "float32"), _serve(model), faces, labels)
+    assert wrong["model_accuracy"] == 1.0 and wrong["twin_accuracy"] < 0.995 and wrong["accepted"] is False
+    assert wrong["agreement"] == wrong["twin_accuracy"]
+
+
+def test_the_trainer_writes_the_twin_only_when_it_passes_its_check(tmp_path, monkeypatch, capsys):
+    import os
+
+    from models import trainer
+
+    model = registry.build("simple_cnn")
+    faces = _faces(32, seed=3)
+    batches = [(faces.astype(np.float32) / 255.0, _serve(model)(faces).argmax(1))]
+    config = trainer.TrainConfig(model="simple_cnn")
+    # (an untrained model's int8 twin may differ on noise faces: the tolerance decides here)
+    monkeypatch.setattr(tflite_export, "TWIN_TOLERANCE", 1.0)  # any twin passes
+    os.makedirs(tmp_path / "ok")  # the exported SavedModel's folder
+    check = trainer.write_tflite_twin(model, config, batches, batches, str(tmp_path / "ok"))
+    assert check["accepted"] and os.path.exists(tmp_path / "ok" / tflite_export.TFLITE_FILE)
+    assert check["faces"] == 32 and check["model_accuracy"] == 1.0
+    assert "[Trainer] TFLite twin (int8): valid accuracy" in capsys.readouterr().out
+    monkeypatch.setattr(tflite_export, "TWIN_TOLERANCE", -1.0)  # no twin can pass
+    os.makedirs(tmp_path / "refused")
+    check = trainer.write_tflite_twin(model, config, batches, batches, str(tmp_path / "refused"))
+    assert check["accepted"] is False and not os.path.exists(tmp_path / "refused" / tflite_export.TFLITE_FILE)
+    assert "[Trainer] no TFLite twin: int8 scored valid accuracy" in capsys.readouterr().out
