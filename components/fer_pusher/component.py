@@ -18,8 +18,10 @@ look at numeric names only), holding an flock on its `.lock` file, and renames i
 the rename, so not even a power cut leaves a version folder whose files were never written.
 The kernel releases a killed push's lock, so the next push removes every staging folder (and
 lone lock file) whose lock is free, whichever host or container left it (on a shared volume, as
-far as its filesystem shares flocks). A version number another push took meanwhile moves this
-push to the next free one. Other filesystems (gs://, ...) get TFX's copy.
+far as its filesystem shares flocks; every pusher on one volume should run this code, whose
+pushes re-check their lock file after locking it). A version number another model took
+meanwhile moves this push to the next free one; one the same model took is reused. Other
+filesystems (gs://, ...) get TFX's copy.
 """
 
 import contextlib
@@ -82,6 +84,17 @@ STAGING_PREFIX = ".pushing-"
 LOCK_SUFFIX = ".lock"
 
 
+def _open_lock(lock_path: str, create: bool) -> int:
+    if create:
+        return os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        return os.open(lock_path, os.O_RDWR)
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        return os.open(lock_path, os.O_RDONLY)
+
+
 @contextlib.contextmanager
 def _locked(lock_path: str, wait: bool = True, create: bool = True) -> Iterator[Optional[bool]]:
     """An exclusive flock on lock_path for the with-block: True when held; False when another
@@ -90,11 +103,11 @@ def _locked(lock_path: str, wait: bool = True, create: bool = True) -> Iterator[
     releases a lock when its process dies, SIGKILL included, so a held lock is a push still
     running, on this host or, on a filesystem that shares locks, another. A cleaner that removed
     the file between this open and this lock leaves a lock on nothing: then the file is opened
-    again. Without `create` the file is opened read-only, enough for flock, so another user's
-    lock file can be tested."""
+    again. Without `create` a file this user may not write is opened read-only, enough for a
+    local flock (NFS emulates flock with POSIX locks, which need a writable descriptor)."""
     while True:
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT if create else os.O_RDONLY, 0o644)
+            fd = _open_lock(lock_path, create)
         except FileNotFoundError:
             if create:
                 raise
@@ -147,10 +160,17 @@ def remove_unfinished_pushes(base_directory: str) -> List[str]:
     return removed
 
 
+# What some filesystems (FUSE, CIFS) answer to an fsync of a directory: nothing to flush there.
+_NO_DIRECTORY_FSYNC = (errno.EINVAL, errno.ENOTSUP, errno.ENOSYS, errno.EBADF)
+
+
 def _fsync(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+    except OSError as e:
+        if not (os.path.isdir(path) and e.errno in _NO_DIRECTORY_FSYNC):
+            raise
     finally:
         os.close(fd)
 
@@ -178,7 +198,6 @@ def push_atomically(model_path: str, base_directory: str, version: str) -> Optio
             io_utils.copy_dir(model_path, staging)
             _flush_to_disk(staging)
             os.rename(staging, serving_path)  # fails on a non-empty version folder made meanwhile
-            _fsync(base_directory)  # the rename itself
         except BaseException as e:
             shutil.rmtree(staging, ignore_errors=True)
             if isinstance(e, OSError) and e.errno in (errno.EEXIST, errno.ENOTEMPTY) and os.path.isdir(serving_path):
@@ -187,6 +206,7 @@ def push_atomically(model_path: str, base_directory: str, version: str) -> Optio
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(staging + LOCK_SUFFIX)
+    _fsync(base_directory)  # the rename itself
     return serving_path
 
 
@@ -195,7 +215,8 @@ def local_path(path: str) -> Optional[str]:
     localhost), or None (gs://, a file:// URI naming another host, ...)."""
     if path.startswith("file://"):
         parts = urllib.parse.urlsplit(path)
-        return urllib.parse.unquote(parts.path) if parts.netloc in ("", "localhost") else None
+        local = parts.netloc in ("", "localhost") and not (parts.query or parts.fragment)
+        return urllib.parse.unquote(parts.path) if local else None
     return None if "://" in path else path
 
 
@@ -209,7 +230,7 @@ class Executor(pusher_executor.Executor):
             local = local_path(destination.filesystem.base_directory)
             for path in remove_unfinished_pushes(local) if local else ():
                 logging.info("Removed %s, left by a push that was killed.", path)
-            existing = find_identical_version(model_path, destination.filesystem.base_directory)
+            existing = find_identical_version(model_path, local or destination.filesystem.base_directory)
             if existing:
                 model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
                 io_utils.copy_dir(model_path, model_push.uri)
@@ -228,9 +249,15 @@ class Executor(pusher_executor.Executor):
         the copy to the destination made atomic."""
         model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         version = int(time.time())
-        # A version folder that exists holds another model (find_identical_version looked):
-        # the next free number, so that this push is served rather than recorded and dropped.
+        # A version folder that exists: the same model, pushed meanwhile by another run, is
+        # reused; another model moves this push to the next free number, so that it is served
+        # rather than recorded and dropped.
         while (serving_path := push_atomically(model_path, base_directory, str(version))) is None:
+            taken = os.path.join(base_directory, str(version))
+            if _fingerprint(taken) == _fingerprint(model_path):
+                serving_path = taken
+                logging.info("Model pushed meanwhile as %s; not copied again.", taken)
+                break
             logging.info("Version %d exists in %s (another model); trying %d.", version, base_directory, version + 1)
             version += 1
         logging.info("Model written to serving path %s.", serving_path)

@@ -149,6 +149,7 @@ def test_file_uris_are_local_and_other_schemes_are_not():
     assert component.local_path("file://localhost/srv/models/fer") == "/srv/models/fer"
     assert component.local_path("file:///srv/my%20models") == "/srv/my models"
     assert component.local_path("file://otherhost/srv/models/fer") is None
+    assert component.local_path("file:///srv/run#2") is None and component.local_path("file:///srv/x?y=1") is None
     assert component.local_path("runs/x/serving_model/fer") == "runs/x/serving_model/fer"
     assert component.local_path("gs://bucket/fer") is None
 
@@ -235,3 +236,65 @@ def test_a_lock_file_removed_before_it_was_locked_is_opened_again(tmp_path, monk
                 locked_elsewhere = True
         assert locked_elsewhere
     assert calls.count(fcntl.LOCK_EX) == 2
+
+
+def test_the_same_model_pushed_meanwhile_under_that_version_is_reused(tmp_path, monkeypatch):
+    base = tmp_path / "serving"
+    _model(str(base / "1800000000"))  # another run of the same model, in the same second
+    monkeypatch.setattr(component.time, "time", lambda: 1800000000.5)
+    monkeypatch.setattr(component, "find_identical_version", lambda *args: None)  # (it came after this check)
+    pushed = _run(tmp_path, str(base))
+    assert pushed.get_string_custom_property("pushed_destination") == str(base / "1800000000")
+    assert os.listdir(base) == ["1800000000"]
+
+
+def test_the_cleaner_tests_locks_on_a_writable_descriptor_where_it_may(tmp_path, monkeypatch):
+    """NFS emulates flock with POSIX locks, which refuse an exclusive lock on a read-only
+    descriptor (EBADF): the cleaner opens lock files read-write, and read-only only where it
+    may not write them."""
+    import errno
+    import fcntl
+
+    base = tmp_path / "serving"
+    staging = base / f"{component.STAGING_PREFIX}100-abc"
+    os.makedirs(staging)
+    (base / (staging.name + component.LOCK_SUFFIX)).write_text("")
+    real_flock, real_open = fcntl.flock, os.open
+
+    def nfs_flock(fd, operation):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(component.fcntl, "flock", nfs_flock)
+    assert component.remove_unfinished_pushes(str(base)) == [str(staging)]
+
+    os.makedirs(staging)
+    (base / (staging.name + component.LOCK_SUFFIX)).write_text("")
+
+    def not_ours(path, flags, *args):  # another user's lock file (a root-run container's)
+        if flags & os.O_ACCMODE == os.O_RDWR and not flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(component.fcntl, "flock", real_flock)
+    monkeypatch.setattr(component.os, "open", not_ours)
+    assert component.remove_unfinished_pushes(str(base)) == [str(staging)]
+
+
+def test_a_filesystem_that_cannot_fsync_a_folder_still_gets_the_push(tmp_path, monkeypatch):
+    import errno
+
+    real_fsync = os.fsync
+
+    def files_only(fd):
+        import stat
+
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real_fsync(fd)
+
+    monkeypatch.setattr(component.os, "fsync", files_only)
+    base = tmp_path / "serving"
+    assert component.push_atomically(_model(str(tmp_path / "m")), str(base), "200") == str(base / "200")
+    assert sorted(os.listdir(base / "200")) == ["saved_model.pb", "variables"]
