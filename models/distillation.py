@@ -72,6 +72,21 @@ def load_teacher(saved_model_dirs: Sequence[str]) -> list:
     return members
 
 
+def weights_fingerprint(model: keras.Model) -> str:
+    """sha256 of a model's weights, in order: the same teacher wherever its folder moved."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        digest.update(np.ascontiguousarray(weights, np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def member_record(member: Member) -> dict:
+    """What a checkpoint records of a teacher member: its architecture, TTA and weights."""
+    return {"name": member.name, "tta": member.tta, "weights_sha256": weights_fingerprint(member.model)}
+
+
 def member_probabilities(member: Member, images: tf.Tensor) -> tf.Tensor:
     probabilities = tf.cast(member.model(images, training=False), tf.float32)
     if member.tta:

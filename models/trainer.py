@@ -266,12 +266,14 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
 
 def training_targets(config: TrainConfig, teacher: Sequence[distillation.Member] = ()) -> dict:
     """What the run's loss is computed against, as the checkpoint records it: one-hot or class
-    ids, and the teacher (its members' architectures, alpha, T). The teacher's folders may move
-    between pieces (a pipeline's artifact), so its members are named by architecture."""
+    ids, and the teacher (its members, alpha, T). The teacher's folders may move between pieces
+    (a pipeline's artifact), so its members are recorded by architecture, TTA and a digest of
+    their weights."""
     targets = {"soft_labels": bool(config.soft_labels or teacher)}
     if teacher:
-        targets["teacher"] = {"models": [m.name for m in teacher], "distill_alpha": config.distill_alpha,
-                              "distill_temperature": config.distill_temperature}
+        targets["teacher"] = {"models": [m.name for m in teacher],
+                              "members": [distillation.member_record(m) for m in teacher],
+                              "distill_alpha": config.distill_alpha, "distill_temperature": config.distill_temperature}
     return targets
 
 
@@ -298,14 +300,27 @@ def check_same_targets(state: dict, config: TrainConfig, checkpoint_dir: str) ->
 
 
 def check_same_teacher(state: dict, teacher: Sequence[distillation.Member], checkpoint_dir: str) -> None:
-    """The loaded teacher's members (by architecture) against the checkpoint's: ValueError, one
-    line, when a resume swapped them (check_same_targets compares its settings before it loads)."""
+    """The loaded teacher's members against the checkpoint's, in any order (the ensemble is
+    their mean): ValueError, one line, when a resume swapped one (check_same_targets compares
+    its settings before it loads). By architecture, TTA and weights; a checkpoint that recorded
+    architectures only is compared by those."""
     recorded = (state.get("targets") or {}).get("teacher")
-    now = [m.name for m in teacher]
-    if recorded and recorded["models"] != now:
+    if not recorded:
+        return
+    if "members" in recorded:
+        records = [distillation.member_record(m) for m in teacher]
+        key = lambda r: (r["name"], r["tta"], r["weights_sha256"])  # noqa: E731
+        same = sorted(map(key, recorded["members"])) == sorted(map(key, records))
+        was = [f"{r['name']}{' with flip TTA' if r['tta'] else ''} ({r['weights_sha256'][:12]})"
+               for r in recorded["members"]]
+        now = [f"{r['name']}{' with flip TTA' if r['tta'] else ''} ({r['weights_sha256'][:12]})" for r in records]
+    else:
+        was, now = recorded["models"], [m.name for m in teacher]
+        same = sorted(was) == sorted(now)
+    if not same:
         raise ValueError(f"--resume: the checkpoint in {checkpoint_dir} was distilled from a teacher of "
-                         f"{', '.join(recorded['models'])}; this run's --teacher is {', '.join(now)}: resume with "
-                         "the same teacher, or train afresh in another --output")
+                         f"{', '.join(was)}; this run's --teacher is {', '.join(now)}: resume with the same teacher, "
+                         "or train afresh in another --output")
 
 
 # TrainConfig fields a resumed run may change: how far it goes (epochs, except under the cosine

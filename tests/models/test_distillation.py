@@ -4,6 +4,7 @@ them."""
 
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -168,8 +169,10 @@ def test_a_resume_that_changes_the_distillation_is_one_line(tmp_path, shipped, m
     first = TrainConfig(model="tiny48", epochs=1, learning_rate=0.01, teacher_dirs=[shipped], distill_alpha=0.3)
     trainer.train(first, _batches(), _batches(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
     state = json.load(open(tmp_path / "c" / trainer.CHECKPOINT_STATE_FILE))
+    [member] = state["targets"]["teacher"].pop("members")
     assert state["targets"] == {"soft_labels": True, "teacher": {
         "models": [features.SHIPPED_MODEL_NAME], "distill_alpha": 0.3, "distill_temperature": 1.0}}
+    assert member["name"] == features.SHIPPED_MODEL_NAME and len(member["weights_sha256"]) == 64
     for changed, words in (({"teacher_dirs": None}, "trained on one-hot targets"),
                            ({"teacher_dirs": None, "label_smoothing": 0.1}, "with a teacher"),
                            ({"distill_alpha": 0.5}, "distill_alpha 0.3")):
@@ -182,9 +185,11 @@ def test_a_resume_that_changes_the_distillation_is_one_line(tmp_path, shipped, m
                              "teacher_dirs": [shipped, shipped]})
     with pytest.raises(ValueError) as raised:
         trainer.train(swapped, _batches(), _batches(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
-    assert str(raised.value).startswith("--resume: ") and (
-        f"this run's --teacher is {features.SHIPPED_MODEL_NAME}, {features.SHIPPED_MODEL_NAME}") in str(raised.value)
-    same = TrainConfig(**{**dataclasses_values(first), "epochs": 2, "resume": True})
+    assert str(raised.value).startswith("--resume: ") and "\n" not in str(raised.value)
+    assert str(raised.value).count(f"{features.SHIPPED_MODEL_NAME} (") == 3  # one recorded, two now
+    moved = str(tmp_path / "moved")  # the same teacher in another folder (a pipeline's artifact)
+    shutil.copytree(shipped, moved)
+    same = TrainConfig(**{**dataclasses_values(first), "epochs": 2, "resume": True, "teacher_dirs": [moved]})
     _, summary = trainer.train(same, _batches(), _batches(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
     assert summary["resumed_from_epoch"] == 1 and summary["epochs_run"] == 2
 
@@ -193,3 +198,29 @@ def dataclasses_values(config):
     import dataclasses
 
     return dataclasses.asdict(config)
+
+
+def test_a_resume_with_other_weights_of_the_same_architecture_is_refused(tmp_path, shipped, monkeypatch):
+    """Two versions of the shipped architecture are two teachers: compared by their weights."""
+    monkeypatch.setitem(trainer.registry.MODELS, "tiny48", trainer.registry.catalog.ModelEntry(
+        "tiny48", None, "test model", builder=_tiny_student))
+    first = TrainConfig(model="tiny48", epochs=1, learning_rate=0.01, teacher_dirs=[shipped])
+    trainer.train(first, _batches(), _batches(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
+    [member] = distillation.load_teacher([shipped])
+    member.model.set_weights([w + 0.01 for w in member.model.get_weights()])
+    monkeypatch.setattr(distillation, "load_teacher", lambda dirs: [member])
+    again = TrainConfig(**{**dataclasses_values(first), "epochs": 2, "resume": True})
+    with pytest.raises(ValueError, match="was distilled from a teacher of"):
+        trainer.train(again, _batches(), _batches(seed=1), str(tmp_path / "l"), str(tmp_path / "c"))
+
+
+def test_a_checkpoint_that_recorded_architectures_only_is_compared_by_them_in_any_order():
+    import types
+
+    state = {"targets": {"teacher": {"models": ["compact_resnet", "compact_resnet_v2"]}}}
+    members = [types.SimpleNamespace(name=name) for name in ("compact_resnet_v2", "compact_resnet")]
+    trainer.check_same_teacher(state, members, "ckpt")
+    with pytest.raises(ValueError, match="this run's --teacher is compact_resnet_v2$|this run's --teacher is "
+                                         "compact_resnet_v2:"):
+        trainer.check_same_teacher(state, members[:1], "ckpt")
+    trainer.check_same_teacher({"targets": {"soft_labels": True}}, members, "ckpt")  # no teacher recorded
