@@ -443,7 +443,7 @@ def train(config: TrainConfig, train_ds: tf.data.Dataset, eval_ds: tf.data.Datas
             print(line, flush=True)
         if stopper.state["stopped_early"] and stopper.state["wait"] < config.patience and initial_epoch < config.epochs:
             stopper.state["stopped_early"] = False  # a longer patience than the one that stopped it
-            print(f"[Trainer] the run had stopped early after {stopper.state['wait']} epochs without a new best; "
+            print(f"[Trainer] the run had stopped early after {stopper.state['wait']} epoch(s) without a new best; "
                   f"with --patience {config.patience} it trains on", flush=True)
     elif warm_start_model is not None:
         frozen, trained = warm_start.freeze_batch_norm(warm_start_model)

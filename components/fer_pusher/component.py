@@ -260,7 +260,8 @@ class Executor(pusher_executor.Executor):
                 break
             logging.info("Version %d exists in %s (another model); trying %d.", version, base_directory, version + 1)
             version += 1
-        logging.info("Model written to serving path %s.", serving_path)
+        else:
+            logging.info("Model written to serving path %s.", serving_path)
         version = str(version)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)

@@ -385,7 +385,7 @@ def test_a_run_that_stopped_early_trains_on_when_resumed_with_a_longer_patience(
     capsys.readouterr()
     _, summary = trainer.train(dataclasses.replace(frozen, patience=3, resume=True), _data(), _data(seed=1),
                                str(tmp_path / "l"), ckpt)
-    assert "[Trainer] the run had stopped early after 1 epochs without a new best; with --patience 3 it trains on" in (
+    assert "[Trainer] the run had stopped early after 1 epoch(s) without a new best; with --patience 3 it trains on" in (
         capsys.readouterr().out)
     assert summary["resumed_from_epoch"] == 2 and summary["epochs_run"] == 4 and summary["stopped_early"]
     _, summary = trainer.train(dataclasses.replace(frozen, patience=3, resume=True), _data(), _data(seed=1),
