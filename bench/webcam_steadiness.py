@@ -488,6 +488,40 @@ def summarise(tallies: List[dict], full: bool) -> dict:
     return out
 
 
+RAW_RULE = "ema a=1"
+# The goals of a smoothing rule against the raw output of the same run (issue 22, item 2).
+FLICKER_SHARE, REACTION_P90_S, ACCURACY_LOSS = 0.2, 0.3, 0.01
+
+
+def goals_met(metrics: dict, raw: dict) -> str:
+    """'FRA' with '-' for each goal missed: flicker <= 0.2x raw's, reaction p90 <= 0.3 s,
+    accuracy >= raw's - 1 point."""
+    flicker_ok = metrics["flicker_per_s"] <= FLICKER_SHARE * raw["flicker_per_s"]
+    reaction_ok = metrics["reaction_p90_s"] is not None and metrics["reaction_p90_s"] <= REACTION_P90_S
+    accuracy_ok = metrics["accuracy"] >= raw["accuracy"] - ACCURACY_LOSS
+    return "".join(c if ok else "-" for c, ok in zip("FRA", (flicker_ok, reaction_ok, accuracy_ok)))
+
+
+def table(result: dict, detect_every: int) -> str:
+    """A markdown table of one mode of a run's output (this script's JSON line): each rule
+    pooled over the videos, the goals it meets, and in how many videos it meets all three."""
+    pooled = result["pooled"][f"detect_every={detect_every}"]
+    raw = pooled[RAW_RULE]
+    runs = [r for r in result["runs"] if r["detect_every"] == detect_every]
+    columns = result["run_columns"]
+    lines = ["| rule | accuracy % (vs raw) | steady acc % | flicker /face/s (x raw) | reaction median / p90 s "
+             "| never | goals met | videos meeting all three |", "|---|---|---|---|---|---|---|---|"]
+    for name, metrics in pooled.items():
+        per_video = sum(goals_met(dict(zip(columns, run["rules"][name])),
+                                  dict(zip(columns, run["rules"][RAW_RULE]))) == "FRA" for run in runs)
+        lines.append(
+            f"| {name} | {100 * metrics['accuracy']:.2f} ({100 * (metrics['accuracy'] - raw['accuracy']):+.2f}) "
+            f"| {100 * metrics['accuracy_steady']:.2f} | {metrics['flicker_per_s']:.3f} "
+            f"({metrics['flicker_per_s'] / raw['flicker_per_s']:.2f}) | {metrics['reaction_median_s']:.3f} / "
+            f"{metrics['reaction_p90_s']:.3f} | {metrics['never']} | {goals_met(metrics, raw)} | {per_video} of {len(runs)} |")
+    return "\n".join(lines)
+
+
 def haar_recall(video: str, truth, every: int = 10) -> dict:
     """fer-webcam's live detector on every `every`-th frame: the share of present faces it finds
     (IoU >= MATCH_IOU), to say why the measurement uses an oracle."""
@@ -517,7 +551,16 @@ def main():
                         "where the model has one)")
     p.add_argument("--check-alpha", type=float, default=0.3,
                    help="the runner's own smoothing, compared with the replay (default: %(default)s)")
+    p.add_argument("--table", metavar="OUTPUT",
+                   help="print the markdown tables of a run's output (its last JSON line) and exit")
     args = p.parse_args()
+    if args.table:
+        with open(args.table) as f:
+            result = json.loads([line for line in f if line.startswith("{")][-1])
+        for every in sorted({r["detect_every"] for r in result["runs"]}, reverse=True):
+            print(f"#### detect_every={every}, faces: {result.get('faces', 'PublicTest')}, model: {result['model']}\n")
+            print(table(result, every) + "\n")
+        return
 
     from core import quiet
 

@@ -115,3 +115,23 @@ def test_faces_come_from_the_valid_carve_to_select_and_publictest_to_report(demo
         np.testing.assert_array_equal(images, expected_images[..., 0])
     carve, public = (steadiness.load_faces(demo_csv, faces)[1] for faces in ("valid", "PublicTest"))
     assert len(public) == 30 and 0 < len(carve) < 240  # a carve of the 240 Training rows, not PublicTest
+
+
+def test_goals_are_judged_against_the_raw_output_of_the_same_run():
+    raw = {"accuracy": 0.62, "flicker_per_s": 1.0, "reaction_p90_s": 0.033}
+    assert steadiness.goals_met({"accuracy": 0.611, "flicker_per_s": 0.2, "reaction_p90_s": 0.3}, raw) == "FRA"
+    assert steadiness.goals_met({"accuracy": 0.609, "flicker_per_s": 0.21, "reaction_p90_s": 0.301}, raw) == "---"
+    assert steadiness.goals_met({"accuracy": 0.62, "flicker_per_s": 0.1, "reaction_p90_s": None}, raw) == "F-A"
+
+
+def test_the_table_pools_each_rule_and_counts_the_videos_that_meet_all_three_goals():
+    columns = ["accuracy", "accuracy_steady", "flicker_per_s", "reaction_median_s", "reaction_p90_s", "never"]
+    raw, calm = [0.62, 0.62, 1.0, 0.0, 0.03, 0], [0.615, 0.62, 0.15, 0.03, 0.1, 0]
+    jumpy = [0.615, 0.62, 0.5, 0.03, 0.1, 0]  # a video where the rule misses the flicker goal
+    pooled = {"ema a=1": dict(zip(columns, raw)), "hyst a=0.5 m=0.05": dict(zip(columns, calm))}
+    result = {"pooled": {"detect_every=4": pooled}, "run_columns": columns,
+              "runs": [{"detect_every": 4, "rules": {"ema a=1": raw, "hyst a=0.5 m=0.05": calm}},
+                       {"detect_every": 4, "rules": {"ema a=1": raw, "hyst a=0.5 m=0.05": jumpy}}]}
+    lines = steadiness.table(result, 4).splitlines()
+    assert lines[2] == "| ema a=1 | 62.00 (+0.00) | 62.00 | 1.000 (1.00) | 0.000 / 0.030 | 0 | -RA | 0 of 2 |"
+    assert lines[3] == "| hyst a=0.5 m=0.05 | 61.50 (-0.50) | 62.00 | 0.150 (0.15) | 0.030 / 0.100 | 0 | FRA | 1 of 2 |"
