@@ -511,14 +511,16 @@ def table(result: dict, detect_every: int) -> str:
     columns = result["run_columns"]
     lines = ["| rule | accuracy % (vs raw) | steady acc % | flicker /face/s (x raw) | reaction median / p90 s "
              "| never | goals met | videos meeting all three |", "|---|---|---|---|---|---|---|---|"]
+    seconds = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731  (no change followed)
     for name, metrics in pooled.items():
         per_video = sum(goals_met(dict(zip(columns, run["rules"][name])),
                                   dict(zip(columns, run["rules"][RAW_RULE]))) == "FRA" for run in runs)
+        share = (f"{metrics['flicker_per_s'] / raw['flicker_per_s']:.2f}" if raw["flicker_per_s"] else "—")
         lines.append(
             f"| {name} | {100 * metrics['accuracy']:.2f} ({100 * (metrics['accuracy'] - raw['accuracy']):+.2f}) "
-            f"| {100 * metrics['accuracy_steady']:.2f} | {metrics['flicker_per_s']:.3f} "
-            f"({metrics['flicker_per_s'] / raw['flicker_per_s']:.2f}) | {metrics['reaction_median_s']:.3f} / "
-            f"{metrics['reaction_p90_s']:.3f} | {metrics['never']} | {goals_met(metrics, raw)} | {per_video} of {len(runs)} |")
+            f"| {100 * metrics['accuracy_steady']:.2f} | {metrics['flicker_per_s']:.3f} ({share}) "
+            f"| {seconds(metrics['reaction_median_s'])} / {seconds(metrics['reaction_p90_s'])} | {metrics['never']} "
+            f"| {goals_met(metrics, raw)} | {per_video} of {len(runs)} |")
     return "\n".join(lines)
 
 

@@ -107,22 +107,33 @@ def faces_and_labels(batches: Iterable) -> Tuple[np.ndarray, np.ndarray]:
     return np.concatenate(faces), np.concatenate(labels)
 
 
-def run_twin(flatbuffer: bytes, faces: np.ndarray) -> np.ndarray:
-    """Probabilities [N, 7] of uint8 faces [N, 48, 48, 1] through the flatbuffer, one call."""
+def run_twin(flatbuffer: bytes, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Probabilities [N, 7] of uint8 faces [N, 48, 48, 1] through the flatbuffer, `batch_size`
+    faces a call (the interpreter's memory grows with its input)."""
     interpreter = tf.lite.Interpreter(model_content=flatbuffer, num_threads=1)
     source, result = interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
-    interpreter.resize_tensor_input(source, list(faces.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(source, np.ascontiguousarray(faces, np.uint8))
-    interpreter.invoke()
-    return interpreter.get_tensor(result)
+    rows, out = None, []
+    for start in range(0, len(faces), batch_size):
+        batch = np.ascontiguousarray(faces[start:start + batch_size], np.uint8)
+        if rows != len(batch):
+            interpreter.resize_tensor_input(source, list(batch.shape))
+            interpreter.allocate_tensors()
+            rows = len(batch)
+        interpreter.set_tensor(source, batch)
+        interpreter.invoke()
+        out.append(interpreter.get_tensor(result).copy())
+    return np.concatenate(out) if out else np.zeros((0, features.NUM_CLASSES), np.float32)
 
 
 def check_twin(flatbuffer: bytes, serve: Callable[[np.ndarray], np.ndarray], faces: np.ndarray,
                labels: np.ndarray, tolerance: float = TWIN_TOLERANCE) -> Dict:
     """The twin against the model it was made from on labelled faces: both accuracies, their
     top-1 agreement, and whether the twin is within `tolerance` of the model's accuracy.
-    `serve`: uint8 faces -> the model's probabilities (its serving computation)."""
+    `serve`: uint8 faces -> the model's probabilities (its serving computation). ValueError for
+    no faces, or labels that are not one a face."""
+    labels = np.asarray(labels).reshape(-1)
+    if not len(faces) or len(labels) != len(faces):
+        raise ValueError(f"a twin is checked on labelled faces: got {len(faces)} faces and {len(labels)} labels")
     twin = run_twin(flatbuffer, faces).argmax(1)
     model = np.concatenate([np.asarray(serve(faces[i:i + 256])) for i in range(0, len(faces), 256)]).argmax(1)
     model_accuracy, twin_accuracy = float((model == labels).mean()), float((twin == labels).mean())

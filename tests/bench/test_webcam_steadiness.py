@@ -135,3 +135,13 @@ def test_the_table_pools_each_rule_and_counts_the_videos_that_meet_all_three_goa
     lines = steadiness.table(result, 4).splitlines()
     assert lines[2] == "| ema a=1 | 62.00 (+0.00) | 62.00 | 1.000 (1.00) | 0.000 / 0.030 | 0 | -RA | 0 of 2 |"
     assert lines[3] == "| hyst a=0.5 m=0.05 | 61.50 (-0.50) | 62.00 | 0.150 (0.15) | 0.030 / 0.100 | 0 | FRA | 1 of 2 |"
+
+
+def test_the_table_prints_a_dash_where_no_change_was_followed_or_raw_never_flickered():
+    columns = ["accuracy", "accuracy_steady", "flicker_per_s", "reaction_median_s", "reaction_p90_s", "never"]
+    raw, frozen = [0.62, 0.62, 0.0, None, None, 3], [0.6, 0.6, 0.0, None, None, 3]
+    result = {"pooled": {"detect_every=1": {"ema a=1": dict(zip(columns, raw)),
+                                            "dwell a=1 k=8": dict(zip(columns, frozen))}},
+              "run_columns": columns, "runs": [{"detect_every": 1, "rules": {"ema a=1": raw, "dwell a=1 k=8": frozen}}]}
+    lines = steadiness.table(result, 1).splitlines()
+    assert lines[3] == "| dwell a=1 k=8 | 60.00 (-2.00) | 60.00 | 0.000 (—) | — / — | 3 | F-- | 0 of 1 |"

@@ -224,3 +224,20 @@ def test_a_checkpoint_that_recorded_architectures_only_is_compared_by_them_in_an
                                          "compact_resnet_v2:"):
         trainer.check_same_teacher(state, members[:1], "ckpt")
     trainer.check_same_teacher({"targets": {"soft_labels": True}}, members, "ckpt")  # no teacher recorded
+
+
+def test_recorded_members_match_in_any_order_and_differ_by_tta(monkeypatch):
+    import types
+
+    def record(member):
+        return {"name": member.name, "tta": member.tta, "weights_sha256": member.sha}
+
+    monkeypatch.setattr(distillation, "member_record", record)
+    v1 = types.SimpleNamespace(name="compact_resnet", tta=True, sha="a" * 64)
+    v2 = types.SimpleNamespace(name="compact_resnet_v2", tta=False, sha="b" * 64)
+    state = {"targets": {"teacher": {"models": ["compact_resnet", "compact_resnet_v2"],
+                                     "members": [record(v1), record(v2)]}}}
+    trainer.check_same_teacher(state, [v2, v1], "ckpt")
+    v1_without_tta = types.SimpleNamespace(name="compact_resnet", tta=False, sha="a" * 64)
+    with pytest.raises(ValueError, match="compact_resnet with flip TTA"):
+        trainer.check_same_teacher(state, [v2, v1_without_tta], "ckpt")

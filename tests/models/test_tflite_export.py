@@ -84,8 +84,8 @@ def test_valid_batches_come_back_as_faces_and_class_ids():
     assert empty.shape == (0,) + features.IMAGE_SHAPE and none.shape == (0,)
 
 
-def _serve(model):
-    serve = tflite_export.serving_function(model, False)
+def _serve(model, tta=False):
+    serve = tflite_export.serving_function(model, tta)
     return lambda batch: serve(tf.constant(batch))[features.SERVING_PROBABILITIES_OUTPUT].numpy()
 
 
@@ -124,3 +124,47 @@ def test_the_trainer_writes_the_twin_only_when_it_passes_its_check(tmp_path, mon
     check = trainer.write_tflite_twin(model, config, batches, batches, str(tmp_path / "refused"))
     assert check["accepted"] is False and not os.path.exists(tmp_path / "refused" / tflite_export.TFLITE_FILE)
     assert "[Trainer] no TFLite twin: int8 scored valid accuracy" in capsys.readouterr().out
+
+
+def test_a_tta_twin_checks_against_labels_as_tfxio_gives_them_and_refuses_what_it_cannot_check():
+    model = registry.build("simple_cnn")
+    faces = _faces(16, seed=4)
+    served = _serve(model, tta=True)
+    labels = served(faces).argmax(1).reshape(-1, 1).astype(np.int64)  # [N, 1] class ids
+    twin = tflite_export.to_tflite(model, True, "float32")
+    assert tflite_export.check_twin(twin, served, faces, labels) == {
+        "faces": 16, "model_accuracy": 1.0, "twin_accuracy": 1.0, "agreement": 1.0, "accepted": True}
+    with pytest.raises(ValueError, match="got 0 faces"):
+        tflite_export.check_twin(twin, served, faces[:0], labels[:0])
+    with pytest.raises(ValueError, match="got 16 faces and 15 labels"):
+        tflite_export.check_twin(twin, served, faces, labels[:15])
+
+
+def test_a_twin_one_face_below_its_model_is_refused_at_half_a_point_and_accepted_at_two(monkeypatch):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = registry.build("simple_cnn")
+    faces = _faces(64, seed=5)
+    served = _serve(model)
+    labels = served(faces).argmax(1)  # the model is right on every face
+    real_run = tflite_export.run_twin
+
+    def twin_wrong_on_face_0(flatbuffer, batch, batch_size=256):
+        p = real_run(flatbuffer, batch, batch_size)
+        p[0] = np.roll(p[0], 1)
+        return p
+
+    monkeypatch.setattr(tflite_export, "run_twin", twin_wrong_on_face_0)
+    twin = tflite_export.to_tflite(model, False, "float32")
+    assert tflite_export.check_twin(twin, served, faces, labels, tolerance=0.005)["accepted"] is False
+    assert tflite_export.check_twin(twin, served, faces, labels, tolerance=0.02)["accepted"] is True
+    assert tflite_export.check_twin(twin, served, faces, labels)["twin_accuracy"] == pytest.approx(63 / 64, abs=1e-4)
+
+
+def test_the_twin_runs_in_batches_and_answers_as_one_call():
+    model = registry.build("simple_cnn")
+    faces = _faces(10, seed=6)
+    twin = tflite_export.to_tflite(model, True, "float32")
+    np.testing.assert_allclose(tflite_export.run_twin(twin, faces, batch_size=3), run_tflite(twin, faces),
+                               rtol=1e-5, atol=1e-6)
