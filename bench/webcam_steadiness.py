@@ -85,7 +85,7 @@ SETTLE_S = 0.3  # flicker is not counted this long after a true change
 SLOT_SIZES = (112, 104, 96, 128)
 HOLD_S = (2.0, 5.0)
 EMA_ALPHAS = (1.0, 0.7, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1)
-HYSTERESIS = [(a, m) for a in (1.0, 0.7, 0.5, 0.4, 0.3) for m in (0.05, 0.1, 0.15, 0.2)]
+HYSTERESIS = [(a, m) for a in (1.0, 0.7, 0.5, 0.4, 0.3) for m in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)]
 DWELL = [(a, k) for a in (1.0, 0.7, 0.5) for k in (3, 5, 8)]
 
 
