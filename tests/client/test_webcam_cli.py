@@ -146,10 +146,16 @@ def test_smoothing_and_hysteresis_off_show_the_raw_argmax_and_on_by_default(tmp_
     rows = read_timeline(str(on))
     raw = np.array([[float(r[n]) for n in features.CLASS_NAMES] for r in rows])
     smoothed = np.array([[float(r[f"smoothed_{n}"]) for n in features.CLASS_NAMES] for r in rows])
-    expected = raw[0]
-    for i in range(1, len(rows)):  # the default: weight 0.5 on the newest frame
+    expected, shown = raw[0], int(raw[0].argmax())
+    assert rows[0]["top1"] == features.CLASS_NAMES[shown]
+    for i in range(1, len(rows)):  # the defaults: LIVE_SMOOTHING's EMA, then LIVE_HYSTERESIS's margin
         expected = webcam.LIVE_SMOOTHING * raw[i] + (1 - webcam.LIVE_SMOOTHING) * expected
         np.testing.assert_allclose(smoothed[i], expected, atol=2e-5)
+        top = int(smoothed[i].argmax())
+        if smoothed[i][top] - smoothed[i][shown] > webcam.LIVE_HYSTERESIS:
+            shown = top
+        assert rows[i]["top1"] == features.CLASS_NAMES[shown]
+    assert webcam.LIVE_HYSTERESIS > 0  # on by default
 
 
 @pytest.mark.parametrize("pipelined", [False, True])
