@@ -311,9 +311,8 @@ def check_same_teacher(state: dict, teacher: Sequence[distillation.Member], chec
         records = [distillation.member_record(m) for m in teacher]
         key = lambda r: (r["name"], r["tta"], r["weights_sha256"])  # noqa: E731
         same = sorted(map(key, recorded["members"])) == sorted(map(key, records))
-        was = [f"{r['name']}{' with flip TTA' if r['tta'] else ''} ({r['weights_sha256'][:12]})"
-               for r in recorded["members"]]
-        now = [f"{r['name']}{' with flip TTA' if r['tta'] else ''} ({r['weights_sha256'][:12]})" for r in records]
+        described = lambda r: f"{r['name']}{' with flip TTA' if r['tta'] else ''} ({r['weights_sha256'][:12]})"  # noqa: E731
+        was, now = list(map(described, recorded["members"])), list(map(described, records))
     else:
         was, now = recorded["models"], [m.name for m in teacher]
         same = sorted(was) == sorted(now)

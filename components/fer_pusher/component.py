@@ -248,13 +248,14 @@ class Executor(pusher_executor.Executor):
         """The stock Pusher's push (a Unix-time version; the archive copy in the artifact), with
         the copy to the destination made atomic."""
         model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
-        version = int(time.time())
+        version, wanted = int(time.time()), None
         # A version folder that exists: the same model, pushed meanwhile by another run, is
         # reused; another model moves this push to the next free number, so that it is served
         # rather than recorded and dropped.
         while (serving_path := push_atomically(model_path, base_directory, str(version))) is None:
             taken = os.path.join(base_directory, str(version))
-            if _fingerprint(taken) == _fingerprint(model_path):
+            wanted = wanted or _fingerprint(model_path)
+            if _fingerprint(taken) == wanted:
                 serving_path = taken
                 logging.info("Model pushed meanwhile as %s; not copied again.", taken)
                 break
