@@ -311,7 +311,9 @@ def check_same_teacher(state: dict, teacher: Sequence[distillation.Member], chec
         records = [distillation.member_record(m) for m in teacher]
         key = lambda r: (r["name"], r["tta"], r["weights_sha256"])  # noqa: E731
         same = sorted(map(key, recorded["members"])) == sorted(map(key, records))
-        described = lambda r: f"{r['name']}{' with flip TTA' if r['tta'] else ''} ({r['weights_sha256'][:12]})"  # noqa: E731
+        def described(r):
+            return f"{r['name']}{' with flip TTA' if r['tta'] else ''} ({r['weights_sha256'][:12]})"
+
         was, now = list(map(described, recorded["members"])), list(map(described, records))
     else:
         was, now = recorded["models"], [m.name for m in teacher]
@@ -392,7 +394,8 @@ def cosine_cut_short(config: TrainConfig) -> Optional[str]:
     if config.lr_schedule != "cosine" or config.patience + 1 >= config.epochs:  # the first stop: epoch patience + 1
         return None
     return (f"[Trainer] note: --patience {config.patience} can stop this cosine schedule before its last epoch "
-            f"({config.epochs}), while its learning rate is still high; --patience {config.epochs} trains it to the end")
+            f"({config.epochs}), while its learning rate is still high; --patience {config.epochs} trains it to "
+            "the end")
 
 
 def checkpoint_file(checkpoint_dir: str, key: str = "best_weights") -> Optional[str]:
@@ -544,8 +547,8 @@ def write_tflite_twin(model: keras.Model, config: TrainConfig, train_batches, va
         return None
     serve = tflite_export.serving_function(model, config.tta)
     check = tflite_export.check_twin(
-        flatbuffer, lambda batch: serve(tf.constant(batch))[features.SERVING_PROBABILITIES_OUTPUT].numpy(), faces, labels,
-        tflite_export.TWIN_TOLERANCE)
+        flatbuffer, lambda batch: serve(tf.constant(batch))[features.SERVING_PROBABILITIES_OUTPUT].numpy(),
+        faces, labels, tflite_export.TWIN_TOLERANCE)
     words = (f"valid accuracy {check['twin_accuracy']:.4f} against the model's {check['model_accuracy']:.4f} "
              f"({check['faces']} faces; top-1 agreement {check['agreement']:.4f})")
     if not check["accepted"]:
