@@ -11,7 +11,7 @@ after a few epochs on real data for both policies (--data, --epochs).
 bf16 only pays on CPUs with bf16 units (lscpu: amx_bf16 or avx512_bf16); the result
 records which flags this machine has. The first 3 batches (tracing) are not timed. Each model
 trains with its recipe's loss (one-hot targets where the recipe smooths or mixes labels), but
-without the recipe's augmentation: this times the model's training step alone.
+without the recipe's augmentation or mixup: this times the model's training step alone.
 """
 
 import argparse
